@@ -1,0 +1,128 @@
+"""Commands that bring cards into being: init, issue, import, activate."""
+
+from __future__ import annotations
+
+from datetime import date
+from itertools import islice
+from typing import Annotated, Iterator
+
+import typer
+
+from ..domain.identity import parse_card_no, parse_id_number
+from ..domain.model import ItemResult
+from ..errors import BatchFailed, CardctlError
+from ..render.formats import OutputFormat, emit
+from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, message, read_pins, runtime
+
+IMPORT_CHUNK = 2000
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(edge(init))
+    app.command("issue")(edge(issue))
+    app.command("import")(edge(import_cards))
+    app.command("activate")(edge(activate))
+
+
+def init(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
+    """Create or upgrade the database schema, create the key file, seed the default policy.
+
+    Safe to run twice. Example: cardctl --db cards.db init
+    """
+    from ..services.setup import init_database
+
+    rt = runtime(ctx)
+    report = init_database(rt.settings(), rt.clock)
+    if output is OutputFormat.TABLE:
+        message(f"database {report.database}: schema {report.revision_before or 'none'} -> {report.revision_after}")
+        message(f"key file {report.key_file}" + (" created (mode 0600; back it up!)" if report.key_created else " in use"))
+        return
+    emit([report.record()], output)
+
+
+def issue(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="9 characters, 0-9 and A-Z.")],
+    name: Annotated[str, typer.Option("--name", help="Holder's name.")],
+    id_number: Annotated[str, typer.Option("--id-number", help="Holder's 18-character resident ID number.")],
+    region: Annotated[str, typer.Option("--region", help="6-digit area code of the issuing office.")],
+    insurance_type: Annotated[str, typer.Option("--type", help="employee or resident.")] = "employee",
+    unit: Annotated[str | None, typer.Option("--unit", help="Employer's unified social credit code.")] = None,
+    issuer: Annotated[str, typer.Option("--issuer", help="social-security or the issuing bank's name.")] = "social-security",
+    channel: ChannelOpt = None,
+) -> None:
+    """Register a card in status pending; it must be activated before use.
+
+    Example: cardctl issue A10000001 --name 张伟 --id-number 11010519491231002X --region 110105
+    """
+    from ..services.cards import issue_card, parse_card_input
+
+    ctx_ = runtime(ctx).context(channel)
+    card = parse_card_input({"card_no": card_no, "name": name, "id_number": id_number, "region": region,
+                             "type": insurance_type, "unit": unit, "issuer": issuer}, ctx_.now().date())
+    issue_card(ctx_, card)
+    message(f"card {card.card_no} issued to {card.name} ({card.id_number.masked}); status pending")
+
+
+def import_cards(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="CSV with a header, or JSON lines; - for stdin.")],
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Register many cards from a file, streaming, one transaction per chunk.
+
+    Columns: card_no, name, id_number, region, type, unit (optional: issuer, pin_hash).
+    Rows that fail are reported with their line number; the rest go in; exit 7 if any failed.
+    Example: cardctl import examples/cards.csv
+    """
+    from ..services.cards import import_rows
+
+    ctx_ = runtime(ctx).context(channel)
+    summary = {"issued": 0, "failed": 0}
+    results = import_rows(ctx_, file, chunk=IMPORT_CHUNK)
+    failures = _failures_only(results, summary) if output is OutputFormat.TABLE else _counted(results, summary)
+    emit(failures, output, table=lambda rows: _print_failures(rows))
+    message(f"imported {summary['issued']} card(s); {summary['failed']} row(s) failed")
+    if summary["failed"]:
+        raise BatchFailed(f"{summary['failed']} row(s) of {file} were not imported")
+
+
+def _counted(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
+    for item in results:
+        summary["issued" if item.result == "issued" else "failed"] += 1
+        yield item.record()
+
+
+def _failures_only(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
+    for record in _counted(results, summary):
+        if record["result"] != "issued":
+            yield record
+
+
+def _print_failures(rows) -> int:
+    count = 0
+    for count, row in enumerate(rows, 1):
+        message(f"{row['detail']}")
+    return count
+
+
+def activate(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    id_number: Annotated[str, typer.Option("--id-number", help="The holder's ID number, checked against the card.")],
+    pin_stdin: PinStdinOpt = False,
+    channel: ChannelOpt = None,
+) -> None:
+    """Activate a pending card in person: identity checked, first PIN set (weak PINs refused).
+
+    Example: printf '583920\\n' | cardctl activate A10000001 --id-number 11010519491231002X --pin-stdin
+    """
+    from ..services.cards import activate as activate_card
+
+    ctx_ = runtime(ctx).context(channel)
+    card = parse_card_no(card_no)
+    person = parse_id_number(id_number, ctx_.now().date())
+    (pin,) = read_pins(1, pin_stdin, ("New PIN",), confirm_new=True)
+    activate_card(ctx_, card, person, pin)
+    message(f"card {card} activated")

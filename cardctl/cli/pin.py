@@ -1,0 +1,44 @@
+"""PIN commands: verify."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..domain.identity import parse_card_no
+from ..errors import LOCKED, OK, WRONG_PIN
+from ..render.formats import OutputFormat, emit
+from ..render.tables import verify_panel
+from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, read_pins, runtime
+
+EXIT_FOR = {"ok": OK, "wrong_pin": WRONG_PIN, "locked": LOCKED, "unusable": LOCKED}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify")(edge(verify))
+
+
+def verify(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    pin_stdin: PinStdinOpt = False,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Check a PIN. The Nth consecutive wrong PIN locks the card for the region's lock hours.
+
+    A locked or unusable card is refused without checking the PIN, and the attempt is not counted.
+    Exit 0 correct, 3 wrong, 4 locked or unusable.
+    Example: printf '583920\\n' | cardctl verify A10000001 --pin-stdin
+    """
+    from ..services.verify import verify_pin
+
+    rt = runtime(ctx)
+    ctx_ = rt.context(channel)
+    card = parse_card_no(card_no)
+    (pin,) = read_pins(1, pin_stdin, ("PIN",))
+    result = verify_pin(ctx_, card, pin)
+    tz = ctx_.settings.timezone
+    emit([result.record()], output, table=lambda rows: verify_panel(next(iter(rows)), tz))
+    raise typer.Exit(EXIT_FOR[result.result])

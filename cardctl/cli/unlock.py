@@ -1,0 +1,92 @@
+"""unlock: one card, a list, or the cron sweep of expired locks."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Iterable, Iterator
+
+import typer
+
+from ..domain.identity import parse_id_number
+from ..domain.model import LockKind
+from ..errors import BatchFailed, InvalidInput
+from ..render.formats import OutputFormat, emit
+from ..render.tables import result_table
+from .common import ChannelOpt, OutputOpt, edge, message, runtime
+
+
+def register(app: typer.Typer) -> None:
+    app.command("unlock")(edge(unlock))
+
+
+def unlock(
+    ctx: typer.Context,
+    card_nos: Annotated[list[str] | None, typer.Argument(help="Card numbers.", show_default=False)] = None,
+    from_file: Annotated[str | None, typer.Option(
+        "--from", help="File (or - for stdin) of card numbers: one per line, or CSV / JSON lines with card_no.")] = None,
+    expired: Annotated[bool, typer.Option("--expired", help="Cron: end every PIN lock past its end time.")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (required except with --expired).")] = None,
+    kind: Annotated[LockKind, typer.Option("--kind", help="pin (default) or admin; arrears only via pay-arrears.",
+                                           case_sensitive=False)] = LockKind.PIN,
+    id_number: Annotated[str | None, typer.Option(
+        "--id-number", help="Holder's ID number, checked against each card (counter unlock).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")] = False,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Clear PIN locks (admin locks with --kind admin; never arrears locks).
+
+    One result row per card: unlocked, not locked, not found, refused or invalid.
+    Idempotent. Exit 0 when nothing failed, 7 when some cards were not found, refused or invalid.
+    Examples:
+      cardctl unlock A10000001 --reason "holder verified at counter" --id-number 11010519491231002X
+      cardctl status --locked -o jsonl | cardctl unlock --from - --reason "terminal fault 2026-11-20"
+      cardctl unlock --expired -o jsonl        # cron
+    """
+    rt = runtime(ctx)
+    if expired:
+        if card_nos or from_file:
+            raise InvalidInput("--expired takes no card numbers and no --from")
+        return _expire(rt.context(channel or "system"), output)
+    if not card_nos and not from_file:
+        raise InvalidInput("name card numbers, --from FILE, or --expired")
+    if not reason or not reason.strip():
+        raise InvalidInput("--reason is required to unlock")
+    ctx_ = rt.context(channel)
+    from ..services.unlock import FAILED, UnlockRequest, unlock_cards
+
+    request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, ctx_.now().date())
+                            if id_number else None, dry_run)
+    counts = {"failed": 0, "total": 0}
+    results = unlock_cards(ctx_, _card_numbers(card_nos or [], from_file, counts), request)
+
+    def records() -> Iterator[dict]:
+        for item in results:
+            counts["total"] += 1
+            counts["failed"] += item.result in FAILED
+            yield item.record()
+
+    emit(records(), output, table=lambda rows: result_table(rows))
+    if counts["failed"]:
+        raise BatchFailed(f"{counts['failed']} of {counts['total']} card(s) failed")
+
+
+def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Iterable[str]:
+    yield from args
+    if from_file:
+        from ..sources import read_card_numbers
+
+        for row in read_card_numbers(from_file):
+            if row.fields is None or not row.fields.get("card_no"):
+                yield f"(line {row.line})"  # reported as invalid, like any other bad entry
+            else:
+                yield row.fields["card_no"]
+
+
+def _expire(ctx_, output: OutputFormat) -> None:
+    from ..services.unlock import expire_due
+
+    count = emit((item.record() for item in expire_due(ctx_)), output,
+                 table=lambda rows: result_table(rows, "PIN locks ended"))
+    if output is OutputFormat.TABLE or not sys.stdout.isatty():
+        message(f"{count} expired lock(s) recorded as ended")

@@ -1,0 +1,90 @@
+"""Settings resolved once at start-up from options and environment variables."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidInput
+
+DEFAULT_BCRYPT_COST = 12
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+CHANNELS = ("counter", "bank", "terminal", "online", "hotline", "cron", "system")
+
+
+def data_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("cardctl", appauthor=False))
+
+
+def default_db_url() -> str:
+    return str(data_dir() / "cardctl.db")
+
+
+def default_key_file() -> Path:
+    return data_dir() / "cardctl.key"
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return f"uid:{os.getuid()}"
+
+
+def _int_env(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidInput(f"{name}={raw!r}: expected a whole number from {low} to {high}")
+    return int(raw)
+
+
+@dataclass
+class Settings:
+    db_url: str
+    key_file: Path
+    operator: str
+    os_user: str
+    channel: str = "counter"
+    bcrypt_cost: int = DEFAULT_BCRYPT_COST
+    timezone: str = DEFAULT_TIMEZONE
+    busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+
+    @classmethod
+    def resolve(cls, db: str | None, key_file: str | None, operator: str | None,
+                channel: str = "counter") -> "Settings":
+        user = os_user()
+        tz = os.environ.get("CARDCTL_TZ") or DEFAULT_TIMEZONE
+        _check_timezone(tz)
+        return cls(
+            db_url=db or os.environ.get("CARDCTL_DB") or default_db_url(),
+            key_file=Path(key_file or os.environ.get("CARDCTL_KEY_FILE") or default_key_file()),
+            operator=_check_operator(operator or os.environ.get("CARDCTL_OPERATOR") or user),
+            os_user=user,
+            channel=channel,
+            bcrypt_cost=_int_env("CARDCTL_BCRYPT_COST", DEFAULT_BCRYPT_COST, 4, 31),
+            timezone=tz,
+            busy_timeout_s=float(_int_env("CARDCTL_BUSY_TIMEOUT", int(DEFAULT_BUSY_TIMEOUT_S), 0, 3600)),
+        )
+
+
+def _check_operator(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise InvalidInput("operator name must be 1-64 printable characters")
+    return name
+
+
+def _check_timezone(name: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except Exception:
+        raise InvalidInput(f"CARDCTL_TZ={name!r} is not a known time zone") from None

@@ -1,0 +1,96 @@
+"""Output formats as pure functions of plain records.
+
+JSON, JSON lines and CSV are streamed to stdout with nothing else on it;
+tables are drawn by Rich. Text is always shown literally: no Rich markup,
+no terminal escapes, no spreadsheet formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import unicodedata
+from enum import StrEnum
+from typing import Any, Callable, Iterable, TextIO
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+def literal(value: Any) -> str:
+    """Make any value safe to show on a terminal: control and bidi characters escaped."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() and unicodedata.category(ch) != "Cf" else
+                   ch.encode("unicode_escape").decode() for ch in text)
+
+
+def csv_cell(value: Any) -> str:
+    """Neutralise spreadsheet formula injection: a leading = + - @ tab or CR gets a quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if text and text[0] in "=+-@\t\r" and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip().lstrip("+-").replace(".", "", 1).isdigit()
+
+
+def write_json(records: Iterable[dict], out: TextIO) -> int:
+    """A JSON array written item by item, so memory stays flat."""
+    count = 0
+    out.write("[")
+    for record in records:
+        out.write(",\n" if count else "\n")
+        out.write(json.dumps(record, ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def write_jsonl(records: Iterable[dict], out: TextIO) -> int:
+    count = 0
+    for count, record in enumerate(records, 1):
+        out.write(json.dumps(record, ensure_ascii=False))
+        out.write("\n")
+    return count
+
+
+def write_csv(records: Iterable[dict], out: TextIO, flatten: Callable[[dict], dict] | None = None) -> int:
+    writer, count = None, 0
+    for count, record in enumerate(records, 1):
+        row = flatten(record) if flatten else record
+        if writer is None:
+            writer = csv.DictWriter(out, fieldnames=list(row), lineterminator="\n", extrasaction="ignore")
+            writer.writeheader()
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
+    return count
+
+
+def emit(records: Iterable[dict], fmt: OutputFormat, *, table: Callable[[Iterable[dict]], int] | None = None,
+         flatten: Callable[[dict], dict] | None = None, out: TextIO | None = None) -> int:
+    """Print records in ``fmt``; returns how many were printed."""
+    out = out or sys.stdout
+    if fmt is OutputFormat.JSON:
+        return write_json(records, out)
+    if fmt is OutputFormat.JSONL:
+        return write_jsonl(records, out)
+    if fmt is OutputFormat.CSV:
+        return write_csv(records, out, flatten)
+    assert table is not None, "every record command supplies a table renderer"
+    return table(records)

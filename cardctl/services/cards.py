@@ -1,0 +1,241 @@
+"""Registering cards (one or streamed from a file) and activating them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Iterable, Iterator
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from ..domain import pins
+from ..domain.identity import IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc
+from ..domain.model import CardStatus, ItemResult
+from ..domain.names import parse_name
+from ..errors import CardNotFound, CardctlError, InvalidInput, Refused
+from ..keys import Keys
+from ..storage.audit import EventDraft
+from ..storage.models import Card, Holder
+from .context import Context
+
+INSURANCE_TYPES = ("employee", "resident")
+ISSUERS_DEFAULT = "social-security"
+
+
+@dataclass(frozen=True)
+class CardInput:
+    """A validated request to register one card."""
+
+    card_no: str
+    name: str
+    id_number: IdNumber
+    region: str
+    insurance_type: str
+    unit: str | None
+    issuer: str = ISSUERS_DEFAULT
+    pin_hash: str | None = None  # a legacy bcrypt hash carried over from another system
+
+
+def parse_card_input(fields: dict[str, str | None], today: date) -> CardInput:
+    """Validate one row or one ``issue`` command; raises InvalidInput naming the field."""
+
+    def text(name: str, required: bool = True) -> str | None:
+        value = fields.get(name)
+        value = value.strip() if isinstance(value, str) else value
+        if required and not value:
+            raise InvalidInput(f"{name} is missing")
+        return value or None
+
+    insurance_type = (text("type", required=False) or "employee").lower()
+    if insurance_type not in INSURANCE_TYPES:
+        raise InvalidInput(f"type must be employee or resident, not {insurance_type!r}")
+    unit = text("unit", required=False)
+    legacy = text("pin_hash", required=False)
+    if legacy is not None and not legacy.startswith(("$2a$", "$2b$", "$2y$")):
+        raise InvalidInput("pin_hash is not a bcrypt hash")
+    return CardInput(
+        card_no=parse_card_no(text("card_no")),
+        name=parse_name(text("name")),
+        id_number=parse_id_number(text("id_number"), today),
+        region=parse_region(text("region")),
+        insurance_type=insurance_type,
+        unit=parse_uscc(unit) if unit else None,
+        issuer=text("issuer", required=False) or ISSUERS_DEFAULT,
+        pin_hash=legacy,
+    )
+
+
+def _holder_row(card: CardInput, keys: Keys) -> dict:
+    return {
+        "id_hash": keys.id_hash(card.id_number.value),
+        "id_masked": card.id_number.masked,
+        "id_tail_hash": keys.id_hash("tail:" + card.id_number.last6),
+        "name": card.name,
+        "birth_date": card.id_number.birth_date,
+    }
+
+
+def _card_row(card: CardInput, holder_id: int, now: datetime) -> dict:
+    return {
+        "card_no": card.card_no, "holder_id": holder_id, "region": card.region,
+        "insurance_type": card.insurance_type, "issuer": card.issuer, "unit": card.unit,
+        # a card migrated with its PIN hash is already in use; a new one awaits activation
+        "status": (CardStatus.ACTIVE if card.pin_hash else CardStatus.PENDING).value, "failures": 0,
+        "pin_hash": card.pin_hash, "pin_scheme": pins.SCHEME_LEGACY if card.pin_hash else None,
+        "issued_at": now,
+    }
+
+
+def _issue_event(card: CardInput) -> EventDraft:
+    return EventDraft("card.issue", "issued", card.card_no,
+                      detail={"region": card.region, "type": card.insurance_type,
+                              "holder": card.id_number.masked})
+
+
+def issue_card(ctx: Context, card: CardInput) -> None:
+    """Register one card in status pending; one live card per holder."""
+    results = list(issue_many(ctx, [(0, card)]))
+    if results[0].result != "issued":
+        raise Refused(results[0].detail)
+
+
+def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Iterator[ItemResult]:
+    """Insert one chunk of validated cards in one transaction; one result per card.
+
+    Conflicts (card number taken, holder already has a live card, duplicates
+    within the chunk) are reported per card and the others still go in.
+    """
+    numbered = list(numbered)
+    keys, now = ctx.keys, ctx.now()
+    hashes = {n: keys.id_hash(c.id_number.value) for n, c in numbered}
+    results: dict[int, ItemResult] = {}
+    with ctx.db.write() as session:
+        taken_cards = set(session.scalars(
+            select(Card.card_no).where(Card.card_no.in_([c.card_no for _, c in numbered]))))
+        holders = dict(session.execute(
+            select(Holder.id_hash, Holder.id).where(Holder.id_hash.in_(set(hashes.values())))).all())
+        live = set(session.scalars(select(Card.holder_id).where(
+            Card.holder_id.in_(list(holders.values())), Card.status != CardStatus.VOID.value)))
+        seen_cards: set[str] = set()
+        seen_holders: set[str] = set()
+        fresh: list[tuple[int, CardInput]] = []
+        for n, card in numbered:
+            problem = None
+            if card.card_no in taken_cards or card.card_no in seen_cards:
+                problem = f"card {card.card_no} already exists"
+            elif hashes[n] in seen_holders or holders.get(hashes[n]) in live:
+                problem = f"holder {card.id_number.masked} already has a live card"
+            if problem:
+                results[n] = ItemResult(card.card_no, "refused", problem)
+                continue
+            seen_cards.add(card.card_no)
+            seen_holders.add(hashes[n])
+            fresh.append((n, card))
+        new_holders = [_holder_row(c, keys) for n, c in fresh if hashes[n] not in holders]
+        if new_holders:
+            returned = session.execute(insert(Holder).returning(Holder.id_hash, Holder.id), new_holders)
+            holders.update(dict(returned.all()))
+        if fresh:
+            session.execute(insert(Card), [_card_row(c, holders[hashes[n]], now) for n, c in fresh])
+            ctx.audit.append(session, [_issue_event(c) for _, c in fresh], now)
+        for n, card in fresh:
+            results[n] = ItemResult(card.card_no, "issued")
+    for n, _ in numbered:
+        yield results[n]
+
+
+def load_card(session: Session, card_no: str, for_update: bool = False) -> Card:
+    stmt = select(Card).where(Card.card_no == card_no)
+    if for_update:
+        stmt = stmt.with_for_update()
+    card = session.scalars(stmt).one_or_none()
+    if card is None:
+        raise CardNotFound(card_no)
+    return card
+
+
+def check_identity(ctx: Context, session: Session, card: Card, id_number: IdNumber, action: str) -> None:
+    """The ID number presented must be the card holder's; a mismatch is audited and refused."""
+    holder = session.get(Holder, card.holder_id)
+    if holder.id_hash != ctx.keys.id_hash(id_number.value):
+        raise IdentityMismatch(card.card_no, action)
+
+
+class IdentityMismatch(Refused):
+    def __init__(self, card_no: str, action: str) -> None:
+        super().__init__(f"the ID number given is not the holder's of card {card_no}; {action} refused")
+        self.card_no = card_no
+        self.action = action
+
+
+def refuse_weak(ctx: Context, session: Session, card: Card, pin: str) -> None:
+    holder = session.get(Holder, card.holder_id)
+    policy = ctx.policy_for(session, card.region)
+    why = pins.weakness(
+        pin, default_pin=policy.default_pin, birth_pins=birth_date_pins(holder.birth_date),
+        is_id_tail=pins.id_tail_checker(holder.id_tail_hash, ctx.keys.id_hash),
+    )
+    if why:
+        raise Refused(f"PIN refused: {why}; choose another")
+
+
+def audited_refusal(ctx: Context, error: CardctlError, action: str, card_no: str | None) -> CardctlError:
+    """Record a refused action in its own transaction, then hand the error back to raise."""
+    with ctx.db.write() as session:
+        ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=error.message)], ctx.now())
+    return error
+
+
+def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str) -> None:
+    """Identity checked, first PIN set (weak PINs refused), status active."""
+    try:
+        with ctx.db.read() as session:
+            card = load_card(session, card_no)
+            if card.status != CardStatus.PENDING:
+                raise Refused(f"card {card_no} is {card.status}, not pending; only a pending card is activated")
+            check_identity(ctx, session, card, id_number, "activation")
+            refuse_weak(ctx, session, card, pin)
+    except (Refused, InvalidInput) as error:
+        raise audited_refusal(ctx, error, "card.activate", card_no)
+    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.settings.bcrypt_cost)  # slow: outside any lock
+    now = ctx.now()
+    with ctx.db.write() as session:
+        changed = session.execute(
+            update(Card).where(Card.card_no == card_no, Card.status == CardStatus.PENDING.value)
+            .values(status=CardStatus.ACTIVE.value, pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED,
+                    failures=0, activated_at=now)
+        ).rowcount
+        outcome = "activated" if changed else "refused"
+        ctx.audit.append(session, [EventDraft("card.activate", outcome, card_no)], now)
+    if not changed:
+        raise Refused(f"card {card_no} changed state while being activated; try again")
+
+
+def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResult]:
+    """Stream a CSV / JSON-lines file into ``issue_many``, one transaction per chunk."""
+    from ..sources import read_records
+
+    today = ctx.now().date()
+    batch: list[tuple[int, CardInput]] = []
+    for row in read_records(path, required=("card_no", "name", "id_number", "region")):
+        if row.problem is not None:
+            yield ItemResult("", "invalid", f"line {row.line}: {row.problem}", row.line)
+            continue
+        try:
+            batch.append((row.line, parse_card_input(row.fields, today)))
+        except InvalidInput as exc:
+            shown = (row.fields.get("card_no") or "")[:12]
+            yield ItemResult(shown, "invalid", f"line {row.line}: {exc.message}", row.line)
+            continue
+        if len(batch) >= chunk:
+            yield from _with_lines(issue_many(ctx, batch), batch)
+            batch = []
+    if batch:
+        yield from _with_lines(issue_many(ctx, batch), batch)
+
+
+def _with_lines(results: Iterator[ItemResult], batch) -> Iterator[ItemResult]:
+    for (line, _), item in zip(batch, results):
+        detail = f"line {line}: {item.detail}" if item.detail else ""
+        yield ItemResult(item.card_no, item.result, detail, line)

@@ -1,0 +1,69 @@
+"""What every use case needs: the database, the keys, who is acting, and the clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..clock import Clock, system_clock
+from ..config import Settings
+from ..domain import policy as policy_rules
+from ..domain.policy import Policy
+from ..errors import KeyFileError
+from ..keys import Keys, load_keys
+from ..storage.audit import Actor, AuditTrail
+from ..storage.db import Database
+from ..storage.models import Meta
+from ..storage.models import Policy as PolicyRow
+
+POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
+
+
+@dataclass
+class Context:
+    db: Database
+    keys: Keys
+    settings: Settings
+    clock: Clock = system_clock
+    _policies: dict[str, Policy] | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings, clock: Clock = system_clock) -> "Context":
+        """Open an initialised database with the key that belongs to it."""
+        db = Database(settings.db_url, settings.busy_timeout_s)
+        db.require_ready()
+        keys = load_keys(settings.key_file)
+        ctx = cls(db, keys, settings, clock)
+        ctx.check_key()
+        return ctx
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def audit(self) -> AuditTrail:
+        actor = Actor(self.settings.operator, self.settings.os_user, self.settings.channel)
+        return AuditTrail(self.keys.audit_key, actor)
+
+    def check_key(self) -> None:
+        with self.db.read() as session:
+            stored = session.get(Meta, "key_fingerprint")
+        if stored is not None and stored.value != self.keys.fingerprint:
+            raise KeyFileError(
+                f"key file {self.settings.key_file} does not belong to this database "
+                f"(fingerprint {self.keys.fingerprint}, database expects {stored.value})"
+            )
+
+    def policies(self, session: Session) -> dict[str, Policy]:
+        if self._policies is None:
+            rows = session.scalars(select(PolicyRow)).all()
+            self._policies = {
+                row.region_prefix: Policy(**{f: getattr(row, f) for f in POLICY_FIELDS}) for row in rows
+            }
+        return self._policies
+
+    def policy_for(self, session: Session, region: str) -> Policy:
+        return policy_rules.resolve(self.policies(session), region)

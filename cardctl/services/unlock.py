@@ -1,0 +1,144 @@
+"""Clearing locks: one card, a list streamed in chunks, or every expired lock (cron).
+
+Each chunk is a handful of set-based statements in one write transaction, so
+a crash loses at most the chunk in flight and a rerun finishes the job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+from typing import Iterable, Iterator
+
+from sqlalchemy import select, update
+
+from ..domain.identity import IdNumber, parse_card_no
+from ..domain.model import CardStatus, EndCause, ItemResult, LockKind
+from ..errors import InvalidInput
+from ..storage.audit import EventDraft
+from ..storage.models import Card, Holder, Lock
+from .context import Context
+from .locks import effective, end_due_pin_locks
+
+CHUNK = 5000
+
+UNLOCKED, NOT_LOCKED, NOT_FOUND, REFUSED, INVALID = "unlocked", "not locked", "not found", "refused", "invalid"
+WOULD_UNLOCK = "would unlock"
+FAILED = frozenset({NOT_FOUND, REFUSED, INVALID})
+
+
+@dataclass(frozen=True)
+class UnlockRequest:
+    kind: LockKind
+    reason: str
+    id_number: IdNumber | None = None
+    dry_run: bool = False
+
+
+def unlock_cards(ctx: Context, raw_card_nos: Iterable[str], request: UnlockRequest) -> Iterator[ItemResult]:
+    """One result per card, in input order; duplicates within a chunk are reported once."""
+    if request.kind is LockKind.ARREARS:
+        raise InvalidInput("arrears locks are lifted only by pay-arrears, never by unlock")
+    items = iter(raw_card_nos)
+    while chunk := list(islice(items, CHUNK)):
+        yield from _unlock_chunk(ctx, chunk, request)
+
+
+def _parse(raw: str) -> tuple[str | None, str]:
+    try:
+        return parse_card_no(raw), ""
+    except InvalidInput as exc:
+        return None, exc.message
+
+
+def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> list[ItemResult]:
+    parsed = [(raw, *_parse(raw)) for raw in chunk]
+    wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no))
+    now = ctx.now()
+    session_cm = ctx.db.read() if request.dry_run else ctx.db.write()
+    with session_cm as session:
+        cards = {row.card_no: row for row in session.execute(
+            select(Card.card_no, Card.status, Holder.id_hash).join(Holder, Holder.id == Card.holder_id)
+            .where(Card.card_no.in_(wanted)).with_for_update(of=Card) if not request.dry_run else
+            select(Card.card_no, Card.status, Holder.id_hash).join(Holder, Holder.id == Card.holder_id)
+            .where(Card.card_no.in_(wanted)))}
+        if not request.dry_run:
+            # a lock already past its end is recorded as expired, not as unlocked by this operator
+            end_due_pin_locks(session, ctx.audit, now, list(cards))
+        locks: dict[str, list[tuple[int, str]]] = {}
+        for lock_id, card_no, kind in session.execute(
+                select(Lock.id, Lock.card_no, Lock.kind).where(Lock.card_no.in_(list(cards)), effective(now))):
+            locks.setdefault(card_no, []).append((lock_id, kind))
+        decided = {card_no: _decide(ctx, cards.get(card_no), locks.get(card_no, []), request)
+                   for card_no in wanted}
+        if not request.dry_run:
+            _apply(ctx, session, decided, request, now)
+    results, reported = [], set()
+    for raw, card_no, problem in parsed:
+        if card_no is None:
+            results.append(ItemResult(raw.strip()[:20], INVALID, problem))
+        elif card_no not in reported:
+            reported.add(card_no)
+            result, detail, _ = decided[card_no]
+            results.append(ItemResult(card_no, WOULD_UNLOCK if request.dry_run and result == UNLOCKED else result, detail))
+    return results
+
+
+def _decide(ctx: Context, card, locks: list[tuple[int, str]], request: UnlockRequest) -> tuple[str, str, list[int]]:
+    """(result, detail, lock ids to end) for one card."""
+    if card is None:
+        return NOT_FOUND, "no such card", []
+    if card.status in (CardStatus.LOST, CardStatus.VOID):
+        return REFUSED, f"card is {card.status}; a {card.status} card cannot be unlocked", []
+    if request.id_number is not None and card.id_hash != ctx.keys.id_hash(request.id_number.value):
+        return REFUSED, "the ID number given is not the holder's", []
+    clearable = [lock_id for lock_id, kind in locks if kind == request.kind.value]
+    if clearable:
+        others = sorted({kind for _, kind in locks if kind != request.kind.value})
+        detail = f"still locked: {', '.join(others)}" if others else ""
+        return UNLOCKED, detail, clearable
+    if any(kind == LockKind.ARREARS.value for _, kind in locks):
+        return REFUSED, "arrears lock: only pay-arrears lifts it", []
+    if locks:
+        kinds = ", ".join(sorted({kind for _, kind in locks}))
+        return REFUSED, f"{kinds} lock: needs unlock --kind {kinds}", []
+    return NOT_LOCKED, "", []
+
+
+def _apply(ctx: Context, session, decided: dict, request: UnlockRequest, now) -> None:
+    to_end = [lock_id for _, _, ids in decided.values() for lock_id in ids]
+    if to_end:
+        session.execute(update(Lock).where(Lock.id.in_(to_end), Lock.ended_at.is_(None)).values(
+            ended_at=now, end_cause=EndCause.UNLOCKED.value, ended_by=ctx.settings.operator))
+    if request.kind is LockKind.PIN:
+        cleared = [card_no for card_no, (result, _, _) in decided.items() if result == UNLOCKED]
+        if cleared:  # clearing a PIN lock resets the consecutive-failure count
+            session.execute(update(Card).where(Card.card_no.in_(cleared)).values(failures=0))
+    ctx.audit.append(session, [
+        EventDraft("lock.unlock", result.replace(" ", "_"), card_no if result != NOT_FOUND else card_no,
+                   reason=request.reason, detail={"kind": request.kind.value, "note": detail} if detail else
+                   {"kind": request.kind.value})
+        for card_no, (result, detail, _) in decided.items()
+    ], now)
+
+
+@dataclass(frozen=True)
+class Expired:
+    card_no: str
+    ended_at: object
+
+    def record(self) -> dict:
+        from ..domain.model import iso
+        return {"card_no": self.card_no, "result": "expired", "ended_at": iso(self.ended_at)}
+
+
+def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
+    """The cron sweep: record the end of every PIN lock past its end time, chunk by chunk."""
+    now = ctx.now()
+    while True:
+        with ctx.db.write() as session:
+            ended = end_due_pin_locks(session, ctx.audit, now, limit=chunk)
+        for card_no, ended_at in ended:
+            yield Expired(card_no, ended_at)
+        if len(ended) < chunk:
+            return

@@ -1,0 +1,1 @@
+"""Storage layer: models, engine set-up, migrations and the audit chain."""

@@ -1,0 +1,132 @@
+"""The append-only, keyed hash-chained audit trail.
+
+Each event's hash is HMAC(audit key, previous hash + canonical content). The
+single ``audit_head`` row holds the last seq and hash; writers lock it, so
+appends from many processes queue in one order and never fork or skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable, Iterator, Sequence
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from .models import AuditHead, Event
+
+GENESIS = "0" * 64
+
+
+@dataclass
+class EventDraft:
+    action: str
+    outcome: str
+    card_no: str | None = None
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+    at: datetime | None = None  # when it happened, if not now (e.g. a lock's end time)
+
+
+@dataclass(frozen=True)
+class Actor:
+    operator: str
+    os_user: str
+    channel: str
+
+
+def canonical(row: dict[str, Any]) -> str:
+    """The hashed content: every column but seq and the hashes, in a fixed form."""
+    return json.dumps(
+        [row["at"].isoformat(), row["recorded_at"].isoformat(), row["operator"], row["os_user"],
+         row["channel"], row["action"], row["card_no"], row["outcome"], row["reason"], row["detail"]],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+
+
+def chain_hash(key: bytes, prev_hash: str, row: dict[str, Any]) -> str:
+    return hmac.new(key, (prev_hash + canonical(row)).encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class AuditTrail:
+    key: bytes
+    actor: Actor
+
+    def append(self, session: Session, drafts: Sequence[EventDraft], now: datetime) -> int:
+        """Chain and insert ``drafts`` inside the caller's write transaction."""
+        if not drafts:
+            return 0
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+        seq, prev = head.seq, head.hash
+        rows = []
+        for draft in drafts:
+            seq += 1
+            row = {
+                "seq": seq, "at": draft.at or now, "recorded_at": now,
+                "operator": self.actor.operator, "os_user": self.actor.os_user,
+                "channel": self.actor.channel, "action": draft.action, "card_no": draft.card_no,
+                "outcome": draft.outcome, "reason": draft.reason,
+                "detail": json.dumps(draft.detail, ensure_ascii=False, sort_keys=True,
+                                     separators=(",", ":")) if draft.detail else None,
+            }
+            row["prev_hash"] = prev
+            row["hash"] = prev = chain_hash(self.key, prev, row)
+            rows.append(row)
+        session.execute(insert(Event), rows)
+        session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+        return len(rows)
+
+
+def init_head(session: Session) -> None:
+    if session.get(AuditHead, 1) is None:
+        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    ok: bool
+    problem: str | None = None
+    first_bad_seq: int | None = None
+
+
+def _row(event: Event) -> dict[str, Any]:
+    return {c: getattr(event, c) for c in ("at", "recorded_at", "operator", "os_user", "channel",
+                                            "action", "card_no", "outcome", "reason", "detail")}
+
+
+def verify_rows(key: bytes, events: Iterable[Any], head_seq: int, head_hash: str,
+                hash_exists) -> ChainReport:
+    """Walk the chain in seq order and name the first event that breaks it.
+
+    ``hash_exists(h)`` tells whether some event carries hash ``h``, to tell a
+    reordered event (its predecessor is elsewhere) from a deleted one.
+    """
+    expected_seq, prev, count = 1, GENESIS, 0
+    for event in events:
+        row = _row(event)
+        if event.seq != expected_seq:
+            return ChainReport(count, False, f"event {expected_seq} is missing: deleted", expected_seq)
+        if event.prev_hash != prev or chain_hash(key, event.prev_hash, row) != event.hash:
+            if chain_hash(key, event.prev_hash, row) != event.hash:
+                return ChainReport(count, False, f"event {event.seq} was edited (its hash does not match its content)", event.seq)
+            if hash_exists(event.prev_hash):
+                return ChainReport(count, False, f"event {event.seq} is out of order: reordered", event.seq)
+            return ChainReport(count, False, f"the event before {event.seq} was deleted", event.seq)
+        prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    if count != head_seq or prev != head_hash:
+        return ChainReport(count, False, f"events after {count} are missing: deleted (head says {head_seq})", count + 1)
+    return ChainReport(count, True)
+
+
+def iter_events(session: Session, batch: int = 5000, **filters) -> Iterator[Event]:
+    """Events in seq order, fetched in batches so memory stays flat."""
+    stmt = select(Event).order_by(Event.seq)
+    for column, (op, value) in filters.items():
+        stmt = stmt.where(op(getattr(Event, column), value))
+    yield from session.scalars(stmt.execution_options(yield_per=batch))
