@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import os
+import sys
+from datetime import datetime
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from .formats import literal
 
-console = Console(highlight=False, soft_wrap=False)
+# Not a terminal (a pipe, a file, CI): Rich would assume 80 columns; allow a report width.
+console = Console(highlight=False, soft_wrap=False,
+                  width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120)
 STATUS_STYLE = {"active": "green", "pending": "yellow", "lost": "red", "void": "dim"}
 RESULT_STYLE = {"ok": "green", "unlocked": "green", "expired": "green", "issued": "green",
                 "wrong_pin": "red", "locked": "red", "refused": "red", "not found": "red",
@@ -39,6 +44,7 @@ def remaining(seconds: int | None) -> str:
 
 
 def lock_lines(locks: list[dict], tz: str) -> Text:
+    """One line per lock in force: kind, reason, start, end and time left."""
     if not locks:
         return Text("-", style="dim")
     text = Text()
@@ -52,23 +58,75 @@ def lock_lines(locks: list[dict], tz: str) -> Text:
     return text
 
 
+def lock_brief(locks: list[dict], tz: str) -> Text:
+    """Locks in a list row: kind and end, e.g. 'pin → 11-24 10:00 (23h 59m)'."""
+    if not locks:
+        return Text("-", style="dim")
+    text = Text()
+    for i, lock in enumerate(locks):
+        if i:
+            text.append(", ")
+        text.append(lock["kind"], style="bold red")
+        if lock["until"]:
+            text.append(f" → {local(lock['until'], tz)[5:]} ({remaining(lock['remaining_s'])})")
+    return text
+
+
 def card_table(records: Iterable[dict], tz: str, limit: int | None = None, total: int | None = None) -> int:
-    table = Table(title=None, show_lines=False)
-    for header in ("Card", "Holder", "ID number", "Region", "Status", "Failures", "Left", "Locks"):
-        table.add_column(header, no_wrap=header not in ("Locks", "Holder"))
+    """Many cards, one row each; a single card gets the detailed view."""
+    records = iter(records)
+    first = next(records, None)
+    second = next(records, None) if first is not None else None
+    if first is not None and second is None and total is None:
+        card_detail(first, tz)
+        return 1
+    table = Table(box=box.SIMPLE_HEAVY)
+    for header in ("Card", "Holder", "ID number", "Region", "Status", "Failures", "Left", "Locks (local time)"):
+        table.add_column(header, no_wrap=True, overflow="ellipsis" if header == "Holder" else "fold")
     count = 0
+    for record in (r for r in (first, second) if r is not None):
+        count += 1
+        _list_row(table, record, tz)
     for record in records:
         count += 1
-        table.add_row(
-            cell(record["card_no"], "bold"), cell(record["holder_name"]), cell(record["id_number"]),
-            cell(record["region"]), cell(record["status"], STATUS_STYLE.get(record["status"], "")),
-            cell(record["failures"]), cell(record["attempts_left"]), lock_lines(record["locks"], tz),
-        )
+        _list_row(table, record, tz)
     if count:
         console.print(table)
+    else:
+        console.print("no cards match", style="dim")
     if total is not None and total > count:
         console.print(f"… and {total - count} more (use -o jsonl or -o csv for all of them)", style="dim")
     return count
+
+
+def _list_row(table: Table, record: dict, tz: str) -> None:
+    table.add_row(
+        cell(record["card_no"], "bold"), cell(record["holder_name"]), cell(record["id_number"]),
+        cell(record["region"]), cell(record["status"], STATUS_STYLE.get(record["status"], "")),
+        cell(record["failures"]), cell(record["attempts_left"]), lock_brief(record["locks"], tz),
+    )
+
+
+def card_detail(record: dict, tz: str) -> None:
+    """One card: who, what state, and a table of its locks."""
+    usable = Text("usable", style="green") if record["usable"] else Text("not usable", style="red")
+    console.print(Text.assemble(
+        ("Card ", ""), (literal(record["card_no"]), "bold"), ("  ", ""), cell(record["holder_name"]),
+        ("  ", ""), cell(record["id_number"]), (f"  region {record['region']}  {record.get('type', '')}", "")))
+    console.print(Text.assemble(
+        ("Status ", ""), (record["status"], STATUS_STYLE.get(record["status"], "")), (" · ", ""), usable,
+        (f" · failures {record['failures']}, {record['attempts_left']} attempt(s) left", "")))
+    if not record["locks"]:
+        console.print("No lock in force.", style="dim")
+        return
+    table = Table(box=box.SIMPLE_HEAVY)
+    for header in ("Lock", "Reason", "Since (local)", "Until (local)", "Left"):
+        table.add_column(header)
+    for lock in record["locks"]:
+        table.add_row(cell(lock["kind"], "bold red"), cell(lock["reason"]), cell(local(lock["since"], tz)),
+                      cell(local(lock["until"], tz) if lock["until"] else "until cleared"),
+                      cell(remaining(lock["remaining_s"]) if lock["until"] else "-"))
+    console.print(table)
 
 
 def result_table(records: Iterable[dict], title: str = "") -> int:

@@ -100,8 +100,13 @@ class Database:
 
     def enable_wal(self) -> None:
         if self.is_sqlite:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            # on the raw connection: the begin hook would wrap it in BEGIN IMMEDIATE,
+            # where SQLite ignores it on a new file and refuses it on an existing one
+            raw = self.engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA journal_mode = WAL")
+            finally:
+                raw.close()
 
     # -- transactions --------------------------------------------------------------
 

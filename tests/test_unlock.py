@@ -1,0 +1,345 @@
+"""Rules for clearing locks: unlock by operators and the cron expiry sweep (cardctl.services.unlock)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import insert, select, text
+
+from cardctl.config import Settings
+from cardctl.domain import pins
+from cardctl.domain.identity import parse_id_number
+from cardctl.domain.model import EndCause, LockKind
+from cardctl.errors import InvalidInput
+from cardctl.services import unlock as unlock_service
+from cardctl.services.context import Context
+from cardctl.services.setup import init_database
+from cardctl.services.unlock import UnlockRequest, expire_due, unlock_cards
+from cardctl.services.verify import verify_pin
+from cardctl.storage.models import Card, Event, Holder, Lock
+from conftest import GOOD_PIN, HOLDERS, issue
+
+WRONG = "271828"
+PIN_UNLOCK = UnlockRequest(LockKind.PIN, "holder verified at counter")
+
+
+def unlock(ctx, *card_nos: str, request: UnlockRequest = PIN_UNLOCK) -> list[tuple[str, str]]:
+    return [(item.card_no, item.result) for item in unlock_cards(ctx, card_nos, request)]
+
+
+def lock_by_pin(ctx, card_no: str) -> None:
+    for _ in range(3):
+        verify_pin(ctx, card_no, WRONG)
+
+
+def add_lock(ctx, card_no: str, kind: str, *, started=None, ends=None) -> int:
+    started = started or ctx.now()
+    with ctx.db.write() as session:
+        return session.execute(insert(Lock).returning(Lock.id).values(
+            card_no=card_no, kind=kind, reason=f"{kind} set in test", started_at=started, ends_at=ends,
+            created_by="tester")).scalar_one()
+
+
+def lock_rows(ctx, card_no: str | None = None) -> list[Lock]:
+    stmt = select(Lock).order_by(Lock.id)
+    if card_no:
+        stmt = stmt.where(Lock.card_no == card_no)
+    with ctx.db.read() as session:
+        return list(session.scalars(stmt))
+
+
+def open_kinds(ctx, card_no: str) -> list[str]:
+    return [lock.kind for lock in lock_rows(ctx, card_no) if lock.ended_at is None]
+
+
+def failures(ctx, card_no: str) -> int:
+    with ctx.db.read() as session:
+        return session.get(Card, card_no).failures
+
+
+def events(ctx, action: str) -> list[Event]:
+    with ctx.db.read() as session:
+        return list(session.scalars(select(Event).where(Event.action == action).order_by(Event.seq)))
+
+
+def dump(ctx) -> dict[str, list[tuple]]:
+    """Every row of the tables an unlock could touch, in a fixed order."""
+    with ctx.db.read() as session:
+        return {table: [tuple(row) for row in session.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+                for table in ("cards", "locks", "events", "audit_head")}
+
+
+def issue_all(ctx) -> list[str]:
+    for card_no, name, id_number, region in HOLDERS:
+        issue(ctx, card_no, name, id_number, region)
+    return [card_no for card_no, *_ in HOLDERS]
+
+
+# --- one card ---------------------------------------------------------------------------
+
+
+def test_unlock_clears_a_pin_lock_and_resets_failures(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    assert unlock(ctx, active_card) == [(active_card, "unlocked")]
+    [lock] = lock_rows(ctx, active_card)
+    assert lock.ended_at == ctx.now()
+    assert (lock.end_cause, lock.ended_by) == (EndCause.UNLOCKED, "tester")
+    assert failures(ctx, active_card) == 0
+    assert verify_pin(ctx, active_card, GOOD_PIN).result == "ok"
+
+
+def test_the_unlock_is_audited_with_its_reason(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    unlock(ctx, active_card)
+    [event] = events(ctx, "lock.unlock")
+    assert (event.card_no, event.outcome, event.reason) == (active_card, "unlocked", PIN_UNLOCK.reason)
+
+
+def test_unlock_never_clears_an_arrears_lock(ctx, active_card):
+    add_lock(ctx, active_card, LockKind.ARREARS.value)
+    [(_, result)] = unlock(ctx, active_card)
+    assert result == "refused"
+    assert open_kinds(ctx, active_card) == ["arrears"]
+    assert verify_pin(ctx, active_card, GOOD_PIN).result == "locked"
+
+
+def test_unlock_cannot_even_be_asked_for_arrears(ctx, active_card):
+    add_lock(ctx, active_card, LockKind.ARREARS.value)
+    with pytest.raises(InvalidInput):
+        unlock(ctx, active_card, request=UnlockRequest(LockKind.ARREARS, "paid in cash"))
+    assert open_kinds(ctx, active_card) == ["arrears"]
+
+
+def test_unlocking_a_pin_lock_leaves_the_arrears_lock_in_place(ctx, active_card):
+    add_lock(ctx, active_card, LockKind.ARREARS.value)
+    lock_by_pin_directly = add_lock(ctx, active_card, LockKind.PIN.value, ends=ctx.now() + timedelta(hours=24))
+    items = list(unlock_cards(ctx, [active_card], PIN_UNLOCK))
+    assert [(i.result, i.detail) for i in items] == [("unlocked", "still locked: arrears")]
+    assert open_kinds(ctx, active_card) == ["arrears"]
+    assert [l.id for l in lock_rows(ctx, active_card) if l.ended_at] == [lock_by_pin_directly]
+
+
+def test_an_admin_lock_is_cleared_only_when_asked_by_kind(ctx, active_card):
+    add_lock(ctx, active_card, LockKind.ADMIN.value)
+    assert unlock(ctx, active_card) == [(active_card, "refused")]
+    assert open_kinds(ctx, active_card) == ["admin"]
+    admin = UnlockRequest(LockKind.ADMIN, "anomaly checked")
+    assert unlock(ctx, active_card, request=admin) == [(active_card, "unlocked")]
+    assert open_kinds(ctx, active_card) == []
+
+
+def test_an_admin_unlock_does_not_clear_a_pin_lock(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    admin = UnlockRequest(LockKind.ADMIN, "anomaly checked")
+    assert unlock(ctx, active_card, request=admin) == [(active_card, "refused")]
+    assert open_kinds(ctx, active_card) == ["pin"]
+    assert failures(ctx, active_card) == 3
+
+
+def test_a_wrong_id_number_refuses_the_unlock(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    someone_else = parse_id_number(HOLDERS[1][2], date(2026, 11, 23))
+    request = UnlockRequest(LockKind.PIN, "counter", id_number=someone_else)
+    assert unlock(ctx, active_card, request=request) == [(active_card, "refused")]
+    assert open_kinds(ctx, active_card) == ["pin"]
+    assert [e.outcome for e in events(ctx, "lock.unlock")] == ["refused"]
+
+
+def test_the_holders_id_number_allows_the_unlock(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    holder = parse_id_number(HOLDERS[0][2], date(2026, 11, 23))
+    request = UnlockRequest(LockKind.PIN, "counter", id_number=holder)
+    assert unlock(ctx, active_card, request=request) == [(active_card, "unlocked")]
+
+
+# --- batches ----------------------------------------------------------------------------
+
+
+def test_results_come_one_per_card_in_input_order(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    issue(ctx, *HOLDERS[1])
+    assert unlock(ctx, "Z99999999", HOLDERS[1][0], "a00000001", active_card, "A0000001") == [
+        ("Z99999999", "not found"),
+        (HOLDERS[1][0], "not locked"),
+        ("a00000001", "invalid"),  # lower case is refused, not silently upper-cased
+        (active_card, "unlocked"),
+        ("A0000001", "invalid"),  # 8 characters
+    ]
+
+
+def test_a_card_named_twice_is_reported_once(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    assert unlock(ctx, active_card, "Z99999999", active_card) == [
+        (active_card, "unlocked"), ("Z99999999", "not found")]
+    assert len(events(ctx, "lock.unlock")) == 2
+
+
+def test_a_second_run_of_the_same_batch_changes_nothing(ctx):
+    cards = issue_all(ctx)
+    for card_no in cards:
+        add_lock(ctx, card_no, LockKind.PIN.value, ends=ctx.now() + timedelta(hours=24))
+    assert unlock(ctx, *cards) == [(card_no, "unlocked") for card_no in cards]
+    ended = [(l.id, l.ended_at) for l in lock_rows(ctx)]
+    assert unlock(ctx, *cards) == [(card_no, "not locked") for card_no in cards]
+    assert [(l.id, l.ended_at) for l in lock_rows(ctx)] == ended
+
+
+def test_a_dry_run_changes_nothing(ctx, active_card, clock):
+    lock_by_pin(ctx, active_card)
+    issue(ctx, *HOLDERS[1])
+    add_lock(ctx, HOLDERS[1][0], LockKind.PIN.value, started=clock.now - timedelta(hours=30),
+             ends=clock.now - timedelta(hours=6))  # expired, not yet recorded
+    before = dump(ctx)
+    request = UnlockRequest(LockKind.PIN, "just looking", dry_run=True)
+    assert unlock(ctx, active_card, HOLDERS[1][0], "Z99999999", request=request) == [
+        (active_card, "would unlock"), (HOLDERS[1][0], "not locked"), ("Z99999999", "not found")]
+    assert dump(ctx) == before
+
+
+def test_batches_larger_than_a_chunk_keep_order_and_count(ctx, monkeypatch):
+    monkeypatch.setattr(unlock_service, "CHUNK", 2)
+    cards = issue_all(ctx)
+    add_lock(ctx, cards[2], LockKind.PIN.value, ends=ctx.now() + timedelta(hours=1))
+    got = unlock(ctx, cards[0], "bad", cards[1], cards[2], "Z99999999")
+    assert got == [(cards[0], "not locked"), ("bad", "invalid"), (cards[1], "not locked"),
+                   (cards[2], "unlocked"), ("Z99999999", "not found")]
+
+
+# --- the cron sweep ---------------------------------------------------------------------
+
+
+def test_expire_due_ends_only_locks_past_their_end(ctx, clock):
+    a, b, c = issue_all(ctx)
+    past = add_lock(ctx, a, "pin", started=clock.now - timedelta(hours=25), ends=clock.now - timedelta(hours=1))
+    at_now = add_lock(ctx, b, "pin", started=clock.now - timedelta(hours=24), ends=clock.now)
+    future = add_lock(ctx, c, "pin", ends=clock.now + timedelta(seconds=1))
+    forever = add_lock(ctx, c, "pin", ends=None)
+    admin = add_lock(ctx, a, "admin")
+    assert sorted(item.card_no for item in expire_due(ctx)) == [a, b]
+    still_open = {lock.id for lock in lock_rows(ctx) if lock.ended_at is None}
+    assert still_open == {future, forever, admin}
+    assert {past, at_now}.isdisjoint(still_open)
+
+
+def test_expire_due_records_each_end_at_the_locks_end_time(ctx, clock):
+    a, b, _ = issue_all(ctx)
+    first_end, second_end = clock.now - timedelta(hours=3), clock.now - timedelta(minutes=7)
+    add_lock(ctx, a, "pin", started=first_end - timedelta(hours=24), ends=first_end)
+    add_lock(ctx, b, "pin", started=second_end - timedelta(hours=24), ends=second_end)
+    reported = {item.card_no: item.ended_at for item in expire_due(ctx)}
+    assert reported == {a: first_end, b: second_end}
+    for lock in lock_rows(ctx):
+        assert (lock.ended_at, lock.end_cause, lock.ended_by) == (lock.ends_at, EndCause.EXPIRED, "system")
+    assert {(e.card_no, e.at, e.recorded_at) for e in events(ctx, "lock.expire")} == {
+        (a, first_end, clock.now), (b, second_end, clock.now)}
+
+
+def test_expire_due_resets_the_failure_count(ctx, active_card, clock):
+    lock_by_pin(ctx, active_card)
+    clock.advance(hours=25)
+    assert [item.card_no for item in expire_due(ctx)] == [active_card]
+    assert failures(ctx, active_card) == 0
+
+
+def test_expire_due_twice_yields_nothing_the_second_time(ctx, active_card, clock):
+    lock_by_pin(ctx, active_card)
+    clock.advance(hours=25)
+    assert len(list(expire_due(ctx))) == 1
+    before = dump(ctx)
+    assert list(expire_due(ctx)) == []
+    assert dump(ctx) == before
+
+
+def test_expire_due_with_nothing_due_records_nothing(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    before = dump(ctx)
+    assert list(expire_due(ctx)) == []
+    assert dump(ctx) == before
+
+
+def test_an_unlock_after_the_end_records_expiry_not_an_operator_unlock(ctx, active_card, clock):
+    lock_by_pin(ctx, active_card)
+    clock.advance(hours=30)
+    assert unlock(ctx, active_card) == [(active_card, "not locked")]
+    [lock] = lock_rows(ctx, active_card)
+    assert (lock.end_cause, lock.ended_at) == (EndCause.EXPIRED, lock.ends_at)
+
+
+# --- fast path == single-card path ----------------------------------------------------------
+
+MANY = 3000
+
+
+@pytest.fixture
+def make_ctx(tmp_path, clock):
+    def make(name: str) -> Context:
+        settings = Settings(db_url=str(tmp_path / f"{name}.db"), key_file=tmp_path / f"{name}.key",
+                            operator="tester", os_user="tester", bcrypt_cost=4)
+        init_database(settings, clock)
+        return Context.open(settings, clock)
+
+    return make
+
+
+def seed_locked_cards(ctx, count: int) -> list[str]:
+    """``count`` active cards with PIN GOOD_PIN, 3 failures and a PIN lock; ends spread over 3 days."""
+    now = ctx.now()
+    pin_hash = pins.hash_pin(GOOD_PIN, ctx.keys.pepper, ctx.settings.bcrypt_cost)
+    card_nos = [f"M{i:08d}" for i in range(count)]
+    with ctx.db.write() as session:
+        session.execute(insert(Holder), [
+            {"id": i + 1, "id_hash": f"{i:064x}", "id_masked": "110***********0000", "id_tail_hash": "0" * 64,
+             "name": f"持卡人{i}", "birth_date": date(1980, 1, 1)} for i in range(count)])
+        session.execute(insert(Card), [
+            {"card_no": card_no, "holder_id": i + 1, "region": "110105", "insurance_type": "employee",
+             "issuer": "social-security", "unit": None, "status": "active", "failures": 3,
+             "pin_hash": pin_hash, "pin_scheme": pins.SCHEME_PEPPERED, "issued_at": now}
+            for i, card_no in enumerate(card_nos)])
+        session.execute(insert(Lock), [
+            {"card_no": card_no, "kind": "pin", "reason": "3 consecutive wrong PINs",
+             "started_at": now - timedelta(hours=24 + i % 72), "ends_at": now - timedelta(hours=i % 72),
+             "created_by": "tester"} for i, card_no in enumerate(card_nos)])
+    return card_nos
+
+
+def end_state(ctx, actions: tuple[str, ...]) -> dict:
+    with ctx.db.read() as session:
+        locks = sorted(session.execute(select(Lock.card_no, Lock.kind, Lock.ends_at, Lock.ended_at,
+                                              Lock.end_cause, Lock.ended_by)).all())
+        cards = sorted(session.execute(select(Card.card_no, Card.status, Card.failures)).all())
+        trail = sorted(session.execute(select(Event.card_no, Event.action, Event.outcome, Event.at,
+                                              Event.reason).where(Event.action.in_(actions))).all())
+    return {"locks": locks, "cards": cards, "events": trail}
+
+
+def test_a_batch_unlock_ends_in_the_same_state_as_unlocking_one_by_one(make_ctx, clock, monkeypatch):
+    monkeypatch.setattr(unlock_service, "CHUNK", 1000)  # cross chunk boundaries
+    batch, single = make_ctx("batch"), make_ctx("single")
+    clock.advance(hours=36)  # half the locks have passed their end, half still bind
+    card_nos = seed_locked_cards(batch, MANY)
+    seed_locked_cards(single, MANY)
+    batch_results = unlock(batch, *card_nos)
+    single_results = [result for card_no in card_nos for result in unlock(single, card_no)]
+    assert batch_results == single_results
+    assert sum(result == "unlocked" for _, result in batch_results) == MANY // 2
+    actions = ("lock.unlock", "lock.expire")
+    assert end_state(batch, actions) == end_state(single, actions)
+
+
+def test_the_cron_sweep_ends_in_the_same_state_as_verifying_card_by_card(make_ctx, clock):
+    swept, single = make_ctx("swept"), make_ctx("single")
+    clock.advance(hours=36)
+    card_nos = seed_locked_cards(swept, MANY)
+    seed_locked_cards(single, MANY)
+    expired = list(expire_due(swept, chunk=700))  # several chunks
+    assert len(expired) == len({item.card_no for item in expired}) == MANY // 2
+    # the single-card path: a verify notices the passed end and records it before deciding
+    results = [verify_pin(single, card_no, GOOD_PIN).result for card_no in card_nos]
+    assert sorted(set(results)) == ["locked", "ok"]
+    state = end_state(swept, ("lock.expire",))
+    assert state == end_state(single, ("lock.expire",))
+    ended = [(card_no, ends_at) for card_no, _, ends_at, ended_at, cause, _ in state["locks"] if ended_at]
+    assert ended == [(card_no, at) for card_no, _, _, at, _ in state["events"]]
+    assert all(ended_at == ends_at for _, _, ends_at, ended_at, _, _ in state["locks"] if ended_at)
+    assert list(expire_due(swept)) == []
