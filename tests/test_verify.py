@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import bcrypt
@@ -237,11 +238,11 @@ def test_an_unknown_card_raises_card_not_found(ctx, active_card):
 # --- hash upgrades ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def legacy_card(ctx) -> str:
+@pytest.fixture(params=["$2b$", "$2a$", "$2y$"])  # $2y$ is what PHP systems wrote
+def legacy_card(ctx, request) -> str:
     """A card migrated from an older system with a plain bcrypt hash of GOOD_PIN (no pepper)."""
     card_no, name, id_number, region = HOLDERS[2]
-    legacy = bcrypt.hashpw(GOOD_PIN.encode(), bcrypt.gensalt(rounds=4)).decode()
+    legacy = request.param + bcrypt.hashpw(GOOD_PIN.encode(), bcrypt.gensalt(rounds=4)).decode()[4:]
     issue(ctx, card_no, name, id_number, region, pin_hash=legacy)
     return card_no
 
@@ -288,3 +289,14 @@ def test_a_hash_at_the_configured_cost_is_left_alone(ctx, active_card):
     assert verify_pin(ctx, active_card, GOOD_PIN).result == "ok"
     assert card_row(ctx, active_card).pin_hash == old
     assert events(ctx, "pin.rehash") == []
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+
+def test_concurrent_wrong_pins_are_neither_lost_nor_let_past_the_limit(ctx, active_card):
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: verify_pin(ctx, active_card, WRONG).result, range(12)))
+    assert sorted(results) == ["locked"] * 9 + ["wrong_pin"] * 3
+    assert card_row(ctx, active_card).failures == 3
+    assert len(pin_locks(ctx, active_card)) == 1

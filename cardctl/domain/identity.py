@@ -108,8 +108,15 @@ def parse_card_no(raw: str) -> str:
         raise InvalidInput("card number is empty")
     problem = _card_no_problem(text)
     if problem:
-        raise InvalidInput(f"card number {_printable(text)}: {problem}")
+        raise InvalidInput(f"card number {shown_card_no(text)}: {problem}")
     return text
+
+
+def shown_card_no(raw: str) -> str:
+    """A typed card number as it may be echoed: as typed, unless too long to be one,
+    then masked, since an ID number pasted in its place must never be printed in full."""
+    text = _printable(raw.strip())
+    return _mask(text) if len(text) > CARD_NO_LENGTH else text
 
 
 def parse_uscc(raw: str) -> str:
