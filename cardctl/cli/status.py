@@ -61,8 +61,9 @@ def status(
         return
     if card_nos:
         views, missing = service.cards_by_number(ctx_, [parse_card_no(n) for n in card_nos])
-        emit((view.record() for view in views), output, table=lambda rows: card_table(rows, tz),
-             flatten=flatten_card)
+        if views or output is not OutputFormat.TABLE:  # no empty table before "not found"
+            emit((view.record() for view in views), output, table=lambda rows: card_table(rows, tz),
+                 flatten=flatten_card)
         if missing:
             if len(missing) == 1:
                 raise CardNotFound(missing[0])
