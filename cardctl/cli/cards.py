@@ -12,6 +12,7 @@ from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import ItemResult
 from ..errors import BatchFailed, CardctlError
 from ..render.formats import OutputFormat, emit
+from . import progress
 from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, message, read_pins, runtime
 
 IMPORT_CHUNK = 2000
@@ -80,9 +81,12 @@ def import_cards(
 
     ctx_ = runtime(ctx).context(channel)
     summary = {"issued": 0, "failed": 0}
-    results = import_rows(ctx_, file, chunk=IMPORT_CHUNK)
-    failures = _failures_only(results, summary) if output is OutputFormat.TABLE else _counted(results, summary)
-    emit(failures, output, table=lambda rows: _print_failures(rows))
+    show_bar = progress.wanted(output)
+    lines = progress.count_lines(file) if show_bar else None
+    with progress.tracked(import_rows(ctx_, file, chunk=IMPORT_CHUNK), "importing",
+                          lines - 1 if lines else None, show_bar) as results:
+        failures = _failures_only(results, summary) if output is OutputFormat.TABLE else _counted(results, summary)
+        emit(failures, output, table=lambda rows: _print_failures(rows))
     message(f"imported {summary['issued']} card(s); {summary['failed']} row(s) failed")
     if summary["failed"]:
         raise BatchFailed(f"{summary['failed']} row(s) of {file} were not imported")

@@ -24,7 +24,7 @@ def unlock(
     card_nos: Annotated[list[str] | None, typer.Argument(help="Card numbers.", show_default=False)] = None,
     from_file: Annotated[str | None, typer.Option(
         "--from", help="File (or - for stdin) of card numbers: one per line, or CSV / JSON lines with card_no.")] = None,
-    expired: Annotated[bool, typer.Option("--expired", help="Cron: end every PIN lock past its end time.")] = False,
+    expired: Annotated[bool, typer.Option("--expired", help="Cron: end every PIN lock past its end time and record lapsed temporary loss reports.")] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (required except with --expired).")] = None,
     kind: Annotated[LockKind, typer.Option("--kind", help="pin (default) or admin; arrears only via pay-arrears.",
                                            case_sensitive=False)] = LockKind.PIN,
@@ -86,7 +86,15 @@ def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Itera
 def _expire(ctx_, output: OutputFormat) -> None:
     from ..services.unlock import expire_due
 
-    count = emit((item.record() for item in expire_due(ctx_)), output,
-                 table=lambda rows: result_table(rows, "PIN locks ended"))
+    lapsed = 0
+
+    def records() -> Iterator[dict]:
+        nonlocal lapsed
+        for item in expire_due(ctx_):
+            lapsed += item.result == "lapsed"
+            yield item.record()
+
+    count = emit(records(), output, table=lambda rows: result_table(rows, "PIN locks ended, loss reports lapsed"))
     if output is OutputFormat.TABLE or not sys.stdout.isatty():
-        message(f"{count} expired lock(s) recorded as ended")
+        message(f"{count - lapsed} expired lock(s) recorded as ended"
+                + (f"; {lapsed} temporary loss report(s) recorded as lapsed" if lapsed else ""))

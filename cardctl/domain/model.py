@@ -10,6 +10,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .money import format_fen
+
 
 class LockKind(StrEnum):
     PIN = "pin"
@@ -24,11 +26,31 @@ class CardStatus(StrEnum):
     VOID = "void"
 
 
+class LossKind(StrEnum):
+    TEMPORARY = "temporary"  # 临时挂失: withdrawable, lapses by itself
+    FORMAL = "formal"  # 正式挂失: voids the card
+
+
 class EndCause(StrEnum):
     EXPIRED = "expired"
     UNLOCKED = "unlocked"
     RESET = "reset"
     PAID = "paid"
+    REPLACED = "replaced"  # the card was reissued; what still binds moved to the new card
+
+
+def effective_status(status: str, loss_kind: str | None, loss_lapses_at: datetime | None,
+                     now: datetime) -> str:
+    """The status a card has at ``now``: a temporary loss report past its lapse time no
+    longer binds, so the card is active again.
+
+    Decided here on every read, like PIN-lock expiry, so a lapsed report is never
+    enforced even if the cron sweep has not recorded the lapse yet.
+    """
+    if (status == CardStatus.LOST and loss_kind == LossKind.TEMPORARY
+            and loss_lapses_at is not None and loss_lapses_at <= now):
+        return CardStatus.ACTIVE.value
+    return str(status)
 
 
 def lock_is_effective(ends_at: datetime | None, ended_at: datetime | None, now: datetime) -> bool:
@@ -84,6 +106,14 @@ class CardView:
     locks: list[LockView] = field(default_factory=list)
     insurance_type: str = ""
     unit: str | None = None
+    owed_fen: int = 0  # the holder's own unpaid contributions
+    unit_owed_fen: int = 0  # the employer unit's, which lock this card too
+    loss_kind: str | None = None
+    lost_at: datetime | None = None
+    loss_lapses_at: datetime | None = None
+    void_reason: str | None = None
+    replaced_by: str | None = None
+    replaces: str | None = None
 
     @property
     def usable(self) -> bool:
@@ -99,6 +129,11 @@ class CardView:
             "region": self.region, "type": self.insurance_type, "unit": self.unit,
             "status": self.status, "usable": self.usable, "failures": self.failures,
             "attempts_left": self.attempts_left, "locks": [lock.record() for lock in self.locks],
+            "owed": format_fen(self.owed_fen),
+            "unit_owed": format_fen(self.unit_owed_fen) if self.unit else None,
+            "loss_kind": self.loss_kind, "lost_at": iso(self.lost_at),
+            "loss_lapses_at": iso(self.loss_lapses_at), "void_reason": self.void_reason,
+            "replaced_by": self.replaced_by, "replaces": self.replaces,
         }
 
 

@@ -58,6 +58,29 @@ def lock_lines(locks: list[dict], tz: str) -> Text:
     return text
 
 
+def owed_text(record: dict) -> str | None:
+    """'120.00 yuan own + 5000.00 yuan unit' from a card record, or None when nothing is owed."""
+    parts = [f"{amount} yuan {whose}" for whose, amount in (("own", record.get("owed")),
+                                                             ("unit", record.get("unit_owed")))
+             if amount and amount != "0.00"]
+    return " + ".join(parts) if parts else None
+
+
+def status_note(record: dict, tz: str) -> str:
+    """What the status alone does not say: the loss report, or why a card is void and what replaced it."""
+    notes = []
+    if record["status"] == "lost" and record.get("loss_kind"):
+        lapse = f", lapses {local(record['loss_lapses_at'], tz)}" if record.get("loss_lapses_at") else ""
+        notes.append(f"{record['loss_kind']} loss report{lapse}")
+    if record["status"] == "void" and record.get("void_reason"):
+        notes.append(literal(record["void_reason"]))
+    if record.get("replaced_by"):
+        notes.append(f"replaced by {literal(record['replaced_by'])}")
+    if record.get("replaces"):
+        notes.append(f"replaces {literal(record['replaces'])}")
+    return "; ".join(notes)
+
+
 def lock_brief(locks: list[dict], tz: str) -> Text:
     """Locks in a list row: kind and end, e.g. 'pin → 11-24 10:00 (23h 59m)'."""
     if not locks:
@@ -100,9 +123,14 @@ def card_table(records: Iterable[dict], tz: str, limit: int | None = None, total
 
 
 def _list_row(table: Table, record: dict, tz: str) -> None:
+    status = cell(record["status"], STATUS_STYLE.get(record["status"], ""))
+    if record["status"] == "lost" and record.get("loss_kind"):
+        status.append(f" ({record['loss_kind']})")
+    elif record.get("replaced_by"):
+        status.append(f" → {literal(record['replaced_by'])}", style="dim")
     table.add_row(
         cell(record["card_no"], "bold"), cell(record["holder_name"]), cell(record["id_number"]),
-        cell(record["region"]), cell(record["status"], STATUS_STYLE.get(record["status"], "")),
+        cell(record["region"]), status,
         cell(record["failures"]), cell(record["attempts_left"]), lock_brief(record["locks"], tz),
     )
 
@@ -116,6 +144,11 @@ def card_detail(record: dict, tz: str) -> None:
     console.print(Text.assemble(
         ("Status ", ""), (record["status"], STATUS_STYLE.get(record["status"], "")), (" · ", ""), usable,
         (f" · failures {record['failures']}, {record['attempts_left']} attempt(s) left", "")))
+    note, owed = status_note(record, tz), owed_text(record)
+    if note:
+        console.print(Text(note, style="dim"))
+    if owed:
+        console.print(Text(f"Owed {owed}", style="red"))
     if not record["locks"]:
         console.print("No lock in force.", style="dim")
         return
@@ -155,4 +188,18 @@ def verify_panel(record: dict, tz: str) -> int:
     console.print(text)
     if record["locks"]:
         console.print(lock_lines(record["locks"], tz))
+    return 1
+
+
+def arrears_panel(record: dict, shown: int = 20) -> int:
+    """A debt or payment: the balance before and after, and which cards were locked or released."""
+    who = f"card {record['card_no']}" if record["card_no"] else f"unit {record['unit']}"
+    console.print(Text(f"{record['entry']} of {record['amount']} yuan for {literal(who)}: "
+                       f"balance {record['balance_before']} -> {record['balance_after']}"))
+    for label, style in (("locked", "red"), ("released", "green"), ("still_locked", "yellow")):
+        cards = record[label]
+        if cards:
+            more = f" … and {len(cards) - shown} more" if len(cards) > shown else ""
+            console.print(Text(f"{label.replace('_', ' ')}: ", style=style)
+                          + Text(literal(", ".join(cards[:shown])) + more))
     return 1

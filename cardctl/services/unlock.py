@@ -12,13 +12,14 @@ from typing import Iterable, Iterator
 
 from sqlalchemy import select, update
 
-from ..domain.identity import IdNumber, parse_card_no
-from ..domain.model import CardStatus, EndCause, ItemResult, LockKind
+from ..domain.identity import IdNumber, parse_card_no, shown_card_no
+from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, effective_status
 from ..errors import InvalidInput
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Holder, Lock
 from .context import Context
 from .locks import effective, end_due_pin_locks
+from .loss import end_lapsed_losses
 
 CHUNK = 5000
 
@@ -58,25 +59,28 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
     session_cm = ctx.db.read() if request.dry_run else ctx.db.write()
     with session_cm as session:
         cards = {row.card_no: row for row in session.execute(
-            select(Card.card_no, Card.status, Holder.id_hash).join(Holder, Holder.id == Card.holder_id)
+            select(Card.card_no, Card.status, Card.loss_kind, Card.loss_lapses_at, Holder.id_hash)
+            .join(Holder, Holder.id == Card.holder_id)
             .where(Card.card_no.in_(wanted)).with_for_update(of=Card) if not request.dry_run else
-            select(Card.card_no, Card.status, Holder.id_hash).join(Holder, Holder.id == Card.holder_id)
+            select(Card.card_no, Card.status, Card.loss_kind, Card.loss_lapses_at, Holder.id_hash)
+            .join(Holder, Holder.id == Card.holder_id)
             .where(Card.card_no.in_(wanted)))}
         if not request.dry_run:
             # a lock already past its end is recorded as expired, not as unlocked by this operator
             end_due_pin_locks(session, ctx.audit, now, list(cards))
+            end_lapsed_losses(session, ctx.audit, now, list(cards))
         locks: dict[str, list[tuple[int, str]]] = {}
         for lock_id, card_no, kind in session.execute(
                 select(Lock.id, Lock.card_no, Lock.kind).where(Lock.card_no.in_(list(cards)), effective(now))):
             locks.setdefault(card_no, []).append((lock_id, kind))
-        decided = {card_no: _decide(ctx, cards.get(card_no), locks.get(card_no, []), request)
+        decided = {card_no: _decide(ctx, cards.get(card_no), locks.get(card_no, []), request, now)
                    for card_no in wanted}
         if not request.dry_run:
             _apply(ctx, session, decided, request, now)
     results, reported = [], set()
     for raw, card_no, problem in parsed:
         if card_no is None:
-            results.append(ItemResult(raw.strip()[:20], INVALID, problem))
+            results.append(ItemResult(shown_card_no(raw)[:20], INVALID, problem))
         elif card_no not in reported:
             reported.add(card_no)
             result, detail, _ = decided[card_no]
@@ -84,12 +88,14 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
     return results
 
 
-def _decide(ctx: Context, card, locks: list[tuple[int, str]], request: UnlockRequest) -> tuple[str, str, list[int]]:
+def _decide(ctx: Context, card, locks: list[tuple[int, str]], request: UnlockRequest,
+            now) -> tuple[str, str, list[int]]:
     """(result, detail, lock ids to end) for one card."""
     if card is None:
         return NOT_FOUND, "no such card", []
-    if card.status in (CardStatus.LOST, CardStatus.VOID):
-        return REFUSED, f"card is {card.status}; a {card.status} card cannot be unlocked", []
+    status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
+    if status in (CardStatus.LOST, CardStatus.VOID):
+        return REFUSED, f"card is {status}; a {status} card cannot be unlocked", []
     if request.id_number is not None and card.id_hash != ctx.keys.id_hash(request.id_number.value):
         return REFUSED, "the ID number given is not the holder's", []
     clearable = [lock_id for lock_id, kind in locks if kind == request.kind.value]
@@ -126,19 +132,22 @@ def _apply(ctx: Context, session, decided: dict, request: UnlockRequest, now) ->
 class Expired:
     card_no: str
     ended_at: object
+    result: str = "expired"  # a PIN lock ended; "lapsed": a temporary loss report did
 
     def record(self) -> dict:
         from ..domain.model import iso
-        return {"card_no": self.card_no, "result": "expired", "ended_at": iso(self.ended_at)}
+        return {"card_no": self.card_no, "result": self.result, "ended_at": iso(self.ended_at)}
 
 
 def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
-    """The cron sweep: record the end of every PIN lock past its end time, chunk by chunk."""
+    """The cron sweep: record the end of every PIN lock past its end time, then the lapse
+    of every temporary loss report past its lapse time, chunk by chunk."""
     now = ctx.now()
-    while True:
-        with ctx.db.write() as session:
-            ended = end_due_pin_locks(session, ctx.audit, now, limit=chunk)
-        for card_no, ended_at in ended:
-            yield Expired(card_no, ended_at)
-        if len(ended) < chunk:
-            return
+    for sweep, result in ((end_due_pin_locks, "expired"), (end_lapsed_losses, "lapsed")):
+        while True:
+            with ctx.db.write() as session:
+                ended = sweep(session, ctx.audit, now, limit=chunk)
+            for card_no, ended_at in ended:
+                yield Expired(card_no, ended_at, result)
+            if len(ended) < chunk:
+                break

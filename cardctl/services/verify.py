@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select, update
 
 from ..domain import pins
-from ..domain.model import CardStatus, LockKind, VerifyResult
+from ..domain.model import CardStatus, LockKind, VerifyResult, effective_status
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
 from .cards import load_card
@@ -41,7 +41,9 @@ def verify_pin(ctx: Context, card_no: str, pin: str, action: str = ACTION) -> Ve
 
 
 def _refusal(ctx: Context, session, card: Card, now) -> str | None:
-    if card.status != CardStatus.ACTIVE or card.pin_hash is None:
+    # a temporary loss report past its lapse time no longer blocks, recorded or not
+    status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
+    if status != CardStatus.ACTIVE or card.pin_hash is None:
         return "unusable"
     if open_locks(session, [card.card_no], now):
         return "locked"
@@ -88,7 +90,8 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
 
 def _result(session, card: Card, result: str, max_attempts: int, now) -> VerifyResult:
     locks = open_locks(session, [card.card_no], now).get(card.card_no, [])
-    left = 0 if locks or card.status != CardStatus.ACTIVE else max(0, max_attempts - card.failures)
+    usable = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now) == CardStatus.ACTIVE
+    left = 0 if locks or not usable else max(0, max_attempts - card.failures)
     return VerifyResult(card.card_no, result, left, locks)
 
 

@@ -1,0 +1,216 @@
+"""A card's life after activation: PIN reset and change, loss reports, reissue, the admin lock."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from ..domain.identity import parse_card_no, parse_id_number
+from ..domain.model import LockKind, iso
+from ..domain.money import format_fen
+from ..domain.names import parse_name
+from ..errors import InvalidInput
+from ..render.formats import OutputFormat, emit
+from ..render.tables import local
+from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, message, read_pins, runtime
+
+IdOpt = Annotated[str, typer.Option("--id-number", help="The holder's ID number, checked against the card.")]
+AgentIdOpt = Annotated[str | None, typer.Option(
+    "--agent-id-number", help="ID number of the agent or, for a minor, the guardian acting for the holder.")]
+AgentNameOpt = Annotated[str | None, typer.Option("--agent-name", help="Name of the agent or guardian.")]
+
+
+def register(app: typer.Typer) -> None:
+    for name, command in (("reset-pin", reset_pin), ("change-pin", change_pin), ("report-lost", report_lost),
+                          ("cancel-loss", cancel_loss), ("reissue", reissue), ("lock", lock)):
+        app.command(name)(edge(command))
+
+
+def parse_agent(agent_id: str | None, agent_name: str | None, today: date):
+    """Both or neither: an agent is recorded with their ID number and name."""
+    from ..services.lifecycle import Agent
+
+    if agent_id is None and agent_name is None:
+        return None
+    if agent_id is None or agent_name is None:
+        raise InvalidInput("an agent needs both --agent-id-number and --agent-name")
+    return Agent(parse_id_number(agent_id, today), parse_name(agent_name))
+
+
+def _report(record: dict, output: OutputFormat, text: str) -> None:
+    """A one-line confirmation in table mode, the record itself otherwise."""
+    if output is OutputFormat.TABLE:
+        message(text)
+    else:
+        emit([record], output)
+
+
+def reset_pin(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    id_number: IdOpt,
+    pin_stdin: PinStdinOpt = False,
+    agent_id: AgentIdOpt = None,
+    agent_name: AgentNameOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """The holder forgot the PIN: identity checked, a new PIN set, the PIN lock and failure count cleared.
+
+    Arrears and admin locks stay in place. A minor's card (under the region's minor age)
+    needs a guardian: --agent-id-number and --agent-name.
+    Example: printf '583920\\n583920\\n' | cardctl reset-pin A10000001 --id-number 11010519491231002X --pin-stdin
+    """
+    from ..services.lifecycle import reset_pin as reset
+
+    ctx_ = runtime(ctx).context(channel)
+    today = ctx_.now().date()
+    card, person = parse_card_no(card_no), parse_id_number(id_number, today)
+    agent = parse_agent(agent_id, agent_name, today)
+    (pin,) = read_pins(1, pin_stdin, ("New PIN",), confirm_new=True)
+    result = reset(ctx_, card, person, pin, agent)
+    text = f"PIN of card {card} reset" + ("; PIN lock cleared" if result.pin_lock_cleared else "")
+    kept = sorted({lock.kind for lock in result.still_locked})
+    if kept:
+        owed = f" (owed {format_fen(result.owed_fen)} yuan)" if LockKind.ARREARS in kept else ""
+        text += f"; still locked: {', '.join(kept)}{owed} — a PIN reset does not lift these"
+    _report(result.record(), output, text)
+
+
+def change_pin(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    pin_stdin: PinStdinOpt = False,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Change the PIN: the current PIN, then the new one (with --pin-stdin: two lines).
+
+    A wrong current PIN counts like a wrong PIN at verify and can lock the card (exit 3);
+    a locked or unusable card is refused (exit 4); a weak new PIN is refused (exit 6).
+    Example: printf '583920\\n702614\\n' | cardctl change-pin A10000001 --pin-stdin
+    """
+    from ..services.lifecycle import change_pin as change
+
+    ctx_ = runtime(ctx).context(channel)
+    card = parse_card_no(card_no)
+    old, new = read_pins(2, pin_stdin, ("Current PIN", "New PIN"), confirm_new=True)
+    change(ctx_, card, old, new)
+    _report({"card_no": card, "result": "changed"}, output, f"PIN of card {card} changed")
+
+
+def report_lost(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    temporary: Annotated[bool, typer.Option(
+        "--temporary", help="Temporary report (phone, online): withdrawable, lapses after the region's days.")] = False,
+    id_number: Annotated[str | None, typer.Option(
+        "--id-number", help="The holder's ID number; required for a formal report.")] = None,
+    agent_id: AgentIdOpt = None,
+    agent_name: AgentNameOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Report a card lost: every use is blocked at once.
+
+    --temporary: withdrawn with cancel-loss, or lapses by itself after the region's
+    temp-loss-days. Without it (formal), the card is void for good and must be
+    reissued; a temporary report is made formal the same way.
+    Examples:
+      cardctl report-lost A10000001 --temporary --channel hotline
+      cardctl report-lost A10000001 --id-number 11010519491231002X
+    """
+    from ..services.loss import report_lost as report
+
+    ctx_ = runtime(ctx).context(channel)
+    today = ctx_.now().date()
+    card = parse_card_no(card_no)
+    person = parse_id_number(id_number, today) if id_number else None
+    result = report(ctx_, card, temporary, person, parse_agent(agent_id, agent_name, today))
+    tz = ctx_.settings.timezone
+    text = (f"card {card} reported lost (temporary); it lapses {local(iso(result.lapses_at), tz)} unless "
+            "withdrawn with cancel-loss or made formal" if temporary else
+            f"card {card} reported lost (formal); it is void — issue a replacement with reissue")
+    _report(result.record(), output, text)
+
+
+def cancel_loss(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    id_number: IdOpt,
+    agent_id: AgentIdOpt = None,
+    agent_name: AgentNameOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Withdraw a temporary loss report (解挂); the card is active again. A formal report cannot be withdrawn.
+
+    Example: cardctl cancel-loss A10000001 --id-number 11010519491231002X
+    """
+    from ..services.loss import cancel_loss as cancel
+
+    ctx_ = runtime(ctx).context(channel)
+    today = ctx_.now().date()
+    card, person = parse_card_no(card_no), parse_id_number(id_number, today)
+    result = cancel(ctx_, card, person, parse_agent(agent_id, agent_name, today))
+    _report(result.record(), output, f"loss report of card {card} withdrawn; the card is active again")
+
+
+def reissue(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="The lost or damaged card's number.")],
+    new_card_no: Annotated[str, typer.Option("--new-card-no", help="Number of the replacement card.")],
+    id_number: IdOpt,
+    damaged: Annotated[bool, typer.Option(
+        "--damaged", help="Replace a card that is not reported lost (damaged, demagnetised, never collected).")] = False,
+    agent_id: AgentIdOpt = None,
+    agent_name: AgentNameOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Replace a lost or damaged card (补办): the old card becomes void, the new one is pending
+    for the same holder and must be activated. Arrears and admin locks carry over.
+
+    Example: cardctl reissue A10000001 --new-card-no A10000099 --id-number 11010519491231002X
+    """
+    from ..services.loss import reissue as replace
+
+    ctx_ = runtime(ctx).context(channel)
+    today = ctx_.now().date()
+    card, new = parse_card_no(card_no), parse_card_no(new_card_no)
+    person = parse_id_number(id_number, today)
+    result = replace(ctx_, card, new, person, damaged, parse_agent(agent_id, agent_name, today))
+    carried = f"; carried over: {', '.join(result.carried_locks)} lock" if result.carried_locks else ""
+    _report(result.record(), output,
+            f"card {card} is void; replacement {new} issued, pending activation{carried}")
+
+
+def lock(
+    ctx: typer.Context,
+    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: the account anomaly or violation.")],
+    kind: Annotated[LockKind, typer.Option(
+        "--kind", help="admin: the only kind set by hand (pin locks come from wrong PINs, "
+                       "arrears locks from add-arrears).", case_sensitive=False)] = LockKind.ADMIN,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Put an admin lock on a card (account anomaly); it ends only with unlock --kind admin --reason.
+
+    Example: cardctl lock A10000001 --kind admin --reason "suspected card sharing, case 2026-118"
+    """
+    from ..services.lifecycle import lock_admin
+
+    if kind is not LockKind.ADMIN:
+        raise InvalidInput(f"only admin locks are set by hand; {kind.value} locks come from "
+                           + ("wrong PINs" if kind is LockKind.PIN else "add-arrears"))
+    if not reason.strip() or not reason.strip().isprintable():
+        raise InvalidInput("--reason must be printable text")
+    ctx_ = runtime(ctx).context(channel)
+    card = parse_card_no(card_no)
+    result = lock_admin(ctx_, card, reason.strip())
+    _report({"card_no": card, "result": result, "kind": kind.value}, output,
+            f"card {card}: admin lock {'set' if result == 'locked' else 'already in force'}")
+

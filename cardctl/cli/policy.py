@@ -1,0 +1,86 @@
+"""policy: per-region settings (most specific area-code prefix wins, then the default)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..domain.identity import parse_region
+from ..render.formats import OutputFormat, emit
+from ..render.tables import result_table
+from .common import ChannelOpt, OutputOpt, edge, message, runtime
+
+policy_app = typer.Typer(help="Per-region settings: attempts, lock hours, loss-report days, minor age.",
+                         no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("show")
+@edge
+def show(
+    ctx: typer.Context,
+    region: Annotated[str | None, typer.Argument(
+        help="A 6-digit area code: show the policy that applies to it and where it comes from.",
+        show_default=False)] = None,
+    output: OutputOpt = OutputFormat.TABLE,
+) -> None:
+    """List the stored policies, or the one that applies to an area code.
+
+    Examples:
+      cardctl policy show
+      cardctl policy show 440305
+    """
+    from ..services.policies import list_policies, policy_for_region
+
+    ctx_ = runtime(ctx).context()
+    if region is None:
+        emit((entry.record() for entry in list_policies(ctx_)), output,
+             table=lambda rows: result_table(rows, "Policies (most specific prefix wins)"))
+        return
+    code = parse_region(region)
+    entry = policy_for_region(ctx_, code)
+    record = entry.record()
+    emit([{"area_code": code, "from": record.pop("region"), **record}], output,
+         table=lambda rows: result_table(rows, f"Policy for {code}"))
+
+
+@policy_app.command("set")
+@edge
+def set_(
+    ctx: typer.Context,
+    region: Annotated[str, typer.Argument(help="'default', or a 2-, 4- or 6-digit area-code prefix.")],
+    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="Wrong PINs before a lock, 1-10.")] = None,
+    lock_hours: Annotated[int | None, typer.Option(
+        "--lock-hours", help="Hours a PIN lock lasts; 0 = until unlocked.")] = None,
+    temp_loss_days: Annotated[int | None, typer.Option(
+        "--temp-loss-days", help="Days before a temporary loss report lapses, 1-90.")] = None,
+    minor_age: Annotated[int | None, typer.Option(
+        "--minor-age", help="Below this age a guardian acts for the holder, 14-18.")] = None,
+    default_pin: Annotated[str | None, typer.Option(
+        "--default-pin", help="The PIN new cards are issued with in this region; refused as a chosen PIN.")] = None,
+    output: OutputOpt = OutputFormat.TABLE,
+    channel: ChannelOpt = None,
+) -> None:
+    """Change settings for a region prefix (audited); a new prefix starts from what it inherits.
+
+    Example: cardctl policy set 4403 --max-attempts 5 --temp-loss-days 15
+    """
+    from ..errors import InvalidInput
+    from ..services.policies import parse_prefix, set_policy
+
+    changes = {name: value for name, value in (
+        ("max_attempts", max_attempts), ("lock_hours", lock_hours), ("temp_loss_days", temp_loss_days),
+        ("minor_age", minor_age), ("default_pin", default_pin)) if value is not None}
+    if not changes:
+        raise InvalidInput("name at least one setting to change (e.g. --max-attempts 5)")
+    prefix = parse_prefix(region)
+    result = set_policy(runtime(ctx).context(channel), prefix, changes)
+    if output is OutputFormat.TABLE:
+        shown = result.entry.record()["region"]
+        message(f"policy {shown} {result.outcome}" + (f": {result.record()['changed']}" if result.changes else ""))
+        return
+    emit([result.record()], output)

@@ -1,0 +1,229 @@
+"""Unpaid contributions: the ledger, and the arrears locks it implies.
+
+The ledger holds debts (+) and payments (-) in fen, per holder or per employer
+unit. A live card carries one open ``arrears`` lock exactly while its holder's
+own balance or its unit's balance is above zero; ``sync_arrears_locks`` restores
+that rule for a set of cards in a few set-based statements, so a unit with
+thousands of employees is locked or released in one go.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
+
+from ..domain.model import CardStatus, EndCause, LockKind
+from ..domain.money import MAX_FEN, format_fen
+from ..errors import InvalidInput, Refused
+from ..storage.audit import EventDraft
+from ..storage.models import Arrears, AuditHead, Card, Lock
+from .cards import audited_refusal, load_card
+from .context import Context
+
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+MAX_RECEIPT = 64
+_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Debtor:
+    """Who owes: a holder, named by one of their cards, or an employer unit."""
+
+    card_no: str | None = None
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.card_no is None) == (self.unit is None):
+            raise InvalidInput("name either a card number or --unit, not both")
+
+    @property
+    def label(self) -> str:
+        return f"card {self.card_no}" if self.card_no else f"unit {self.unit}"
+
+
+@dataclass(frozen=True)
+class ArrearsResult:
+    debtor: Debtor
+    entry: str  # debt | payment
+    amount_fen: int
+    before_fen: int
+    after_fen: int
+    locked: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    kept_locked: list[str] = field(default_factory=list)  # named debtor's cards still locked
+
+    def record(self) -> dict[str, Any]:
+        return {"card_no": self.debtor.card_no, "unit": self.debtor.unit, "entry": self.entry,
+                "amount": format_fen(self.amount_fen), "balance_before": format_fen(self.before_fen),
+                "balance_after": format_fen(self.after_fen), "locked": self.locked,
+                "released": self.released, "still_locked": self.kept_locked}
+
+
+def parse_period(raw: str, today: date) -> str:
+    """The contribution month ``YYYY-MM``; not after the current month."""
+    text = raw.strip()
+    match = _PERIOD.fullmatch(text) if text.isascii() else None
+    if match is None:
+        raise InvalidInput(f"period {text[:20]!r}: expected YYYY-MM, e.g. 2026-10")
+    if (int(match[1]), int(match[2])) > (today.year, today.month) or int(match[1]) < 1951:
+        raise InvalidInput(f"period {text}: not a month from 1951 to this month")
+    return text
+
+
+def parse_receipt(raw: str) -> str:
+    text = raw.strip()
+    if not text or len(text) > MAX_RECEIPT or not text.isprintable():
+        raise InvalidInput(f"receipt must be 1-{MAX_RECEIPT} printable characters")
+    return text
+
+
+def balances(session, holder_ids: Iterable[int], units: Iterable[str | None]) -> tuple[dict[int, int], dict[str, int]]:
+    """Balances in fen of these holders and units; absent means zero."""
+    holder_ids, units = list(set(holder_ids)), list({u for u in units if u})
+    own: dict[int, int] = {}
+    owed_by_unit: dict[str, int] = {}
+    # int(): PostgreSQL sums a BIGINT column as NUMERIC
+    if holder_ids:
+        own = {holder: int(fen) for holder, fen in session.execute(
+            select(Arrears.holder_id, func.sum(Arrears.amount_fen))
+            .where(Arrears.holder_id.in_(holder_ids)).group_by(Arrears.holder_id))}
+    if units:
+        owed_by_unit = {unit: int(fen) for unit, fen in session.execute(
+            select(Arrears.unit, func.sum(Arrears.amount_fen))
+            .where(Arrears.unit.in_(units)).group_by(Arrears.unit))}
+    return own, owed_by_unit
+
+
+def add_arrears(ctx: Context, debtor: Debtor, amount_fen: int, period: str | None) -> ArrearsResult:
+    """Record a debt and lock the debtor's live card(s) that are not locked for arrears yet."""
+    _check_amount(amount_fen)
+    now = ctx.now()
+    with ctx.db.write() as session:
+        _serialise_ledger(session)
+        holder_id, scope = _resolve(session, debtor)
+        before = _balance(session, holder_id, debtor.unit)
+        session.execute(insert(Arrears).values(holder_id=holder_id, unit=debtor.unit, amount_fen=amount_fen,
+                                               period=period, at=now, operator=ctx.settings.operator))
+        ctx.audit.append(session, [EventDraft("arrears.add", "recorded", debtor.card_no, detail={
+            "unit": debtor.unit, "amount": format_fen(amount_fen), "period": period,
+            "balance": format_fen(before + amount_fen)})], now)
+        locked, released = sync_arrears_locks(ctx, session, now, scope)
+    return ArrearsResult(debtor, "debt", amount_fen, before, before + amount_fen, locked, released)
+
+
+def pay_arrears(ctx: Context, debtor: Debtor, amount_fen: int, receipt: str | None) -> ArrearsResult:
+    """Record a payment; a card's arrears lock ends once its holder and its unit owe nothing."""
+    _check_amount(amount_fen)
+    now = ctx.now()
+    try:
+        with ctx.db.write() as session:
+            _serialise_ledger(session)
+            holder_id, scope = _resolve(session, debtor)
+            before = _balance(session, holder_id, debtor.unit)
+            if amount_fen > before:
+                raise Refused(_overpayment(session, debtor, holder_id, amount_fen, before))
+            session.execute(insert(Arrears).values(holder_id=holder_id, unit=debtor.unit, amount_fen=-amount_fen,
+                                                   receipt=receipt, at=now, operator=ctx.settings.operator))
+            ctx.audit.append(session, [EventDraft("arrears.pay", "recorded", debtor.card_no, detail={
+                "unit": debtor.unit, "amount": format_fen(amount_fen), "receipt": receipt,
+                "balance_before": format_fen(before), "balance_after": format_fen(before - amount_fen)})], now)
+            locked, released = sync_arrears_locks(ctx, session, now, scope)
+            kept = list(session.scalars(select(Card.card_no).where(scope, _open_arrears_lock())
+                                        .order_by(Card.card_no).limit(_CHUNK)))
+    except Refused as error:
+        raise audited_refusal(ctx, error, "arrears.pay", debtor.card_no)
+    return ArrearsResult(debtor, "payment", amount_fen, before, before - amount_fen, locked, released, kept)
+
+
+def sync_arrears_locks(ctx: Context, session, now: datetime, scope: ColumnElement[bool]) -> tuple[list[str], list[str]]:
+    """Lock the cards in ``scope`` that owe and are unlocked; release those that no longer owe.
+
+    Runs in the caller's write transaction; returns (newly locked, released) card numbers.
+    """
+    own = _sum_where(Arrears.holder_id == Card.holder_id)
+    of_unit = _sum_where(Arrears.unit == Card.unit)
+    owes = or_(own > 0, of_unit > 0)
+    to_lock = session.execute(select(Card.card_no, own, of_unit).where(
+        scope, Card.status != CardStatus.VOID.value, owes, ~_open_arrears_lock())
+        .order_by(Card.card_no)).all()
+    # void cards too: a formally lost card keeps its locks until it is reissued
+    to_release = list(session.scalars(select(Card.card_no).where(scope, ~owes, _open_arrears_lock())
+                                      .order_by(Card.card_no)))
+    for part in _chunks(to_lock):
+        session.execute(insert(Lock), [
+            {"card_no": card_no, "kind": LockKind.ARREARS.value, "reason": _lock_reason(own_fen, unit_fen),
+             "started_at": now, "ends_at": None, "created_by": ctx.settings.operator}
+            for card_no, own_fen, unit_fen in part])
+    for part in _chunks(to_release):
+        session.execute(update(Lock).where(Lock.card_no.in_(part), Lock.kind == LockKind.ARREARS.value,
+                                           Lock.ended_at.is_(None))
+                        .values(ended_at=now, end_cause=EndCause.PAID.value, ended_by=ctx.settings.operator))
+    ctx.audit.append(session, [
+        *(EventDraft("lock.arrears", "locked", card_no, reason=_lock_reason(own_fen, unit_fen))
+          for card_no, own_fen, unit_fen in to_lock),
+        *(EventDraft("lock.arrears", "ended", card_no, reason="paid") for card_no in to_release),
+    ], now)
+    return [row.card_no for row in to_lock], to_release
+
+
+def _resolve(session, debtor: Debtor) -> tuple[int | None, ColumnElement[bool]]:
+    """(holder id or None, the cards whose arrears lock this debtor's balance decides)."""
+    if debtor.unit is not None:
+        return None, Card.unit == debtor.unit
+    card = load_card(session, debtor.card_no)
+    return card.holder_id, Card.holder_id == card.holder_id
+
+
+def _balance(session, holder_id: int | None, unit: str | None) -> int:
+    column = Arrears.holder_id == holder_id if holder_id is not None else Arrears.unit == unit
+    return int(session.scalar(select(func.coalesce(func.sum(Arrears.amount_fen), 0)).where(column)))
+
+
+def _overpayment(session, debtor: Debtor, holder_id: int | None, amount_fen: int, before: int) -> str:
+    if before > 0:
+        return (f"a payment of {format_fen(amount_fen)} is more than the {format_fen(before)} "
+                f"{debtor.label} owes; nothing recorded")
+    hint = ""
+    if holder_id is not None:
+        unit = session.scalar(select(Card.unit).where(Card.card_no == debtor.card_no))
+        if unit and _balance(session, None, unit) > 0:
+            hint = f"; its unit {unit} owes {format_fen(_balance(session, None, unit))} (pay with --unit {unit})"
+    return f"{debtor.label} owes nothing{hint}; nothing recorded"
+
+
+def _serialise_ledger(session) -> None:
+    # A unit's balance has no row of its own to lock. The audit head is the one row
+    # every writer takes anyway, so taking it first orders ledger writers on
+    # PostgreSQL and no two payments can both see the old balance (SQLite's
+    # BEGIN IMMEDIATE already does this).
+    session.execute(select(AuditHead.id).where(AuditHead.id == 1).with_for_update())
+
+
+def _sum_where(condition: ColumnElement[bool]):
+    return select(func.coalesce(func.sum(Arrears.amount_fen), 0)).where(condition).correlate(Card).scalar_subquery()
+
+
+def _open_arrears_lock() -> ColumnElement[bool]:
+    return exists().where(Lock.card_no == Card.card_no, Lock.kind == LockKind.ARREARS.value,
+                          Lock.ended_at.is_(None))
+
+
+def _lock_reason(own_fen: int, unit_fen: int) -> str:
+    whose = " and ".join(name for name, owed in (("own", own_fen), ("unit", unit_fen)) if owed > 0)
+    return f"unpaid contributions ({whose})"
+
+
+def _check_amount(amount_fen: int) -> None:
+    # parse_yuan already refuses these; a service called from code gets the same rule
+    if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= MAX_FEN:
+        raise InvalidInput(f"amount must be from 0.01 to {format_fen(MAX_FEN)} yuan")
+
+
+def _chunks(items: Sequence) -> Iterable[Sequence]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start:start + _CHUNK]
+

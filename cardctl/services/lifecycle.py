@@ -1,0 +1,199 @@
+"""PIN reset and change, the admin lock, and who may act for a holder.
+
+bcrypt runs outside every write transaction; the write step re-reads the card
+under its row lock and re-checks what the slow step assumed, so a state change
+in between is refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from ..domain import pins
+from ..domain.identity import IdNumber
+from ..domain.lifecycle import pin_reset_problem, representation_problem
+from ..domain.model import CardStatus, EndCause, LockKind, LockView, effective_status
+from ..domain.money import format_fen
+from ..errors import CardLocked, InvalidInput, Refused, WrongPin
+from ..storage.audit import EventDraft
+from ..storage.models import Card, Lock
+from .arrears import balances
+from .cards import audited_refusal, check_identity, load_card, refuse_weak
+from .context import Context
+from .locks import effective, end_due_pin_locks, end_locks, open_locks
+from .verify import verify_pin
+
+
+@dataclass(frozen=True)
+class Agent:
+    """Someone acting for the holder (委托代办), or a minor's guardian; both ID numbers are recorded."""
+
+    id_number: IdNumber
+    name: str
+
+
+def check_representation(ctx: Context, session: Session, card: Card, person: IdNumber,
+                         agent: Agent | None) -> dict[str, Any]:
+    """Refuse a minor without a guardian, or an agent who may not act; returns the event detail.
+
+    ``person`` has already been matched to the card's holder.
+    """
+    today = ctx.now().date()
+    minor_age = ctx.policy_for(session, card.region).minor_age
+    holder_age = person.age(today)
+    problem = representation_problem(
+        holder_age, minor_age, agent.id_number.age(today) if agent else None,
+        agent is not None and agent.id_number.value == person.value)
+    if problem:
+        raise Refused(problem)
+    if agent is None:
+        return {}
+    return {"agent": agent.id_number.masked, "agent_name": agent.name, "guardian": holder_age < minor_age}
+
+
+def status_of(card: Card, now) -> str:
+    return effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
+
+
+@dataclass(frozen=True)
+class ResetResult:
+    card_no: str
+    pin_lock_cleared: bool
+    still_locked: list[LockView]
+    owed_fen: int
+
+    def record(self) -> dict[str, Any]:
+        return {"card_no": self.card_no, "result": "reset", "pin_lock_cleared": self.pin_lock_cleared,
+                "still_locked": [lock.record() for lock in self.still_locked], "owed": format_fen(self.owed_fen)}
+
+
+def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Agent | None = None) -> ResetResult:
+    """The holder forgot the PIN: identity checked, new PIN set, PIN lock and failure count cleared.
+
+    Arrears and admin locks stay; they have their own ways to end.
+    """
+    action = "pin.reset"
+    try:
+        with ctx.db.read() as session:
+            card = load_card(session, card_no)
+            problem = pin_reset_problem(status_of(card, ctx.now()))
+            if problem:
+                raise Refused(problem)
+            check_identity(ctx, session, card, person, "PIN reset")
+            detail = check_representation(ctx, session, card, person, agent)
+            refuse_weak(ctx, session, card, pin)
+            holder_id = card.holder_id
+    except (Refused, InvalidInput) as error:
+        raise audited_refusal(ctx, error, action, card_no)
+    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.settings.bcrypt_cost)  # slow: outside any lock
+    now = ctx.now()
+    with ctx.db.write() as session:
+        card = load_card(session, card_no, for_update=True)
+        # a lock already past its end is recorded as expired, not as cleared by this reset
+        end_due_pin_locks(session, ctx.audit, now, [card_no])
+        session.refresh(card)
+        problem = pin_reset_problem(status_of(card, now)) or (
+            None if card.holder_id == holder_id else "the card changed hands")
+        if problem is None:
+            result = _apply_reset(ctx, session, card, new_hash, detail, now)
+        else:
+            ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=problem)], now)
+    if problem is not None:
+        raise Refused(f"card {card_no} changed state during the PIN reset: {problem}; nothing changed")
+    return result
+
+
+def _apply_reset(ctx: Context, session: Session, card: Card, new_hash: str, detail: dict, now) -> ResetResult:
+    pin_locks = list(session.scalars(select(Lock.id).where(
+        Lock.card_no == card.card_no, Lock.kind == LockKind.PIN.value, Lock.ended_at.is_(None))))
+    end_locks(session, ctx.audit, now, pin_locks, EndCause.RESET, ctx.settings.operator)
+    session.execute(update(Card).where(Card.card_no == card.card_no).values(
+        pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED, failures=0))
+    still = open_locks(session, [card.card_no], now).get(card.card_no, [])
+    own, of_unit = balances(session, [card.holder_id], [card.unit])
+    owed = own.get(card.holder_id, 0) + of_unit.get(card.unit, 0)
+    ctx.audit.append(session, [EventDraft("pin.reset", "reset", card.card_no, detail={
+        **detail, "pin_locks_cleared": len(pin_locks), "still_locked": sorted({lock.kind for lock in still})})], now)
+    return ResetResult(card.card_no, bool(pin_locks), still, owed)
+
+
+def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
+    """Old PIN then new PIN. The old PIN counts like ``verify``: a wrong one can lock the card."""
+    action = "pin.change"
+    try:
+        if old == new:
+            raise Refused("the new PIN is the same as the current one")
+        with ctx.db.read() as session:
+            card = load_card(session, card_no)
+            refuse_weak(ctx, session, card, new)  # before the old PIN is tried, so no attempt is spent
+            expected = card.pin_hash
+    except Refused as error:
+        raise audited_refusal(ctx, error, action, card_no)
+    checked = verify_pin(ctx, card_no, old, action=action)
+    if checked.result == "wrong_pin":
+        if checked.locks:
+            raise WrongPin(f"the current PIN is wrong; card {card_no} is now locked; PIN not changed")
+        raise WrongPin(f"the current PIN is wrong; {checked.attempts_left} attempt(s) left; PIN not changed")
+    if checked.result != "ok":
+        kinds = ", ".join(sorted({lock.kind for lock in checked.locks}))
+        raise CardLocked(f"card {card_no} is " + (f"locked ({kinds})" if kinds else "not in use")
+                         + "; PIN not changed")
+    new_hash = pins.hash_pin(new, ctx.keys.pepper, ctx.settings.bcrypt_cost)
+    for _ in range(3):
+        current = _swap_hash(ctx, card_no, expected, new_hash)
+        if current is None:
+            return
+        # The hash moved since the old PIN was checked (a rehash, or someone reset it):
+        # the change stands only if the old PIN still opens the hash now stored.
+        stored, scheme = current
+        if not pins.check_pin(old, stored, scheme, ctx.keys.pepper):
+            break
+        expected = stored
+    raise audited_refusal(ctx, Refused(f"the PIN of card {card_no} was changed meanwhile; nothing changed"),
+                          action, card_no)
+
+
+def _swap_hash(ctx: Context, card_no: str, expected: str | None, new_hash: str) -> tuple[str, str | None] | None:
+    """Store ``new_hash`` if the card still has ``expected`` and is usable; else the hash it has."""
+    now = ctx.now()
+    with ctx.db.write() as session:
+        card = load_card(session, card_no, for_update=True)
+        usable = status_of(card, now) == CardStatus.ACTIVE and not open_locks(session, [card_no], now)
+        if usable and card.pin_hash == expected and expected is not None:
+            session.execute(update(Card).where(Card.card_no == card_no).values(
+                pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED, failures=0))
+            ctx.audit.append(session, [EventDraft("pin.change", "changed", card_no)], now)
+            return None
+        if not usable:
+            ctx.audit.append(session, [EventDraft("pin.change", "refused_locked", card_no)], now)
+        current = (card.pin_hash, card.pin_scheme)
+    if not usable or current[0] is None:
+        raise CardLocked(f"card {card_no} became locked or unusable before the PIN was changed; nothing changed")
+    return current
+
+
+def lock_admin(ctx: Context, card_no: str, reason: str) -> str:
+    """Put an admin (account-anomaly) lock on a card; 'locked' or 'already locked'."""
+    now = ctx.now()
+    with ctx.db.write() as session:
+        card = load_card(session, card_no, for_update=True)
+        if card.status == CardStatus.VOID:
+            problem = "card is void; a void card cannot be locked"
+            ctx.audit.append(session, [EventDraft("lock.admin", "refused", card_no, reason=problem)], now)
+        else:
+            problem = None
+            held = session.scalar(select(Lock.id).where(
+                Lock.card_no == card_no, Lock.kind == LockKind.ADMIN.value, effective(now)).limit(1))
+            if held is None:
+                session.execute(insert(Lock).values(
+                    card_no=card_no, kind=LockKind.ADMIN.value, reason=reason, started_at=now, ends_at=None,
+                    created_by=ctx.settings.operator))
+            outcome = "locked" if held is None else "already_locked"
+            ctx.audit.append(session, [EventDraft("lock.admin", outcome, card_no, reason=reason)], now)
+    if problem:
+        raise Refused(problem)
+    return outcome.replace("_", " ")

@@ -1,0 +1,99 @@
+"""Per-region policy: list it, resolve it for an area code, change it (audited)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from sqlalchemy import select
+
+from ..domain import policy as rules
+from ..domain.identity import parse_region
+from ..domain.policy import Policy
+from ..errors import InvalidInput
+from ..storage.audit import EventDraft
+from ..storage.models import Policy as PolicyRow
+from .context import POLICY_FIELDS, Context
+
+DEFAULT_NAME = "default"
+# area codes are province (2), prefecture (4) and county (6) digits
+PREFIX_LENGTHS = (2, 4, 6)
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    prefix: str  # '' is the default
+    policy: Policy
+
+    def record(self) -> dict[str, Any]:
+        return {"region": self.prefix or DEFAULT_NAME, **asdict(self.policy)}
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    entry: PolicyEntry
+    outcome: str  # created | changed | unchanged
+    changes: dict[str, list]
+
+    def record(self) -> dict[str, Any]:
+        return {**self.entry.record(), "result": self.outcome,
+                "changed": ", ".join(f"{name} {old} -> {new}" for name, (old, new) in self.changes.items())}
+
+
+def parse_prefix(raw: str) -> str:
+    """'default' (or '') for the default, else a 2-, 4- or 6-digit area-code prefix."""
+    text = raw.strip()
+    if text.lower() in (DEFAULT_NAME, ""):
+        return ""
+    if not (text.isascii() and text.isdigit() and len(text) in PREFIX_LENGTHS):
+        raise InvalidInput(f"region {text[:12]!r}: expected 'default' or a 2-, 4- or 6-digit area-code prefix")
+    return parse_region(text) if len(text) == 6 else text
+
+
+def list_policies(ctx: Context) -> list[PolicyEntry]:
+    with ctx.db.read() as session:
+        rows = session.scalars(select(PolicyRow).order_by(PolicyRow.region_prefix)).all()
+        return [PolicyEntry(row.region_prefix, _policy(row)) for row in rows]
+
+
+def policy_for_region(ctx: Context, region: str) -> PolicyEntry:
+    """The policy that applies to a 6-digit area code, and the prefix it comes from."""
+    with ctx.db.read() as session:
+        by_prefix = {row.region_prefix: _policy(row) for row in session.scalars(select(PolicyRow))}
+    for length in range(len(region), -1, -1):
+        if region[:length] in by_prefix:
+            return PolicyEntry(region[:length], by_prefix[region[:length]])
+    return PolicyEntry("", rules.DEFAULT)
+
+
+def set_policy(ctx: Context, prefix: str, changes: dict[str, Any]) -> PolicyChange:
+    """Change settings for one prefix; a new prefix starts from the policy it would inherit."""
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown policy setting(s): {', '.join(sorted(unknown))}")
+    now = ctx.now()
+    with ctx.db.write() as session:
+        row = session.get(PolicyRow, prefix, with_for_update=True)
+        if row is not None:
+            before = _policy(row)
+        else:  # read afresh: the context's cached copy may predate this process's last change
+            before = rules.resolve({r.region_prefix: _policy(r) for r in session.scalars(select(PolicyRow))}, prefix)
+        after = replace(before, **changes)
+        rules.check_limits(after)
+        diff = {name: [getattr(before, name), value] for name, value in asdict(after).items()
+                if getattr(before, name) != value}
+        if row is None:
+            session.add(PolicyRow(region_prefix=prefix, **asdict(after)))
+        else:
+            for name, (_, value) in diff.items():
+                setattr(row, name, value)
+        outcome = "created" if row is None else "changed" if diff else "unchanged"
+        # old values are kept so an auditor can see, and undo, what a change did
+        ctx.audit.append(session, [EventDraft("policy.set", outcome, detail={
+            "region": prefix or DEFAULT_NAME, "changes": diff})], now)
+    ctx._policies = None  # the cached copy is stale now
+    return PolicyChange(PolicyEntry(prefix, after), outcome, diff)
+
+
+def _policy(row: PolicyRow) -> Policy:
+    return Policy(**{name: getattr(row, name) for name in POLICY_FIELDS})
