@@ -51,9 +51,33 @@ def sniff_encoding(head: bytes) -> str:
         return "gb18030"
 
 
+def _whole_file_is_utf8(raw: BinaryIO) -> bool | None:
+    """For a regular file, check every byte decodes as UTF-8 (a GB18030 file may open
+    with pages of ASCII); None when the input cannot be re-read, e.g. a pipe."""
+    try:
+        if not raw.seekable():
+            return None
+        start = raw.tell()
+    except (OSError, ValueError):
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for block in iter(lambda: raw.read(1 << 20), b""):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+        return True
+    except UnicodeDecodeError:
+        return False
+    finally:
+        raw.seek(start)
+
+
 def text_stream(raw: BinaryIO) -> io.TextIOWrapper:
+    whole_utf8 = _whole_file_is_utf8(raw)
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
     encoding = sniff_encoding(buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES])
+    if encoding == "utf-8" and whole_utf8 is False:
+        encoding = "gb18030"
     if b"\x00" in buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]:
         raise InvalidInput("the input is binary, not a CSV or JSON-lines text file")
     return io.TextIOWrapper(buffered, encoding=encoding, newline="")
@@ -77,7 +101,7 @@ def read_card_numbers(path: str) -> Iterator[Row]:
         head = stream.buffer.peek(SNIFF_BYTES)[:SNIFF_BYTES].decode(stream.encoding, errors="ignore")
         lines = head.lstrip("\ufeff").strip().splitlines()
         first_line = lines[0].strip().lower() if lines else ""
-        if first == "{" or "," in first_line or first_line == "card_no":
+        if first in "{[" and first or "," in first_line or first_line == "card_no":
             rows = _records_from(stream, first, ("card_no",))
         else:
             rows = (Row(n, {"card_no": line.strip()}) for n, line in enumerate(stream, 1) if line.strip())
@@ -95,7 +119,24 @@ def _decoded(stream, path: str, rows: Iterator[Row]) -> Iterator[Row]:
 
 
 def _records_from(stream, first: str, required: tuple[str, ...]) -> Iterator[Row]:
+    if first == "[":
+        return _json_array_rows(stream)
     return _jsonl_rows(stream) if first == "{" else _csv_rows(stream, required)
+
+
+def _json_array_rows(stream) -> Iterator[Row]:
+    """A JSON array of objects, as ``-o json`` writes it (read whole: arrays are not streamable here)."""
+    try:
+        items = json.load(stream)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"not a JSON array: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(items, list):
+        raise InvalidInput("expected a JSON array of objects")
+    for number, value in enumerate(items, 1):
+        if not isinstance(value, dict):
+            yield Row(number, None, "not a JSON object")
+        else:
+            yield Row(number, {str(k).lower(): (None if v is None else str(v)) for k, v in value.items()})
 
 
 def _peek_first_char(stream: io.TextIOWrapper) -> str:

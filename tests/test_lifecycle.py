@@ -86,14 +86,14 @@ def test_a_pin_reset_by_someone_other_than_the_holder_is_refused_and_audited(ctx
         reset_pin(ctx, active_card, person(ctx, STRANGER_ID), NEW_PIN)
     assert refused.value.exit_code == 6
     (event,) = events(ctx, active_card, "pin.reset")
-    assert event.outcome == "refused" and "not the holder" in event.reason
+    assert event.outcome == "refused" and "does not match the holder" in event.reason
     assert verify_pin(ctx, active_card, GOOD_PIN).result == "ok"  # the PIN did not change
 
 
 def test_a_pin_reset_by_the_wrong_person_exits_6_on_the_command_line(run, active_card):
     result = run("reset-pin", active_card, "--id-number", STRANGER_ID, "--pin-stdin", input=f"{NEW_PIN}\n")
     assert result.exit_code == 6
-    assert "not the holder" in result.stderr and STRANGER_ID not in result.stderr
+    assert "does not match the holder" in result.stderr and STRANGER_ID not in result.stderr
 
 
 def test_a_pin_reset_clears_the_pin_lock_and_the_count_and_nothing_else(ctx, active_card):
@@ -272,7 +272,7 @@ def test_a_temporary_loss_report_can_be_withdrawn(ctx, active_card):
 
 def test_a_withdrawal_by_the_wrong_person_is_refused(ctx, active_card):
     report_lost(ctx, active_card, temporary=True)
-    with pytest.raises(Refused, match="not the holder"):
+    with pytest.raises(Refused, match="does not match the holder"):
         cancel_loss(ctx, active_card, person(ctx, STRANGER_ID))
     assert view(ctx, active_card).status == "lost"
 
@@ -357,7 +357,7 @@ def test_a_live_card_is_reissued_only_when_damaged(ctx, active_card):
 
 def test_reissue_by_the_wrong_person_is_refused_and_changes_nothing(ctx, active_card):
     report_lost(ctx, active_card, temporary=True)
-    with pytest.raises(Refused, match="not the holder"):
+    with pytest.raises(Refused, match="does not match the holder"):
         reissue(ctx, active_card, "B00000001", person(ctx, STRANGER_ID))
     assert view(ctx, active_card).status == "lost"
     assert cards_by_number(ctx, ["B00000001"])[1] == ["B00000001"]

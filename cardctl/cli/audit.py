@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -63,7 +64,8 @@ def verify(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
 def _event_record(event) -> dict:
     return {"seq": event.seq, "at": iso(event.at), "operator": event.operator, "os_user": event.os_user,
             "channel": event.channel, "action": event.action, "card_no": event.card_no,
-            "outcome": event.outcome, "reason": event.reason, "detail": event.detail}
+            "outcome": event.outcome, "reason": event.reason,
+            "detail": json.loads(event.detail) if event.detail else None}
 
 
 @audit_app.command("log")

@@ -164,7 +164,7 @@ def check_identity(ctx: Context, session: Session, card: Card, id_number: IdNumb
 
 class IdentityMismatch(Refused):
     def __init__(self, card_no: str, action: str) -> None:
-        super().__init__(f"the ID number given is not the holder's of card {card_no}; {action} refused")
+        super().__init__(f"the ID number given does not match the holder of card {card_no}; {action} refused")
         self.card_no = card_no
         self.action = action
 

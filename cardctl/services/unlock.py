@@ -97,7 +97,7 @@ def _decide(ctx: Context, card, locks: list[tuple[int, str]], request: UnlockReq
     if status in (CardStatus.LOST, CardStatus.VOID):
         return REFUSED, f"card is {status}; a {status} card cannot be unlocked", []
     if request.id_number is not None and card.id_hash != ctx.keys.id_hash(request.id_number.value):
-        return REFUSED, "the ID number given is not the holder's", []
+        return REFUSED, "the ID number given does not match the holder", []
     clearable = [lock_id for lock_id, kind in locks if kind == request.kind.value]
     if clearable:
         others = sorted({kind for _, kind in locks if kind != request.kind.value})

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 
 from ..domain import pins
-from ..domain.model import CardStatus, LockKind, VerifyResult, effective_status
+from ..domain.model import CardStatus, LockKind, VerifyResult, effective_status, iso
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
 from .cards import load_card
@@ -82,7 +82,7 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
                 card_no=card_no, kind=LockKind.PIN.value, reason=reason, started_at=now, ends_at=ends,
                 created_by=ctx.settings.operator))
             events.append(EventDraft("lock.pin", "locked", card_no, reason=reason,
-                                     detail={"until": ends.isoformat() if ends else None}))
+                                     detail={"until": iso(ends)}))
         ctx.audit.append(session, events, now)
         card.failures = failures
         return _result(session, card, "wrong_pin", policy.max_attempts, now)
