@@ -10,8 +10,9 @@ stderr and the figures to JSON (default ``benchmarks/out/results.json``).
 
 Modules: ``population`` makes the synthetic cards, ``rawsql`` and ``rawops`` are the
 plain-SQL baselines, ``shape`` turns an imported database into the 1M-card population,
-``measure`` runs and times the children, ``operations`` defines each measured operation,
-``report`` prints and writes the results.
+``measure`` runs and times the children, ``bench`` holds what the operations share,
+``ops_read`` and ``ops_write`` define each measured operation, ``report`` prints and
+writes the results.
 """
 
 DEFAULT_CARDS = 1_000_000
