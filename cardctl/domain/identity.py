@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from stdnum import numdb
-from stdnum.cn import uscc
-from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength, ValidationError
+# stdnum is imported where it is used: it pulls in ssl and friends, and commands
+# that never validate an ID number (status, unlock --expired) should not pay for it.
 
 from cardctl.errors import InvalidInput
 
@@ -127,6 +126,9 @@ def parse_uscc(raw: str) -> str:
     # stdnum would silently drop inner spaces and dashes; refuse them as everywhere else.
     problem = _separator_problem(text)
     if not problem:
+        from stdnum.cn import uscc
+        from stdnum.exceptions import ValidationError
+
         try:
             return uscc.validate(text)
         except ValidationError as error:
@@ -224,6 +226,8 @@ def _area_periods(code: str) -> tuple[Period, ...] | None:
     The county field reads like ``[1983-1989]南头区办事处,[1990-]南山区``; an entry
     without brackets has been in use throughout.
     """
+    from stdnum import numdb
+
     props = {key: val for _, part in numdb.get("cn/loc").info(code) for key, val in part.items()}
     county = props.get("county")  # a known province with an unknown county has none
     if county is None:
@@ -282,7 +286,9 @@ def _card_no_problem(text: str) -> str | None:
     return None
 
 
-def _uscc_problem(error: ValidationError, text: str) -> str:
+def _uscc_problem(error: Exception, text: str) -> str:
+    from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
+
     if isinstance(error, InvalidLength):
         return f"wrong length ({len(text)}, expected 18)"
     if isinstance(error, InvalidFormat):

@@ -19,7 +19,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -115,16 +114,10 @@ class Card(Base):
     replaced_by: Mapped[Optional[str]] = mapped_column(String(9))
     replaces: Mapped[Optional[str]] = mapped_column(String(9))
 
-    __table_args__ = (
-        # at most one live card per holder; void cards stay on record
-        Index(
-            "uq_cards_live_holder",
-            "holder_id",
-            unique=True,
-            sqlite_where=text("status <> 'void'"),
-            postgresql_where=text("status <> 'void'"),
-        ),
-    )
+    # Partial indexes live in the migrations only (0001): uq_cards_live_holder (one
+    # live card per holder), ix_locks_card_open and ix_locks_pin_due. Declaring them
+    # here needs postgresql_where=, which loads the PostgreSQL dialect on every
+    # start-up, even on SQLite; tests/test_schema.py checks the database has them.
 
 
 class Lock(Base):
@@ -142,15 +135,8 @@ class Lock(Base):
     ended_by: Mapped[Optional[str]] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (
-        Index("ix_locks_card_open", "card_no", sqlite_where=text("ended_at IS NULL"),
-              postgresql_where=text("ended_at IS NULL")),
-        Index("ix_locks_card_all", "card_no", "started_at"),
-        # the cron sweep reads only open PIN locks by end time
-        Index("ix_locks_pin_due", "ends_at",
-              sqlite_where=text("ended_at IS NULL AND kind = 'pin'"),
-              postgresql_where=text("ended_at IS NULL AND kind = 'pin'")),
-    )
+    # open locks by card and due PIN locks by end time: partial indexes, see Card
+    __table_args__ = (Index("ix_locks_card_all", "card_no", "started_at"),)
 
 
 class Arrears(Base):
