@@ -210,3 +210,23 @@ def test_opening_with_a_different_key_file_is_refused(ctx, settings, clock, tmp_
         Context.open(dataclasses.replace(settings, key_file=other_key), clock)
     assert "does not belong to this database" in caught.value.message
     assert Context.open(settings, clock).keys.fingerprint == ctx.keys.fingerprint
+
+
+def test_an_anchor_detects_the_newest_events_cut_off_with_the_head(ctx, active_card):
+    from sqlalchemy import text
+
+    from cardctl.services.audit import verify_chain
+    from cardctl.services.verify import verify_pin
+
+    verify_pin(ctx, active_card, "000000")
+    report = verify_chain(ctx)
+    anchor = (report.checked, report.head_hash[:16])
+    assert verify_chain(ctx, [anchor]).ok
+    # cut the newest event and rewind the head to the previous one: the chain alone looks intact
+    with ctx.db.engine.begin() as conn:
+        last = conn.execute(text("SELECT seq, prev_hash FROM events ORDER BY seq DESC LIMIT 1")).one()
+        conn.execute(text("DELETE FROM events WHERE seq = :s"), {"s": last.seq})
+        conn.execute(text("UPDATE audit_head SET seq = :s, hash = :h"), {"s": last.seq - 1, "h": last.prev_hash})
+    assert verify_chain(ctx).ok
+    cut = verify_chain(ctx, [anchor])
+    assert not cut.ok and cut.first_bad_seq == anchor[0] and "cut back" in cut.problem

@@ -44,21 +44,38 @@ def parse_time(raw: str | None, option: str) -> datetime | None:
 
 @audit_app.command("verify")
 @edge
-def verify(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
+def verify(
+    ctx: typer.Context,
+    anchor: Annotated[list[str] | None, typer.Option(
+        "--anchor", help="SEQ:HASH (16+ hex) printed by an earlier verify; proves no newer event was cut off.",
+        show_default=False)] = None,
+    output: OutputOpt = OutputFormat.TABLE,
+) -> None:
     """Check the whole chain; name the first event that was edited, deleted or reordered (exit 6).
 
-    Example: cardctl audit verify
+    Prints the head as SEQ:HASH; keep it outside the database (a report, a ticket) and pass
+    it back later with --anchor to prove the newest events were not removed.
+    Example: cardctl audit verify --anchor 1520:3f9a0c4e2b7d81aa
     """
     from ..services.audit import verify_chain
 
-    report = verify_chain(runtime(ctx).context())
+    report = verify_chain(runtime(ctx).context(), [parse_anchor(a) for a in anchor or []])
+    head = f"{report.checked}:{(report.head_hash or '')[:16]}"
     if output is not OutputFormat.TABLE:
         emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
-               "first_bad_seq": report.first_bad_seq}], output)
+               "first_bad_seq": report.first_bad_seq, "head": head}], output)
     if not report.ok:
         raise ChainBroken(f"audit chain broken: {report.problem}")
     if output is OutputFormat.TABLE:
-        message(f"audit chain intact: {report.checked} event(s) verified")
+        message(f"audit chain intact: {report.checked} event(s) verified; head {head}")
+
+
+def parse_anchor(raw: str) -> tuple[int, str]:
+    seq, _, prefix = raw.strip().partition(":")
+    if not (seq.isascii() and seq.isdigit() and len(prefix) >= 16
+            and all(c in "0123456789abcdefABCDEF" for c in prefix)):
+        raise InvalidInput(f"--anchor {raw!r}: expected SEQ:HASH with at least 16 hex characters")
+    return int(seq), prefix
 
 
 def _event_record(event) -> dict:

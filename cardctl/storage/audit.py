@@ -93,6 +93,7 @@ class ChainReport:
     ok: bool
     problem: str | None = None
     first_bad_seq: int | None = None
+    head_hash: str | None = None  # the last event's hash: write it down elsewhere as an anchor
 
 
 def _row(event: Event) -> dict[str, Any]:
