@@ -48,7 +48,9 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_keeps_the_audit_chain_inta
 
     # the population was written with plain SQL; cardctl must find its audit chain intact
     env = {**os.environ, "CARDCTL_KEY_FILE": str(work / "cardctl.key")}
-    verify = subprocess.run(["cardctl", "--db", str(work / "population.db"), "audit", "verify", "-o", "json"],
+    # the cardctl of this interpreter's environment, not whichever one PATH finds first
+    verify = subprocess.run([sys.executable, "-m", "cardctl", "--db", str(work / "population.db"),
+                             "audit", "verify", "-o", "json"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stderr
     assert json.loads(verify.stdout)[0]["checked"] == 2001  # init + one card.issue per card
