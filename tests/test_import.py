@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -29,17 +28,18 @@ GOOD = [  # names chosen to need more than ASCII: a 4-byte GB18030 character (�
 
 
 @pytest.fixture
-def cli(tmp_path: Path):
-    env = {"CARDCTL_DB": str(tmp_path / "cards.db"), "CARDCTL_KEY_FILE": str(tmp_path / "cardctl.key"),
+def cli(tmp_path: Path, database):
+    env = {"CARDCTL_DB": database.url, "CARDCTL_KEY_FILE": str(tmp_path / "cardctl.key"),
            "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
     runner = CliRunner()
 
     def run(*args: str, input: str | bytes | None = None):
         return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
 
-    run.db = tmp_path / "cards.db"
+    run.db = database
     run.tmp = tmp_path
-    assert run("init").exit_code == 0
+    result = run("init")
+    assert result.exit_code == 0, result.stderr
     return run
 
 
@@ -60,13 +60,8 @@ def failures(result) -> dict[int, str]:
     return {r["line"]: r["detail"] for r in map(json.loads, result.stdout.splitlines()) if r["result"] != "issued"}
 
 
-def dump(db: Path) -> dict[str, list]:
-    con = sqlite3.connect(db)
-    try:
-        names = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {n: sorted(map(repr, con.execute(f'SELECT * FROM "{n}"'))) for n in names}
-    finally:
-        con.close()
+def dump(db) -> dict[str, list]:
+    return db.dump()
 
 
 # --- encodings and line endings -------------------------------------------------------------
@@ -157,14 +152,25 @@ def test_a_card_number_twice_in_the_file_keeps_the_first(cli):
     assert cards_in(cli)["A00000001"]["holder_name"] == "张伟"
 
 
-def test_a_card_number_already_in_the_database_is_refused(cli):
+def test_importing_the_same_file_again_reports_already_issued_exits_0_and_writes_nothing(cli):
     first = write(cli, "\n".join([HEADER, *GOOD]) + "\n", name="first.csv")
     assert cli("import", first).exit_code == 0
     before = dump(cli.db)
     result = cli("import", first, "-o", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert [r["result"] for r in map(json.loads, result.stdout.splitlines())] == ["already issued"] * 3
+    assert "3 already issued; 0 row(s) failed" in result.stderr
+    assert dump(cli.db) == before
+
+
+def test_a_card_number_already_in_the_database_for_another_holder_or_details_is_refused(cli):
+    assert cli("import", write(cli, "\n".join([HEADER, *GOOD]) + "\n", name="first.csv")).exit_code == 0
+    before = dump(cli.db)
+    text = "\n".join([HEADER, f"A00000001,赵六,{ID4},510107,resident,",  # another holder
+                      f"A00000002,王𠮷,{ID2},440305,employee,{UNIT}"]) + "\n"  # same holder, other details
+    result = cli("import", write(cli, text), "-o", "jsonl")
     assert result.exit_code == 7
-    assert sorted(failures(result)) == [2, 3, 4]
-    assert all("already exists" in detail for detail in failures(result).values())
+    assert failures(result) == {2: "line 2: card A00000001 already exists", 3: "line 3: card A00000002 already exists"}
     assert dump(cli.db) == before
 
 

@@ -272,9 +272,9 @@ MANY = 2000  # with chunks of 500-1000, so chunk edges are crossed
 
 
 @pytest.fixture
-def make_ctx(tmp_path, clock):
+def make_ctx(tmp_path, clock, new_database):
     def make(name: str) -> Context:
-        settings = Settings(db_url=str(tmp_path / f"{name}.db"), key_file=tmp_path / f"{name}.key",
+        settings = Settings(db_url=new_database(name).url, key_file=tmp_path / f"{name}.key",
                             operator="tester", os_user="tester", bcrypt_cost=4)
         init_database(settings, clock)
         return Context.open(settings, clock)

@@ -9,9 +9,12 @@ import typer
 
 from ..domain.identity import parse_id_number
 from ..domain.model import LockKind
+from ..domain.names import MAX_REASON, parse_text
+from ..domain.roles import Role
 from ..errors import BatchFailed, InvalidInput
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
+from . import progress
 from .common import ChannelOpt, OutputOpt, edge, message, runtime
 
 
@@ -47,26 +50,33 @@ def unlock(
     if expired:
         if card_nos or from_file:
             raise InvalidInput("--expired takes no card numbers and no --from")
-        return _expire(rt.context(channel or "system"), output)
+        return _expire(rt.context(channel or "system", Role.STAFF), output)
     if not card_nos and not from_file:
         raise InvalidInput("name card numbers, --from FILE, or --expired")
     if not reason or not reason.strip():
         raise InvalidInput("--reason is required to unlock")
-    ctx_ = rt.context(channel)
+    reason = parse_text(reason, "--reason", MAX_REASON)  # it goes into the trail and onto screens
+    # admin locks are an admin's to lift; PIN locks a counter's
+    ctx_ = rt.context(channel, Role.ADMIN if kind is LockKind.ADMIN else Role.STAFF)
     from ..services.unlock import FAILED, UnlockRequest, unlock_cards
 
     request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, ctx_.now().date())
                             if id_number else None, dry_run)
     counts = {"failed": 0, "total": 0}
     results = unlock_cards(ctx_, _card_numbers(card_nos or [], from_file, counts), request)
+    show_bar, total = progress.wanted(output), None
+    if show_bar:  # lines, not card numbers: a CSV header or blank lines make the total an estimate
+        lines = progress.count_lines(from_file) if from_file else 0
+        total = None if lines is None else len(card_nos or []) + lines
 
-    def records() -> Iterator[dict]:
-        for item in results:
+    def records(items) -> Iterator[dict]:
+        for item in items:
             counts["total"] += 1
             counts["failed"] += item.result in FAILED
             yield item.record()
 
-    emit(records(), output, table=lambda rows: result_table(rows))
+    with progress.tracked(results, "unlocking", total, show_bar) as tracked:
+        emit(records(tracked), output, table=lambda rows: result_table(rows))
     if counts["failed"]:
         raise BatchFailed(f"{counts['failed']} of {counts['total']} card(s) failed")
 
@@ -84,17 +94,21 @@ def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Itera
 
 
 def _expire(ctx_, output: OutputFormat) -> None:
-    from ..services.unlock import expire_due
+    from ..services.unlock import count_due, expire_due
 
     lapsed = 0
+    show_bar = progress.wanted(output)  # cron never asks: its output is not a terminal
 
-    def records() -> Iterator[dict]:
+    def records(items) -> Iterator[dict]:
         nonlocal lapsed
-        for item in expire_due(ctx_):
+        for item in items:
             lapsed += item.result == "lapsed"
             yield item.record()
 
-    count = emit(records(), output, table=lambda rows: result_table(rows, "PIN locks ended, loss reports lapsed"))
+    with progress.tracked(expire_due(ctx_), "expiring", count_due(ctx_) if show_bar else None,
+                          show_bar) as tracked:
+        count = emit(records(tracked), output,
+                     table=lambda rows: result_table(rows, "PIN locks ended, loss reports lapsed"))
     if output is OutputFormat.TABLE or not sys.stdout.isatty():
         message(f"{count - lapsed} expired lock(s) recorded as ended"
                 + (f"; {lapsed} temporary loss report(s) recorded as lapsed" if lapsed else ""))

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Iterator
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..domain import pins
 from ..domain.identity import IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc
 from ..domain.model import CardStatus, ItemResult
-from ..domain.names import parse_name
+from ..domain.names import parse_name, parse_text
 from ..errors import CardNotFound, CardctlError, InvalidInput, Refused
 from ..keys import Keys
 from ..storage.audit import EventDraft
@@ -21,6 +22,10 @@ from .context import Context
 
 INSURANCE_TYPES = ("employee", "resident")
 ISSUERS_DEFAULT = "social-security"
+MAX_ISSUER = 64  # the column's width: a longer value would abort a whole import chunk on PostgreSQL
+_BCRYPT_HASH = re.compile(r"\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}")
+# the row is already on record exactly (a rerun of a file after a crash): not a failure
+ALREADY_ISSUED = "already issued"
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,9 @@ def parse_card_input(fields: dict[str, str | None], today: date) -> CardInput:
         raise InvalidInput(f"type must be employee or resident, not {insurance_type!r}")
     unit = text("unit", required=False)
     legacy = text("pin_hash", required=False)
-    if legacy is not None and not legacy.startswith(("$2a$", "$2b$", "$2y$")):
-        raise InvalidInput("pin_hash is not a bcrypt hash")
+    if legacy is not None and not _BCRYPT_HASH.fullmatch(legacy):
+        raise InvalidInput("pin_hash is not a bcrypt hash ($2b$, cost, 53 characters of salt and hash)")
+    issuer = text("issuer", required=False)
     return CardInput(
         card_no=parse_card_no(text("card_no")),
         name=parse_name(text("name")),
@@ -61,14 +67,14 @@ def parse_card_input(fields: dict[str, str | None], today: date) -> CardInput:
         region=parse_region(text("region")),
         insurance_type=insurance_type,
         unit=parse_uscc(unit) if unit else None,
-        issuer=text("issuer", required=False) or ISSUERS_DEFAULT,
+        issuer=parse_text(issuer, "issuer", MAX_ISSUER) if issuer else ISSUERS_DEFAULT,
         pin_hash=legacy,
     )
 
 
-def _holder_row(card: CardInput, keys: Keys) -> dict:
+def _holder_row(card: CardInput, id_hash: str, keys: Keys) -> dict:
     return {
-        "id_hash": keys.id_hash(card.id_number.value),
+        "id_hash": id_hash,
         "id_masked": card.id_number.masked,
         "id_tail_hash": keys.id_hash("tail:" + card.id_number.last6),
         "name": card.name,
@@ -104,15 +110,18 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
     """Insert one chunk of validated cards in one transaction; one result per card.
 
     Conflicts (card number taken, holder already has a live card, duplicates
-    within the chunk) are reported per card and the others still go in.
+    within the chunk) are reported per card and the others still go in. A card
+    already on record with the same holder and details is ``already issued``, so
+    importing a file again after a crash finishes the job instead of failing.
     """
     numbered = list(numbered)
     keys, now = ctx.keys, ctx.now()
     hashes = {n: keys.id_hash(c.id_number.value) for n, c in numbered}
     results: dict[int, ItemResult] = {}
     with ctx.db.write() as session:
-        taken_cards = set(session.scalars(
-            select(Card.card_no).where(Card.card_no.in_([c.card_no for _, c in numbered]))))
+        taken_cards = {row.card_no: row for row in session.execute(
+            select(Card.card_no, Card.holder_id, Card.region, Card.insurance_type, Card.unit, Card.issuer)
+            .where(Card.card_no.in_([c.card_no for _, c in numbered])))}
         holders = dict(session.execute(
             select(Holder.id_hash, Holder.id).where(Holder.id_hash.in_(set(hashes.values())))).all())
         live = set(session.scalars(select(Card.holder_id).where(
@@ -122,6 +131,12 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
         fresh: list[tuple[int, CardInput]] = []
         for n, card in numbered:
             problem = None
+            if card.card_no in taken_cards and card.card_no not in seen_cards and \
+                    _same_card(taken_cards[card.card_no], card, holders.get(hashes[n])):
+                seen_cards.add(card.card_no)
+                results[n] = ItemResult(card.card_no, ALREADY_ISSUED,
+                                        f"card {card.card_no} is already issued to this holder")
+                continue
             if card.card_no in taken_cards or card.card_no in seen_cards:
                 problem = f"card {card.card_no} already exists"
             elif hashes[n] in seen_holders or holders.get(hashes[n]) in live:
@@ -132,17 +147,27 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
             seen_cards.add(card.card_no)
             seen_holders.add(hashes[n])
             fresh.append((n, card))
-        new_holders = [_holder_row(c, keys) for n, c in fresh if hashes[n] not in holders]
+        # Core executemany on the session's connection: the ORM bulk insert would build
+        # each row's parameters in Python and split the batch wherever ``unit`` is NULL
+        conn = session.connection()
+        new_holders = [_holder_row(c, hashes[n], keys) for n, c in fresh if hashes[n] not in holders]
         if new_holders:
-            returned = session.execute(insert(Holder).returning(Holder.id_hash, Holder.id), new_holders)
+            holder_table = Holder.__table__
+            returned = conn.execute(holder_table.insert().returning(holder_table.c.id_hash, holder_table.c.id),
+                                    new_holders)
             holders.update(dict(returned.all()))
         if fresh:
-            session.execute(insert(Card), [_card_row(c, holders[hashes[n]], now) for n, c in fresh])
+            conn.execute(Card.__table__.insert(), [_card_row(c, holders[hashes[n]], now) for n, c in fresh])
             ctx.audit.append(session, [_issue_event(c) for _, c in fresh], now)
         for n, card in fresh:
             results[n] = ItemResult(card.card_no, "issued")
     for n, _ in numbered:
         yield results[n]
+
+
+def _same_card(row, card: CardInput, holder_id: int | None) -> bool:
+    return (row.holder_id, row.region, row.insurance_type, row.unit, row.issuer) == (
+        holder_id, card.region, card.insurance_type, card.unit, card.issuer)
 
 
 def load_card(session: Session, card_no: str, for_update: bool = False) -> Card:

@@ -18,8 +18,8 @@ from ..errors import InvalidInput
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Holder, Lock
 from .context import Context
-from .locks import effective, end_due_pin_locks
-from .loss import end_lapsed_losses
+from .locks import count_due_pin_locks, effective, end_due_pin_locks
+from .loss import count_lapsed_losses, end_lapsed_losses
 
 CHUNK = 5000
 
@@ -56,24 +56,21 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
     parsed = [(raw, *_parse(raw)) for raw in chunk]
     wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no))
     now = ctx.now()
+    holder_hash = ctx.keys.id_hash(request.id_number.value) if request.id_number is not None else None
     session_cm = ctx.db.read() if request.dry_run else ctx.db.write()
     with session_cm as session:
-        cards = {row.card_no: row for row in session.execute(
-            select(Card.card_no, Card.status, Card.loss_kind, Card.loss_lapses_at, Holder.id_hash)
-            .join(Holder, Holder.id == Card.holder_id)
-            .where(Card.card_no.in_(wanted)).with_for_update(of=Card) if not request.dry_run else
-            select(Card.card_no, Card.status, Card.loss_kind, Card.loss_lapses_at, Holder.id_hash)
-            .join(Holder, Holder.id == Card.holder_id)
-            .where(Card.card_no.in_(wanted)))}
+        # plain rows through Core: the ORM's result processing costs more than the query
+        conn = session.connection()
+        cards = {row.card_no: row for row in conn.execute(_cards_query(wanted, request))}
         if not request.dry_run:
             # a lock already past its end is recorded as expired, not as unlocked by this operator
             end_due_pin_locks(session, ctx.audit, now, list(cards))
             end_lapsed_losses(session, ctx.audit, now, list(cards))
         locks: dict[str, list[tuple[int, str]]] = {}
-        for lock_id, card_no, kind in session.execute(
+        for lock_id, card_no, kind in conn.execute(
                 select(Lock.id, Lock.card_no, Lock.kind).where(Lock.card_no.in_(list(cards)), effective(now))):
             locks.setdefault(card_no, []).append((lock_id, kind))
-        decided = {card_no: _decide(ctx, cards.get(card_no), locks.get(card_no, []), request, now)
+        decided = {card_no: _decide(cards.get(card_no), locks.get(card_no, []), request, holder_hash, now)
                    for card_no in wanted}
         if not request.dry_run:
             _apply(ctx, session, decided, request, now)
@@ -88,15 +85,24 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
     return results
 
 
-def _decide(ctx: Context, card, locks: list[tuple[int, str]], request: UnlockRequest,
+def _cards_query(card_nos: list[str], request: UnlockRequest):
+    """The chunk's cards, under their row locks unless a dry run; holders only when compared."""
+    stmt = select(Card.card_no, Card.status, Card.loss_kind, Card.loss_lapses_at).where(Card.card_no.in_(card_nos))
+    if request.id_number is not None:
+        stmt = stmt.add_columns(Holder.id_hash).join(Holder, Holder.id == Card.holder_id)
+    return stmt if request.dry_run else stmt.with_for_update(of=Card)
+
+
+def _decide(card, locks: list[tuple[int, str]], request: UnlockRequest, holder_hash: str | None,
             now) -> tuple[str, str, list[int]]:
-    """(result, detail, lock ids to end) for one card."""
+    """(result, detail, lock ids to end) for one card; ``holder_hash`` is the keyed hash of
+    the ID number given with the request, if one was."""
     if card is None:
         return NOT_FOUND, "no such card", []
     status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
     if status in (CardStatus.LOST, CardStatus.VOID):
         return REFUSED, f"card is {status}; a {status} card cannot be unlocked", []
-    if request.id_number is not None and card.id_hash != ctx.keys.id_hash(request.id_number.value):
+    if holder_hash is not None and card.id_hash != holder_hash:
         return REFUSED, "the ID number given does not match the holder", []
     clearable = [lock_id for lock_id, kind in locks if kind == request.kind.value]
     if clearable:
@@ -112,16 +118,17 @@ def _decide(ctx: Context, card, locks: list[tuple[int, str]], request: UnlockReq
 
 
 def _apply(ctx: Context, session, decided: dict, request: UnlockRequest, now) -> None:
+    conn = session.connection()  # Core: no ORM bookkeeping for rows nobody holds as objects
     to_end = [lock_id for _, _, ids in decided.values() for lock_id in ids]
     if to_end:
-        session.execute(update(Lock).where(Lock.id.in_(to_end), Lock.ended_at.is_(None)).values(
+        conn.execute(update(Lock).where(Lock.id.in_(to_end), Lock.ended_at.is_(None)).values(
             ended_at=now, end_cause=EndCause.UNLOCKED.value, ended_by=ctx.settings.operator))
     if request.kind is LockKind.PIN:
         cleared = [card_no for card_no, (result, _, _) in decided.items() if result == UNLOCKED]
         if cleared:  # clearing a PIN lock resets the consecutive-failure count
-            session.execute(update(Card).where(Card.card_no.in_(cleared)).values(failures=0))
+            conn.execute(update(Card).where(Card.card_no.in_(cleared)).values(failures=0))
     ctx.audit.append(session, [
-        EventDraft("lock.unlock", result.replace(" ", "_"), card_no if result != NOT_FOUND else card_no,
+        EventDraft("lock.unlock", result.replace(" ", "_"), card_no,
                    reason=request.reason, detail={"kind": request.kind.value, "note": detail} if detail else
                    {"kind": request.kind.value})
         for card_no, (result, detail, _) in decided.items()
@@ -137,6 +144,14 @@ class Expired:
     def record(self) -> dict:
         from ..domain.model import iso
         return {"card_no": self.card_no, "result": self.result, "ended_at": iso(self.ended_at)}
+
+
+def count_due(ctx: Context) -> int:
+    """How many items ``expire_due`` would yield now (for a progress bar): two counts
+    over the partial index ix_locks_pin_due and the status index, no rows read."""
+    now = ctx.now()
+    with ctx.db.read() as session:
+        return count_due_pin_locks(session, now) + count_lapsed_losses(session, now)
 
 
 def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
