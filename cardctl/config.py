@@ -30,10 +30,16 @@ def default_key_file() -> Path:
 
 
 def os_user() -> str:
+    """The login of the effective user id. Not getpass.getuser(): it believes $USER and
+    $LOGNAME, and on SQLite this name decides the operator's role."""
     try:
+        import pwd
+    except ImportError:  # Windows: no uids; the session's user name is all there is
         return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return f"uid:{os.getuid()}"
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry, common in containers
+        return f"uid:{os.geteuid()}"
 
 
 def _int_env(name: str, default: int, low: int, high: int) -> int:

@@ -69,3 +69,11 @@ class BatchFailed(CardctlError):
     """A batch finished but some of its items failed (exit 7)."""
 
     exit_code = PARTIAL
+
+
+class AccessRefused(Refused):
+    """The acting login is not an operator, is disabled, or holds too low a role (exit 6)."""
+
+    def __init__(self, message: str, login: str | None = None) -> None:
+        super().__init__(message)
+        self.login = login

@@ -5,6 +5,7 @@
 #   scripts/pg-cluster.sh start DIR   # (install PostgreSQL if needed,) initdb, start, print URL
 #   scripts/pg-cluster.sh stop DIR    # stop the cluster in DIR (no-op if not running)
 #   scripts/pg-cluster.sh url DIR     # print the SQLAlchemy URL of the cluster in DIR
+#   scripts/pg-cluster.sh install     # only install Debian's postgresql if its binaries are missing
 #
 # Layout of DIR:  DIR/data (PGDATA), DIR/sock (unix socket dir), DIR/log (server log),
 #                 DIR/port (port used by the last start).
@@ -28,10 +29,13 @@ log() { printf 'pg-cluster: %s\n' "$*" >&2; }
 die() { printf 'pg-cluster: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    printf 'usage: %s {start|stop|url} DIR\n' "$0" >&2
+    printf 'usage: %s {start|stop|url} DIR | install\n' "$0" >&2
     exit 2
 }
 
+if [[ $# -eq 1 && $1 == install ]]; then
+    set -- install /nonexistent   # no DIR: only the binaries matter
+fi
 [[ $# -eq 2 ]] || usage
 CMD=$1
 [[ -n $2 ]] || usage
@@ -218,6 +222,7 @@ full_page_writes = off
 wal_level = minimal
 max_wal_senders = 0
 shared_buffers = 128MB
+autovacuum = off
 timezone = 'UTC'
 log_timezone = 'UTC'
 log_min_messages = warning
@@ -308,7 +313,18 @@ do_url() {
     print_url "$(current_port)"
 }
 
+do_install() {
+    if BINDIR=$(find_bindir); then
+        log "PostgreSQL server binaries found in $BINDIR"
+        return 0
+    fi
+    install_postgresql
+    BINDIR=$(find_bindir) || die "PostgreSQL server binaries still not found after install"
+    log "installed: $("$BINDIR/postgres" --version)"
+}
+
 case $CMD in
+    install) do_install ;;
     start) do_start ;;
     stop)  do_stop ;;
     url)   do_url ;;

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
 import subprocess
 import tempfile
 
@@ -30,11 +31,12 @@ class ClusterError(RuntimeError):
     """scripts/pg-cluster.sh failed; the message carries its stderr."""
 
 
-def _run_script(command: str, base_dir: os.PathLike[str] | str) -> str:
+def _run_script(command: str, base_dir: os.PathLike[str] | str, env: dict[str, str] | None = None) -> str:
     try:
         proc = subprocess.run(
             ["bash", str(SCRIPT), command, str(pathlib.Path(base_dir).absolute())],
             check=True,
+            env={**os.environ, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -54,13 +56,29 @@ def new_base_dir(prefix: str = "cardctl-pg-") -> pathlib.Path:
     return path
 
 
-def start_cluster(base_dir: os.PathLike[str] | str) -> str:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_cluster(base_dir: os.PathLike[str] | str, port: int | None = None) -> str:
     """Start (initdb if needed) the cluster in ``base_dir``; return its URL.
 
     The URL is ``postgresql+psycopg://cardctl@/cardctl?host=<sock>&port=<port>``
     for the ``cardctl`` role (LOGIN CREATEDB CREATEROLE). Idempotent.
+    Without ``port`` a free one is picked (retried if another process takes it
+    first), so clusters of concurrent test runs never collide on 54329.
     """
-    lines = _run_script("start", base_dir).strip().splitlines()
+    for attempt in range(3):
+        chosen = port or free_port()
+        try:
+            lines = _run_script("start", base_dir, {"CARDCTL_PG_PORT": str(chosen)}).strip().splitlines()
+            break
+        except ClusterError as exc:
+            if port is not None or "Address already in use" not in str(exc) or attempt == 2:
+                raise
     if not lines:
         raise ClusterError(f"pg-cluster.sh start {base_dir} printed no URL")
     return lines[-1].strip()

@@ -185,6 +185,7 @@ def test_no_table_holds_a_full_id_number(busy):
         assert not any(number in value.upper() for number in numbers), (table, column)
 
 
+@pytest.mark.sqlite_only("reads the bytes of the SQLite file and its WAL")
 def test_the_database_files_hold_no_full_id_number(busy, settings):
     db_path = Path(settings.db_url)
     files = [path for path in db_path.parent.iterdir() if path.name.startswith(db_path.name)]

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import re
-import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from typer.testing import CliRunner
 from cardctl.cli import app
 from cardctl.cli.common import Runtime
 from cardctl.domain.identity import make_id_number
+from cardctl.storage.db import SCHEMA_REVISION
+from conftest import TestDatabase
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cards.csv"
 # the first row of examples/cards.csv
@@ -49,10 +50,10 @@ class FakeClock:
 class Cli:
     """Runs ``cardctl`` in-process against one test's database."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = tmp_path / "cards.db"
+    def __init__(self, tmp_path: Path, database: TestDatabase) -> None:
+        self.db = database
         self.key_file = tmp_path / "cardctl.key"
-        self.env = {"CARDCTL_DB": str(self.db), "CARDCTL_KEY_FILE": str(self.key_file),
+        self.env = {"CARDCTL_DB": database.url, "CARDCTL_KEY_FILE": str(self.key_file),
                     "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester", "CARDCTL_TZ": "Asia/Shanghai"}
         self.runner = CliRunner()
         self.clock = None
@@ -77,18 +78,12 @@ class Cli:
 
     def dump(self) -> dict[str, list]:
         """Every row of every table, to prove a refused command wrote nothing."""
-        con = sqlite3.connect(self.db)
-        try:
-            tables = [name for (name,) in con.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {name: sorted(map(repr, con.execute(f'SELECT * FROM "{name}"'))) for name in tables}
-        finally:
-            con.close()
+        return self.db.dump()
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    return Cli(tmp_path)
+def cli(tmp_path: Path, database: TestDatabase) -> Cli:
+    return Cli(tmp_path, database)
 
 
 @pytest.fixture
@@ -363,15 +358,18 @@ def test_init_twice_is_fine_and_keeps_key_and_cards(cards):
     again = cards("init", "-o", "json")
     assert again.exit_code == 0, again.stderr
     (report,) = json.loads(again.stdout)
-    assert (report["key_created"], report["schema_before"], report["schema"]) == (False, "0001", "0001")
+    assert (report["key_created"], report["schema_before"], report["schema"]) == (False, SCHEMA_REVISION, SCHEMA_REVISION)
     assert cards.key_file.read_text() == key
     assert len(cards.json("status")) == 60
     assert cards("verify", CARD, "--pin-stdin", input=PIN + "\n").exit_code == 0
     assert cards("audit", "verify").exit_code == 0
 
 
+@pytest.mark.sqlite_only("WAL is SQLite's journal mode")
 def test_init_puts_the_database_in_wal_mode(cards):
-    con = sqlite3.connect(cards.db)
+    import sqlite3
+
+    con = sqlite3.connect(cards.db.path)
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     con.close()
 
@@ -467,7 +465,8 @@ def test_a_broken_csv_with_no_good_row_exits_7_and_writes_nothing(cards, tmp_pat
     assert cards.dump() == before
 
 
-def test_a_missing_database_names_cardctl_init_and_is_not_created(cli, tmp_path):
+def test_a_missing_database_names_cardctl_init_and_is_not_created(cli):
+    cli.db.drop()
     result = cli("status")
     assert result.exit_code == 1 and result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and "cardctl init" in result.stderr
@@ -483,9 +482,9 @@ def test_a_missing_key_file_exits_1_and_changes_nothing(cards):
     assert cards.dump() == before
 
 
-def test_another_databases_key_file_is_refused(cards, tmp_path):
-    other = Cli(tmp_path / "other")
+def test_another_databases_key_file_is_refused(cards, tmp_path, new_database):
     (tmp_path / "other").mkdir()
+    other = Cli(tmp_path / "other", new_database("other"))
     other.ok("init")
     before = cards.dump()
     result = cards("status", CARD, env={"CARDCTL_KEY_FILE": str(other.key_file)})
@@ -495,21 +494,17 @@ def test_another_databases_key_file_is_refused(cards, tmp_path):
 
 
 def test_a_busy_database_exits_1_and_the_attempt_is_not_counted(cards):
-    holder = sqlite3.connect(cards.db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    with cards.db.hold_write_lock():  # another process in the middle of a write
         before = cards.dump()
         result = cards("verify", CARD, "--pin-stdin", input=WRONG + "\n", env={"CARDCTL_BUSY_TIMEOUT": "0"})
         assert result.exit_code == 1 and result.stdout == ""
         assert len(result.stderr.splitlines()) == 1 and "busy" in result.stderr
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+        assert "CARDCTL_BUSY_TIMEOUT" in result.stderr
     assert cards.dump() == before
 
 
 def test_an_uninitialised_database_file_names_cardctl_init(cli):
-    sqlite3.connect(cli.db).close()
+    cli.db.create_empty()
     result = cli("status")
     assert result.exit_code == 1 and "cardctl init" in result.stderr and result.stdout == ""
 
@@ -521,7 +516,7 @@ def test_operator_and_channel_are_recorded(cards):
     assert (event["operator"], event["channel"], event["reason"]) == ("clerk-7", "bank", "verified")
 
 
-def test_the_db_option_overrides_the_environment(cards, tmp_path):
-    other = tmp_path / "elsewhere.db"
-    result = cards("--db", str(other), "status")
-    assert result.exit_code == 1 and str(other) in result.stderr
+def test_the_db_option_overrides_the_environment(cards, new_database):
+    other = new_database("elsewhere", create=False)
+    result = cards("--db", other.url, "status")
+    assert result.exit_code == 1 and other.url.split("?")[0].rsplit("/", 1)[-1] in result.stderr

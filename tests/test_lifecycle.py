@@ -65,8 +65,10 @@ def minor_card(ctx) -> str:
 
 
 @pytest.fixture
-def run(ctx, settings, clock):
+def run(ctx, settings, clock, monkeypatch):
     """``cardctl`` in-process against the test's database and clock."""
+    # the CLI acts as the OS user who ran init (settings.os_user), as on a real counter PC
+    monkeypatch.setattr("cardctl.config.os_user", lambda: settings.os_user)
     runner = CliRunner()
     env = {"CARDCTL_DB": settings.db_url, "CARDCTL_KEY_FILE": str(settings.key_file),
            "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import tempfile
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +41,7 @@ from cardctl.services.status import cards_by_number
 from cardctl.services.unlock import UnlockRequest, expire_due, unlock_cards
 from cardctl.services.setup import init_database
 from cardctl.services.verify import verify_pin
-from conftest import HOLDERS, START, FakeClock, issue
+from conftest import HOLDERS, START, FakeClock, engines, issue, pg_server
 
 UNIT = "91350100M000100Y43"
 # (name, ID number, region, unit): two colleagues of one unit, one resident without a unit
@@ -91,15 +91,18 @@ class CardModel(RuleBasedStateMachine):
         self.clock = FakeClock(START)
         # a copy of one initialised database, since init (Alembic) is the slowest step
         shutil.copy(_template() / "cardctl.key", self.folder / "cardctl.key")
-        with closing(sqlite3.connect(_template() / "cards.db")) as source, \
-                closing(sqlite3.connect(self.folder / "cards.db")) as copy:
-            source.backup(copy)
-        self.ctx = Context.open(_settings(self.folder), self.clock)
+        self.ctx = Context.open(self.copy_of_template(), self.clock)
         self.cards: list[ModelCard] = []
         self.own = [0] * len(PEOPLE)
         self.unit_owed = 0
         self.ever_void: set[str] = set()
         self.next_no = 1
+
+    def copy_of_template(self) -> Settings:
+        with closing(sqlite3.connect(_template() / "cards.db")) as source, \
+                closing(sqlite3.connect(self.folder / "cards.db")) as copy:
+            source.backup(copy)
+        return _settings(self.folder)
 
     def teardown(self) -> None:
         self.ctx.db.engine.dispose()
@@ -366,3 +369,27 @@ CardModel.TestCase.settings = settings(
     max_examples=int(os.environ.get("CARDCTL_MODEL_EXAMPLES", "20")), stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TestCardModel = CardModel.TestCase
+
+
+@lru_cache(maxsize=1)
+def _pg_template() -> str:
+    """The PostgreSQL twin of ``_template()``: a database initialised once, with the same key."""
+    server = pg_server()
+    name = server.name("model_template")
+    server.empty(name)
+    init_database(replace(_settings(_template()), db_url=server.url(name)), FakeClock(START))
+    return name
+
+
+class PostgresCardModel(CardModel):
+    """The same model and rules, the services running on PostgreSQL."""
+
+    def copy_of_template(self) -> Settings:
+        server = pg_server()
+        url = server.clone(_pg_template(), server.name("model"))
+        return replace(_settings(self.folder), db_url=url)
+
+
+if "postgresql" in engines():
+    PostgresCardModel.TestCase.settings = CardModel.TestCase.settings
+    TestCardModelPostgres = PostgresCardModel.TestCase

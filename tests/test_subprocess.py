@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import PgTestDatabase, SqliteTestDatabase, pg_server
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cards.csv"
 CARD, ID_NUMBER = "GK4175892", "110105195205127044"  # first row of examples/cards.csv
 PIN, WRONG = "583920", "271828"
@@ -27,14 +29,14 @@ def cardctl_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "cardctl"]
 
 
-def environment(folder: Path) -> dict[str, str]:
-    return {**os.environ, "CARDCTL_DB": str(folder / "cards.db"), "CARDCTL_KEY_FILE": str(folder / "cardctl.key"),
+def environment(folder: Path, db_url: str) -> dict[str, str]:
+    return {**os.environ, "CARDCTL_DB": db_url, "CARDCTL_KEY_FILE": str(folder / "cardctl.key"),
             "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester", "COLUMNS": "200"}
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return environment(tmp_path)
+def env(tmp_path: Path, database) -> dict[str, str]:
+    return environment(tmp_path, database.url)
 
 
 def run(env: dict, *args: str, input: str | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -43,11 +45,16 @@ def run(env: dict, *args: str, input: str | None = None, prefix: tuple[str, ...]
 
 
 @pytest.fixture(scope="module")
-def locked_template(tmp_path_factory) -> tuple[Path, dict]:
-    """Built once, by the real commands: the example cards, the first active and locked by
-    three wrong PINs. Returns the folder and the lock as ``status -o json`` shows it."""
+def locked_template(engine, tmp_path_factory) -> tuple[Path, object, dict]:
+    """Built once per engine, by the real commands: the example cards, the first active and locked
+    by three wrong PINs. Returns the key's folder, the database and the lock as ``status -o json`` shows it."""
     folder = tmp_path_factory.mktemp("locked")
-    env = environment(folder)
+    if engine == "sqlite":
+        template = SqliteTestDatabase(folder / "cards.db")
+    else:
+        template = PgTestDatabase(pg_server(), pg_server().name("locked_template"))
+        template.create_empty()
+    env = environment(folder, template.url)
     assert run(env, "init").returncode == 0
     assert run(env, "import", str(EXAMPLES)).returncode == 0
     assert run(env, "activate", CARD, "--id-number", ID_NUMBER, "--pin-stdin", input=PIN + "\n").returncode == 0
@@ -55,15 +62,15 @@ def locked_template(tmp_path_factory) -> tuple[Path, dict]:
         assert run(env, "verify", CARD, "--pin-stdin", input=WRONG + "\n").returncode == 3
     (card,) = json.loads(run(env, "status", CARD, "-o", "json").stdout)
     (lock,) = card["locks"]
-    return folder, lock
+    return folder, template, lock
 
 
 @pytest.fixture
-def locked(locked_template, tmp_path: Path) -> dict:
-    """This test's own copy of the locked database (every process has exited, so the WAL is merged)."""
-    folder, lock = locked_template
-    for path in folder.iterdir():
-        shutil.copy2(path, tmp_path / path.name)
+def locked(locked_template, database, tmp_path: Path) -> dict:
+    """This test's own copy of the locked database and its key."""
+    folder, template, lock = locked_template
+    shutil.copy2(folder / "cardctl.key", tmp_path / "cardctl.key")
+    database.copy_from(template)
     return lock
 
 
@@ -80,13 +87,14 @@ def test_python_dash_m_cardctl_works(env):
     assert result.returncode == 0 and "--expired" in result.stdout
 
 
-def test_a_missing_database_is_one_line_naming_cardctl_init(env, tmp_path):
+def test_a_missing_database_is_one_line_naming_cardctl_init(env, database):
+    database.drop()
     result = run(env, "status")
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1 and "cardctl init" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not (tmp_path / "cards.db").exists()
+    assert not database.exists()
 
 
 def test_locked_cards_pipe_into_unlock_through_a_real_shell(env, locked):

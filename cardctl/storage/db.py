@@ -2,7 +2,11 @@
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction starts
 with ``BEGIN IMMEDIATE`` so two writers queue instead of failing half way.
-On PostgreSQL writers take row locks (``SELECT ... FOR UPDATE``) instead.
+PostgreSQL gets the same shape: every write transaction first takes one
+transaction-level advisory lock (writers queue, none can deadlock another, a
+check-then-act sees what the previous writer committed), waits at most the busy
+timeout for it (``lock_timeout``), and reads run in REPEATABLE READ so a read
+sees one snapshot, as a SQLite read transaction does.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from sqlalchemy.orm import Session
 from ..errors import DatabaseError
 
 # Bumped with every Alembic revision; checked on open without loading Alembic.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
+
+# pg_advisory_xact_lock key every PostgreSQL write transaction takes first: the
+# equivalent of SQLite's BEGIN IMMEDIATE (any constant works; this one spells "cardctl")
+PG_WRITE_LOCK = 0x63617264_63746C
 
 
 def normalise_url(raw: str) -> str:
@@ -38,8 +46,9 @@ def _sqlite_path(url: str) -> str | None:
 
 
 class Database:
-    def __init__(self, raw_url: str, busy_timeout_s: float = 5.0) -> None:
+    def __init__(self, raw_url: str, busy_timeout_s: float = 5.0, read_only: bool = False) -> None:
         self.url = normalise_url(raw_url)
+        self.read_only = read_only  # commands that only read open the database read-only
         try:
             parsed = make_url(self.url)
         except ArgumentError:
@@ -48,10 +57,14 @@ class Database:
         self.display = parsed.render_as_string(hide_password=True)
         self.busy_timeout_s = busy_timeout_s
         self.engine = self._make_engine()
+        if read_only:
+            from .readonly import make_read_only
+
+            make_read_only(self.engine, _sqlite_path(self.url))
 
     def _make_engine(self) -> Engine:
         if not self.is_sqlite:
-            return create_engine(self.url, pool_pre_ping=False)
+            return self._make_pg_engine()
         engine = create_engine(
             self.url, connect_args={"timeout": self.busy_timeout_s, "isolation_level": None}
         )
@@ -72,6 +85,24 @@ class Database:
 
         return engine
 
+    def _make_pg_engine(self) -> Engine:
+        engine = create_engine(self.url, pool_pre_ping=False)
+        # lock_timeout 0 would mean "wait forever"; CARDCTL_BUSY_TIMEOUT=0 means "do not wait"
+        lock_ms = max(1, int(self.busy_timeout_s * 1000))
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f"SET lock_timeout = {lock_ms}")
+            dbapi_conn.commit()
+
+        return engine
+
+    def lock_writers(self, conn) -> None:
+        """Queue behind every other writer, as BEGIN IMMEDIATE does on SQLite (no-op there)."""
+        if not self.is_sqlite:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
+
     # -- lifecycle -----------------------------------------------------------------
 
     def exists(self) -> bool:
@@ -84,10 +115,15 @@ class Database:
             raise DatabaseError(
                 f"database {self.display} does not exist; run 'cardctl init' first (or check --db / CARDCTL_DB)"
             )
-        with self.translate_errors(), self.engine.connect() as conn:
+        # DEFERRED: checking the revision must not queue behind writers on SQLite
+        with self.translate_errors(), self.engine.execution_options(cardctl_begin="DEFERRED").connect() as conn:
             try:
                 found = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            except (OperationalError, ProgrammingError):
+            except (OperationalError, ProgrammingError) as exc:
+                if not self.is_sqlite:  # a login with no rights here sees no schema at all
+                    from .pg_access import refuse_login_without_rights
+
+                    refuse_login_without_rights(conn, self, exc)
                 found = None
         if found is None:
             raise DatabaseError(f"database {self.display} is not initialised; run 'cardctl init'")
@@ -115,12 +151,14 @@ class Database:
         """A write transaction: BEGIN IMMEDIATE on SQLite; commit on success, roll back on error."""
         with self.translate_errors(), Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
+                self.lock_writers(session)
                 yield session
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
-        """A read transaction that takes no write lock."""
-        engine = self.engine.execution_options(cardctl_begin="DEFERRED") if self.is_sqlite else self.engine
+        """A read transaction that takes no write lock and sees one snapshot throughout."""
+        engine = (self.engine.execution_options(cardctl_begin="DEFERRED") if self.is_sqlite
+                  else self.engine.execution_options(isolation_level="REPEATABLE READ"))
         with self.translate_errors(), Session(engine, expire_on_commit=False) as session:
             with session.begin():
                 yield session
@@ -134,13 +172,37 @@ class Database:
 
 
 def describe_db_error(exc: DBAPIError, db: Database) -> str:
-    message = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-    lowered = message.lower()
-    if "locked" in lowered or "busy" in lowered:
+    """One line naming what is wrong and the fix, for SQLite's and psycopg's errors alike."""
+    raw = str(exc.orig).strip() if exc.orig else str(exc)
+    message = raw.splitlines()[0] if raw else type(exc).__name__
+    lowered = raw.lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    # 55P03: lock_timeout passed; 40P01 / 40001: the server gave up on this transaction
+    if sqlstate in ("55P03", "40P01", "40001") or db.is_sqlite and ("locked" in lowered or "busy" in lowered):
         return (f"database {db.display} is busy (locked by another process for more than "
                 f"{db.busy_timeout_s:g} s); retry, or raise CARDCTL_BUSY_TIMEOUT")
-    if "no such table" in lowered or "does not exist" in lowered and "relation" in lowered:
+    if sqlstate == "42P01" or "no such table" in lowered:
         return f"database {db.display} is not initialised; run 'cardctl init'"
+    if not db.is_sqlite and sqlstate is None:
+        return _describe_pg_connect(raw, message, db)
     if "unable to open" in lowered or "connection" in lowered:
         return f"cannot open database {db.display}: {message}"
     return f"database error on {db.display}: {message}"
+
+
+def _describe_pg_connect(raw: str, message: str, db: Database) -> str:
+    # psycopg reports failures to connect without a SQLSTATE; the server's FATAL line says why
+    fatal = next((line.split("FATAL:", 1)[1].strip() for line in raw.splitlines() if "FATAL:" in line), None)
+    where = f"database {db.display}"
+    if fatal and fatal.startswith("database ") and fatal.endswith("does not exist"):
+        return (f"{where} does not exist on the server; create it (createdb --owner USER NAME), "
+                f"then run 'cardctl init'")
+    if fatal and ("password authentication failed" in fatal or "role " in fatal):
+        return f"cannot log in to {where}: {fatal}; check the user and password in --db / CARDCTL_DB"
+    if fatal:
+        return f"cannot open {where}: {fatal}"
+    if "connection" in raw.lower():
+        reason = message.rsplit("failed:", 1)[-1].strip()
+        return (f"cannot reach the PostgreSQL server of {where}: {reason}; check that it is running "
+                f"and the host and port in --db / CARDCTL_DB")
+    return f"database error on {where}: {message}"

@@ -179,3 +179,17 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class Operator(Base):
+    """Who may use cardctl and as what: an OS login on SQLite, a database login on PostgreSQL.
+
+    Never deleted: disabling fills ``disabled_at``, so the trail's names stay explainable.
+    """
+
+    __tablename__ = "operators"
+    login: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(Text)
+    disabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
