@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from . import arrears, audit, cards, lifecycle, pin, policy, status, unlock
+from . import arrears, audit, cards, lifecycle, operator, pin, policy, status, unlock
 from .common import Runtime
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ def main_options(
         ctx.obj = Runtime(db=db, key_file=key_file, operator=operator)
 
 
-for module in (cards, pin, unlock, lifecycle, arrears, status, policy, audit):
+for module in (cards, pin, unlock, lifecycle, arrears, status, policy, audit, operator):
     module.register(app)
 
 

@@ -8,6 +8,7 @@ import typer
 
 from ..domain.identity import parse_card_no, parse_uscc
 from ..domain.money import parse_yuan
+from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..render.formats import OutputFormat, emit
 from ..render.tables import arrears_panel
@@ -57,7 +58,7 @@ def add_arrears(
 
     debtor = _debtor(card_no, unit)
     fen = parse_yuan(amount)
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     month = parse_period(period, ctx_.now().date()) if period is not None else None
     result = add(ctx_, debtor, fen, month)
     emit([result.record()], output, table=lambda rows: arrears_panel(next(iter(rows))), flatten=flatten)
@@ -83,5 +84,5 @@ def pay_arrears(
     debtor = _debtor(card_no, unit)
     fen = parse_yuan(amount)
     ref = parse_receipt(receipt) if receipt is not None else None
-    result = pay(runtime(ctx).context(channel), debtor, fen, ref)
+    result = pay(runtime(ctx).context(channel, Role.STAFF), debtor, fen, ref)
     emit([result.record()], output, table=lambda rows: arrears_panel(next(iter(rows))), flatten=flatten)

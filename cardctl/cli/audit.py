@@ -10,6 +10,7 @@ import typer
 
 from ..domain.identity import parse_card_no
 from ..domain.model import iso
+from ..domain.roles import Role
 from ..errors import CardctlError, InvalidInput
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
@@ -59,7 +60,7 @@ def verify(
     """
     from ..services.audit import verify_chain
 
-    report = verify_chain(runtime(ctx).context(), [parse_anchor(a) for a in anchor or []])
+    report = verify_chain(runtime(ctx).context(role=Role.AUDITOR), [parse_anchor(a) for a in anchor or []])
     head = f"{report.checked}:{(report.head_hash or '')[:16]}"
     if output is not OutputFormat.TABLE:
         emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
@@ -97,7 +98,7 @@ def log(
     """List audit events in order. Example: cardctl audit log --card A10000001 --since 2026-11-01"""
     from ..services.audit import event_log
 
-    ctx_ = runtime(ctx).context()
+    ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     events = event_log(ctx_, parse_card_no(card) if card else None,
                        parse_time(since, "--since"), parse_time(until, "--until"))
     emit((_event_record(e) for e in events), output, table=lambda rows: result_table(rows, "Audit events"))

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from ..clock import Clock, system_clock
 from ..config import CHANNELS, Settings
+from ..domain.roles import Role
 from ..errors import INTERNAL, CardctlError, InvalidInput
 from ..render.formats import OutputFormat, literal
 
@@ -35,24 +36,42 @@ class Runtime:
     channel: str = "counter"
     clock: Clock = system_clock
     _context: object = field(default=None, repr=False)
+    _checked: Role = field(default=Role.AUDITOR, repr=False)
+    command: str = "cardctl"  # set by runtime(ctx): named in refusals
 
     def settings(self) -> Settings:
         return Settings.resolve(self.db, self.key_file, self.operator, self.channel)
 
-    def context(self, channel: str | None = None):
-        from ..services.context import Context
+    def context(self, channel: str | None = None, role: Role = Role.ADMIN):
+        """The database, opened once the acting login is found to hold ``role`` (exit 6 if not).
+
+        Every command names the role it needs; one that forgets gets admin, never less.
+        """
+        from ..services.access import open_for
 
         if channel is not None:
             self.channel = check_channel(channel)
-        if self._context is None:
-            self._context = Context.open(self.settings(), self.clock)
+        if self._context is None or not self._checked.allows(role):
+            self._context = open_for(self.settings(), self.clock, role, self.command)
+            self._checked = role
         else:
             self._context.settings.channel = self.channel
         return self._context
 
 
 def runtime(ctx: typer.Context) -> Runtime:
-    return ctx.find_root().obj
+    found = ctx.find_root().obj
+    found.command = command_name(ctx)
+    return found
+
+
+def command_name(ctx: typer.Context) -> str:
+    """The command as typed, e.g. 'policy set', for refusal messages and the audit trail."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names)) or "cardctl"
 
 
 def check_channel(channel: str) -> str:

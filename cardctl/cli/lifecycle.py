@@ -11,6 +11,7 @@ from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import LockKind, iso
 from ..domain.money import format_fen
 from ..domain.names import parse_name
+from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..render.formats import OutputFormat, emit
 from ..render.tables import local
@@ -65,7 +66,7 @@ def reset_pin(
     """
     from ..services.lifecycle import reset_pin as reset
 
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
     card, person = parse_card_no(card_no), parse_id_number(id_number, today)
     agent = parse_agent(agent_id, agent_name, today)
@@ -94,7 +95,7 @@ def change_pin(
     """
     from ..services.lifecycle import change_pin as change
 
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_no(card_no)
     old, new = read_pins(2, pin_stdin, ("Current PIN", "New PIN"), confirm_new=True)
     change(ctx_, card, old, new)
@@ -124,7 +125,7 @@ def report_lost(
     """
     from ..services.loss import report_lost as report
 
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
     card = parse_card_no(card_no)
     person = parse_id_number(id_number, today) if id_number else None
@@ -151,7 +152,7 @@ def cancel_loss(
     """
     from ..services.loss import cancel_loss as cancel
 
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
     card, person = parse_card_no(card_no), parse_id_number(id_number, today)
     result = cancel(ctx_, card, person, parse_agent(agent_id, agent_name, today))
@@ -177,7 +178,7 @@ def reissue(
     """
     from ..services.loss import reissue as replace
 
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
     card, new = parse_card_no(card_no), parse_card_no(new_card_no)
     person = parse_id_number(id_number, today)
@@ -208,7 +209,7 @@ def lock(
                            + ("wrong PINs" if kind is LockKind.PIN else "add-arrears"))
     if not reason.strip() or not reason.strip().isprintable():
         raise InvalidInput("--reason must be printable text")
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     card = parse_card_no(card_no)
     result = lock_admin(ctx_, card, reason.strip())
     _report({"card_no": card, "result": result, "kind": kind.value}, output,

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..domain.identity import parse_card_no
+from ..domain.roles import Role
 from ..errors import LOCKED, OK, WRONG_PIN
 from ..render.formats import OutputFormat, emit
 from ..render.tables import verify_panel
@@ -35,7 +36,7 @@ def verify(
     from ..services.verify import verify_pin
 
     rt = runtime(ctx)
-    ctx_ = rt.context(channel)
+    ctx_ = rt.context(channel, Role.STAFF)
     card = parse_card_no(card_no)
     (pin,) = read_pins(1, pin_stdin, ("PIN",))
     result = verify_pin(ctx_, card, pin)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ..domain.identity import parse_region
+from ..domain.roles import Role
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
 from .common import ChannelOpt, OutputOpt, edge, message, runtime
@@ -36,7 +37,7 @@ def show(
     """
     from ..services.policies import list_policies, policy_for_region
 
-    ctx_ = runtime(ctx).context()
+    ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     if region is None:
         emit((entry.record() for entry in list_policies(ctx_)), output,
              table=lambda rows: result_table(rows, "Policies (most specific prefix wins)"))
@@ -78,7 +79,7 @@ def set_(
     if not changes:
         raise InvalidInput("name at least one setting to change (e.g. --max-attempts 5)")
     prefix = parse_prefix(region)
-    result = set_policy(runtime(ctx).context(channel), prefix, changes)
+    result = set_policy(runtime(ctx).context(channel, Role.ADMIN), prefix, changes)
     if output is OutputFormat.TABLE:
         shown = result.entry.record()["region"]
         message(f"policy {shown} {result.outcome}" + (f": {result.record()['changed']}" if result.changes else ""))

@@ -8,6 +8,7 @@ import typer
 
 from ..domain.identity import parse_card_no, parse_region
 from ..domain.model import CardStatus
+from ..domain.roles import Role
 from ..errors import CardNotFound, InvalidInput
 from ..render.formats import OutputFormat, emit
 from ..render.tables import card_table, result_table
@@ -48,7 +49,7 @@ def status(
     """
     from ..services import status as service
 
-    ctx_ = runtime(ctx).context()
+    ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     tz = ctx_.settings.timezone
     if region is not None and not (region.isascii() and region.isdigit() and 1 <= len(region) <= 6):
         raise InvalidInput("--region takes an area code or a prefix of one (1-6 digits)")

@@ -12,7 +12,7 @@ from ..clock import Clock, system_clock
 from ..config import Settings
 from ..domain import policy as policy_rules
 from ..domain.policy import Policy
-from ..errors import KeyFileError
+from ..errors import DatabaseError, KeyFileError
 from ..keys import Keys, load_keys
 from ..storage.audit import Actor, AuditTrail
 from ..storage.db import Database
@@ -31,9 +31,9 @@ class Context:
     _policies: dict[str, Policy] | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, settings: Settings, clock: Clock = system_clock) -> "Context":
+    def open(cls, settings: Settings, clock: Clock = system_clock, read_only: bool = False) -> "Context":
         """Open an initialised database with the key that belongs to it."""
-        db = Database(settings.db_url, settings.busy_timeout_s)
+        db = Database(settings.db_url, settings.busy_timeout_s, read_only=read_only)
         db.require_ready()
         keys = load_keys(settings.key_file)
         ctx = cls(db, keys, settings, clock)
@@ -51,7 +51,9 @@ class Context:
     def check_key(self) -> None:
         with self.db.read() as session:
             stored = session.get(Meta, "key_fingerprint")
-        if stored is not None and stored.value != self.keys.fingerprint:
+        if stored is None:  # init commits the schema, then the rest: it was cut short in between
+            raise DatabaseError(f"database {self.db.display} is not fully initialised; run 'cardctl init'")
+        if stored.value != self.keys.fingerprint:
             raise KeyFileError(
                 f"key file {self.settings.key_file} does not belong to this database "
                 f"(fingerprint {self.keys.fingerprint}, database expects {stored.value})"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.identity import IdNumber
@@ -30,6 +30,17 @@ _CHUNK = 10_000
 _CLEARED = {"loss_kind": None, "lost_at": None, "loss_lapses_at": None}
 
 
+def _lapsed(now: datetime):
+    """SQL conditions: a temporary loss report past its lapse time (led by the status index)."""
+    return (Card.status == CardStatus.LOST.value, Card.loss_kind == LossKind.TEMPORARY.value,
+            Card.loss_lapses_at <= now)
+
+
+def count_lapsed_losses(session: Session, now: datetime) -> int:
+    """How many temporary loss reports the cron sweep would record as lapsed now."""
+    return session.scalar(select(func.count()).select_from(Card).where(*_lapsed(now)))
+
+
 def end_lapsed_losses(session: Session, audit: AuditTrail, now: datetime,
                       card_nos: Iterable[str] | None = None, limit: int | None = None) -> list[tuple[str, datetime]]:
     """Record every temporary loss report past its lapse time: the card is active again.
@@ -38,10 +49,7 @@ def end_lapsed_losses(session: Session, audit: AuditTrail, now: datetime,
     transaction; returns (card_no, lapsed_at) pairs. Only lost cards are read,
     through the status index.
     """
-    due = (select(Card.card_no, Card.loss_lapses_at)
-           .where(Card.status == CardStatus.LOST.value, Card.loss_kind == LossKind.TEMPORARY.value,
-                  Card.loss_lapses_at <= now)
-           .order_by(Card.loss_lapses_at, Card.card_no))
+    due = select(Card.card_no, Card.loss_lapses_at).where(*_lapsed(now)).order_by(Card.loss_lapses_at, Card.card_no)
     if card_nos is not None:
         due = due.where(Card.card_no.in_(list(card_nos)))
     if limit is not None:

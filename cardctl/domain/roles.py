@@ -1,0 +1,62 @@
+"""Who may do what: the three operator roles and the names operators log in with.
+
+``auditor`` reads (status, audit trail, policies), ``staff`` acts on cards, ``admin``
+also sets policy, puts and lifts admin locks and manages operators. Each role can do
+everything the one below it can. Pure rules; no database, no terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from ..errors import InvalidInput
+
+
+class Role(StrEnum):
+    AUDITOR = "auditor"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, needed: "Role") -> bool:
+        return self.rank >= needed.rank
+
+
+_RANKS = {Role.AUDITOR: 0, Role.STAFF: 1, Role.ADMIN: 2}
+
+# A PostgreSQL login is created with this name, so it must be a plain lower-case identifier
+# (no quoting games, at most 63 bytes); pg_ is reserved by PostgreSQL for its own roles.
+PG_LOGIN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# On SQLite an operator is an OS login: POSIX portable user names (dots and dashes allowed),
+# or "uid:N" where the system has no name for the user.
+OS_LOGIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,62}|uid:[0-9]{1,10}")
+_RESERVED = ("public", "none", "current_user", "session_user", "current_role")
+
+
+def parse_role(raw: str) -> Role:
+    try:
+        return Role(raw.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"role must be auditor, staff or admin, not {_shown(raw)!r}") from None
+
+
+def parse_login(raw: str, postgresql: bool) -> str:
+    """An operator's login name, checked before it goes near SQL or the operators table."""
+    name = raw.strip()
+    pattern = PG_LOGIN if postgresql else OS_LOGIN
+    if not pattern.fullmatch(name):
+        rule = ("1-63 characters: lower-case letters, digits and _, not starting with a digit"
+                if postgresql else "an OS login name: letters, digits, _ . - (or uid:N)")
+        raise InvalidInput(f"operator name {_shown(raw)!r} is not valid: {rule}")
+    if postgresql and (name.startswith("pg_") or name in _RESERVED):
+        raise InvalidInput(f"operator name {name!r} is reserved by PostgreSQL")
+    return name
+
+
+def _shown(raw: str) -> str:
+    text = "".join(ch if ch.isprintable() else "?" for ch in raw)
+    return text if len(text) <= 40 else text[:40] + "…"

@@ -1,0 +1,166 @@
+"""The one access check every command passes: who is acting, the role they hold, and the refusal
+of anything above it (exit 6, recorded in the audit trail as ``access.refused``).
+
+The acting identity is the OS login running cardctl on SQLite (``--operator`` only names the
+person at the counter and is recorded beside it) and the database login on PostgreSQL, where
+the server enforces the same role through its privileges (storage/pg_access.py). Commands
+that need no more than ``auditor`` open the database read-only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, inspect, select
+from sqlalchemy.exc import DBAPIError
+
+from ..clock import Clock
+from ..config import Settings
+from ..domain.roles import Role
+from ..errors import AccessRefused, CardctlError, DatabaseError, KeyFileError
+from ..keys import Keys, load_keys
+from ..storage.audit import Actor, AuditTrail, EventDraft
+from ..storage.db import Database
+from ..storage.models import Operator
+from .context import Context
+
+REFUSED_ACTION = "access.refused"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the operators table says about one login."""
+
+    login: str
+    role: Role | None  # None: not an operator
+    disabled: bool = False
+
+    def allows(self, needed: Role) -> bool:
+        return self.role is not None and not self.disabled and self.role.allows(needed)
+
+    def describe(self) -> str:
+        if self.role is None:
+            return f"{self.login} is not a cardctl operator"
+        if self.disabled:
+            return f"operator {self.login} is disabled"
+        return f"{self.login} is {self.role.value}"
+
+
+def acting_login(db: Database, settings: Settings, conn: Connection | None = None) -> str:
+    """The OS user on SQLite; the database login on PostgreSQL."""
+    if db.is_sqlite:
+        return settings.os_user
+    if conn is not None:
+        return conn.exec_driver_sql("SELECT current_user").scalar()
+    with db.read() as session:
+        return session.connection().exec_driver_sql("SELECT current_user").scalar()
+
+
+def standing_of(conn: Connection, login: str) -> Standing:
+    row = conn.execute(select(Operator.role, Operator.disabled_at).where(Operator.login == login)).first()
+    if row is None:
+        return Standing(login, None)
+    return Standing(login, Role(row.role), row.disabled_at is not None)
+
+
+def open_for(settings: Settings, clock: Clock, needed: Role, command: str) -> Context:
+    """Open the database for ``command`` if the acting login holds ``needed``; refuse otherwise."""
+    try:
+        ctx = Context.open(settings, clock, read_only=needed is Role.AUDITOR)
+    except AccessRefused as refused:  # PostgreSQL: a login with no rights at all on the schema
+        raise AccessRefused(f"{command} needs role {needed.value}; {refused.message} (the refusal could "
+                            f"not be recorded: the login cannot reach the audit trail)", refused.login) from None
+    with ctx.db.read() as session:
+        login = acting_login(ctx.db, settings, session.connection())
+        standing = standing_of(session.connection(), login)
+    if not standing.allows(needed):
+        raise refusal(ctx.db, ctx.keys, settings, clock, standing, needed, command)
+    return ctx
+
+
+def refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, standing: Standing,
+            needed: Role, command: str) -> AccessRefused:
+    """Record the refusal in the audit trail (as far as possible) and return the error to raise."""
+    message = f"{command} needs role {needed.value}; {standing.describe()}"
+    detail = {"command": command, "needed": needed.value, "login": standing.login,
+              "role": standing.role.value if standing.role else None}
+    if standing.disabled:
+        detail["disabled"] = True
+    problem = None
+    if keys is None:
+        problem = "no key file to chain it with"
+    else:
+        try:
+            _append_refusal(db, keys, settings, clock, message, detail)
+        except CardctlError as error:
+            problem = error.message
+    if problem:
+        message += f" (the refusal could not be recorded: {problem})"
+    return AccessRefused(message, standing.login)
+
+
+def _append_refusal(db: Database, keys: Keys, settings: Settings, clock: Clock, message: str,
+                    detail: dict) -> None:
+    writer = Database(settings.db_url, settings.busy_timeout_s) if db.read_only else db
+    try:
+        now = clock()
+        with writer.write() as session:
+            if writer.is_sqlite:
+                actor = Actor(settings.operator, settings.os_user, settings.channel)
+                AuditTrail(keys.audit_key, actor).append(
+                    session, [EventDraft(REFUSED_ACTION, "refused", reason=message, detail=detail)], now)
+                return
+            from ..storage import pg_access
+
+            row = {"at": now, "operator": settings.operator, "os_user": settings.os_user,
+                   "channel": settings.channel, "reason": message,
+                   # the form AuditTrail gives a detail, so the hash is computed alike
+                   "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))}
+            pg_access.record_refusal(session.connection(), keys.audit_key, detail["login"], row)
+    finally:
+        if writer is not db:
+            writer.engine.dispose()
+
+
+# --- init: the one command that runs before the schema is at this version ----------------------
+
+
+def check_may_init(db: Database, settings: Settings, clock: Clock) -> None:
+    """``init`` on a database that has operators is an admin's job; on one without, anyone's
+    (the bootstrap: whoever runs it becomes admin). Checked before anything is written."""
+    if not db.exists():
+        return
+    try:
+        with db.engine.execution_options(cardctl_begin="DEFERRED").connect() as conn:
+            if not db.is_sqlite and _schema_hidden(conn):
+                raise AccessRefused(f"init needs role admin; the login has no rights on {db.display}")
+            if "operators" not in inspect(conn).get_table_names():
+                return
+            if conn.execute(select(Operator.login).limit(1)).first() is None:
+                return
+            login = acting_login(db, settings, conn)
+            standing = standing_of(conn, login)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "42501":  # a PostgreSQL login without rights here
+            raise AccessRefused(f"init needs role admin; the login has no rights on {db.display}") from None
+        from ..storage.db import describe_db_error  # one wording for missing, busy, unreachable
+
+        raise DatabaseError(describe_db_error(exc, db)) from None
+    if standing.allows(Role.ADMIN):
+        return
+    keys = _keys_if_any(settings)
+    raise refusal(db, keys, settings, clock, standing, Role.ADMIN, "init")
+
+
+def _schema_hidden(conn: Connection) -> bool:
+    from ..storage.pg_access import schema_hidden
+
+    return schema_hidden(conn)
+
+
+def _keys_if_any(settings: Settings) -> Keys | None:
+    try:
+        return load_keys(settings.key_file)
+    except (KeyFileError, DatabaseError):
+        return None

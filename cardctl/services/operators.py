@@ -1,0 +1,161 @@
+"""Operators: add, list, change role, disable (admin only; every change audited).
+
+On SQLite an operator is an OS login and this table is all there is. On PostgreSQL it is a
+database login: adding one creates the login (if absent) and puts it in the role's group,
+changing the role moves it between groups, disabling it takes its LOGIN away, all in the same
+transaction as the table row and the audit event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..domain.model import iso
+from ..domain.roles import Role
+from ..errors import CardctlError, InvalidInput, Refused
+from ..storage.audit import EventDraft
+from ..storage.models import Operator
+from .access import acting_login
+from .context import Context
+
+MAX_PASSWORD = 256
+
+
+class OperatorNotFound(CardctlError):
+    exit_code = 5
+
+    def __init__(self, login: str) -> None:
+        super().__init__(f"operator {login} not found")
+
+
+@dataclass(frozen=True)
+class OperatorView:
+    login: str
+    role: str
+    created_at: datetime
+    created_by: str
+    disabled_at: datetime | None
+
+    def record(self) -> dict[str, Any]:
+        return {"login": self.login, "role": self.role, "active": self.disabled_at is None,
+                "created_at": iso(self.created_at), "created_by": self.created_by,
+                "disabled_at": iso(self.disabled_at) if self.disabled_at else None}
+
+
+@dataclass(frozen=True)
+class OperatorChange:
+    login: str
+    result: str  # added | re-enabled | role changed | unchanged | disabled
+    role: str
+    login_created: bool = False
+
+    def record(self) -> dict[str, Any]:
+        return {"login": self.login, "result": self.result, "role": self.role,
+                "login_created": self.login_created}
+
+
+def _view(row: Operator) -> OperatorView:
+    return OperatorView(row.login, row.role, row.created_at, row.created_by, row.disabled_at)
+
+
+def list_operators(ctx: Context) -> list[OperatorView]:
+    with ctx.db.read() as session:
+        return [_view(row) for row in session.scalars(select(Operator).order_by(Operator.login))]
+
+
+def needs_password(ctx: Context, login: str) -> bool:
+    """PostgreSQL only: adding ``login`` creates a database login, which needs a password."""
+    if ctx.db.is_sqlite:
+        return False
+    from ..storage import pg_access
+
+    with ctx.db.read() as session:
+        return not pg_access.login_exists(session.connection(), login)
+
+
+def check_password(password: str) -> str:
+    if not password or not password.strip():
+        raise InvalidInput("the password is empty")
+    if len(password) > MAX_PASSWORD or not password.isprintable():
+        raise InvalidInput(f"the password must be printable and at most {MAX_PASSWORD} characters")
+    return password
+
+
+def add_operator(ctx: Context, login: str, role: Role, password: str | None = None) -> OperatorChange:
+    """Register ``login`` with ``role``; a disabled operator comes back with the new role."""
+    now = ctx.now()
+    with ctx.db.write() as session:
+        row = session.get(Operator, login, with_for_update=True)
+        if row is not None and row.disabled_at is None:
+            raise Refused(f"{login} is already an operator ({row.role}); change it with operator set-role")
+        me = acting_login(ctx.db, ctx.settings, session.connection())
+        if row is None:
+            session.add(Operator(login=login, role=role.value, created_at=now, created_by=me))
+            result = "added"
+        else:
+            row.role, row.disabled_at, result = role.value, None, "re-enabled"
+        created = False
+        if not ctx.db.is_sqlite:
+            from ..storage import pg_access
+
+            created = pg_access.create_login(session.connection(), login, role, password)
+        ctx.audit.append(session, [EventDraft("operator.add", result.replace("-", "_"), detail={
+            "login": login, "role": role.value, "login_created": created})], now)
+    return OperatorChange(login, result, role.value, created)
+
+
+def set_role(ctx: Context, login: str, role: Role) -> OperatorChange:
+    now = ctx.now()
+    with ctx.db.write() as session:
+        row = _active(session, login)
+        before = Role(row.role)
+        if before is role:
+            return OperatorChange(login, "unchanged", role.value)
+        if before is Role.ADMIN:
+            _keep_an_admin(session, login, "demote")
+        row.role = role.value
+        if not ctx.db.is_sqlite:
+            from ..storage import pg_access
+
+            pg_access.set_membership(session.connection(), login, role)
+        ctx.audit.append(session, [EventDraft("operator.set_role", "changed", detail={
+            "login": login, "from": before.value, "to": role.value})], now)
+    return OperatorChange(login, "role changed", role.value)
+
+
+def disable_operator(ctx: Context, login: str, reason: str) -> OperatorChange:
+    now = ctx.now()
+    with ctx.db.write() as session:
+        row = _active(session, login)
+        if row.role == Role.ADMIN:
+            _keep_an_admin(session, login, "disable")
+        row.disabled_at = now
+        if not ctx.db.is_sqlite:
+            from ..storage import pg_access
+
+            pg_access.disable_login(session.connection(), login)
+        ctx.audit.append(session, [EventDraft("operator.disable", "disabled", reason=reason,
+                                              detail={"login": login, "role": row.role})], now)
+    return OperatorChange(login, "disabled", row.role)
+
+
+def _active(session, login: str) -> Operator:
+    row = session.get(Operator, login, with_for_update=True)
+    if row is None:
+        raise OperatorNotFound(login)
+    if row.disabled_at is not None:
+        raise Refused(f"operator {login} is disabled; add it again with operator add")
+    return row
+
+
+def _keep_an_admin(session, login: str, verb: str) -> None:
+    """Nobody could manage operators any more: a lock-out of the whole office."""
+    others = session.scalar(select(func.count()).select_from(Operator).where(
+        Operator.role == Role.ADMIN.value, Operator.disabled_at.is_(None), Operator.login != login))
+    if not others:
+        raise Refused(f"{login} is the last active admin; make another admin before you {verb} it")
+
