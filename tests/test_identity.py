@@ -384,6 +384,26 @@ def test_an_empty_credit_code_is_refused():
     assert uscc_refusal("") == "credit code is empty"
 
 
+USCC_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
+
+
+@settings(max_examples=500)
+@given(digits=st.text("0123456789", min_size=8, max_size=8),
+       rest=st.text(USCC_ALPHABET, min_size=9, max_size=9),
+       typo=st.one_of(st.none(), st.tuples(st.integers(0, 17), st.sampled_from(USCC_CHARS))))
+def test_a_credit_code_is_accepted_exactly_when_stdnum_accepts_it(digits, rest, typo):
+    # parse_uscc checks the common case itself, for speed; stdnum stays the judge
+    code = valid_uscc(digits + rest)
+    if typo is not None:
+        position, char = typo
+        code = code[:position] + char + code[position + 1:]
+    if uscc.is_valid(code):
+        assert parse_uscc(code) == code
+    else:
+        uscc_refusal(code)
+
+
 # --- regions --------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import typer
 
 from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import ItemResult
+from ..domain.roles import Role
 from ..errors import BatchFailed, CardctlError
 from ..render.formats import OutputFormat, emit
 from . import progress
@@ -58,7 +59,7 @@ def issue(
     """
     from ..services.cards import issue_card, parse_card_input
 
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_input({"card_no": card_no, "name": name, "id_number": id_number, "region": region,
                              "type": insurance_type, "unit": unit, "issuer": issuer}, ctx_.now().date())
     issue_card(ctx_, card)
@@ -75,32 +76,39 @@ def import_cards(
 
     Columns: card_no, name, id_number, region, type, unit (optional: issuer, pin_hash).
     Rows that fail are reported with their line number; the rest go in; exit 7 if any failed.
+    A row already on record as it is (same card, holder and details) is "already issued", not
+    a failure, so a file imported again after a crash finishes with exit 0.
     Example: cardctl import examples/cards.csv
     """
     from ..services.cards import import_rows
 
-    ctx_ = runtime(ctx).context(channel)
-    summary = {"issued": 0, "failed": 0}
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
+    summary = {"issued": 0, "already issued": 0, "failed": 0}
     show_bar = progress.wanted(output)
     lines = progress.count_lines(file) if show_bar else None
     with progress.tracked(import_rows(ctx_, file, chunk=IMPORT_CHUNK), "importing",
                           lines - 1 if lines else None, show_bar) as results:
         failures = _failures_only(results, summary) if output is OutputFormat.TABLE else _counted(results, summary)
         emit(failures, output, table=lambda rows: _print_failures(rows))
-    message(f"imported {summary['issued']} card(s); {summary['failed']} row(s) failed")
+    again = f"; {summary['already issued']} already issued" if summary["already issued"] else ""
+    message(f"imported {summary['issued']} card(s){again}; {summary['failed']} row(s) failed")
     if summary["failed"]:
         raise BatchFailed(f"{summary['failed']} row(s) of {file} were not imported")
 
 
 def _counted(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
+    from ..services.cards import ALREADY_ISSUED
+
     for item in results:
-        summary["issued" if item.result == "issued" else "failed"] += 1
+        summary[item.result if item.result in ("issued", ALREADY_ISSUED) else "failed"] += 1
         yield item.record()
 
 
 def _failures_only(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
+    from ..services.cards import ALREADY_ISSUED
+
     for record in _counted(results, summary):
-        if record["result"] != "issued":
+        if record["result"] not in ("issued", ALREADY_ISSUED):
             yield record
 
 
@@ -124,7 +132,7 @@ def activate(
     """
     from ..services.cards import activate as activate_card
 
-    ctx_ = runtime(ctx).context(channel)
+    ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_no(card_no)
     person = parse_id_number(id_number, ctx_.now().date())
     (pin,) = read_pins(1, pin_stdin, ("New PIN",), confirm_new=True)

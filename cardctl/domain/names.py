@@ -7,17 +7,25 @@ import unicodedata
 from ..errors import InvalidInput
 
 MAX_NAME = 64
+MAX_REASON = 500  # an operator's reason for an action, kept in the audit trail
 # bidi embeddings, overrides and isolates can make a name display as something else
 _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
 def parse_name(raw: str) -> str:
-    name = raw.strip()
-    if not name:
-        raise InvalidInput("name must not be empty")
-    if len(name) > MAX_NAME:
-        raise InvalidInput(f"name is {len(name)} characters long (at most {MAX_NAME})")
-    for char in name:
-        if char in _BIDI or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-            raise InvalidInput(f"name contains a control or invisible character (U+{ord(char):04X})")
-    return name
+    return parse_text(raw, "name", MAX_NAME)
+
+
+def parse_text(raw: str, what: str, max_len: int) -> str:
+    """One line of free text (a name, a reason, an issuer) that cannot steer a terminal:
+    no control, format (bidi, zero-width), surrogate, private-use or unassigned characters.
+    Full-width spaces and any script are fine."""
+    text = raw.strip()
+    if not text:
+        raise InvalidInput(f"{what} must not be empty")
+    if len(text) > max_len:
+        raise InvalidInput(f"{what} is {len(text)} characters long (at most {max_len})")
+    for char in text:
+        if char in _BIDI or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            raise InvalidInput(f"{what} contains a control or invisible character (U+{ord(char):04X})")
+    return text

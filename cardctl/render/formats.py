@@ -22,13 +22,39 @@ class OutputFormat(StrEnum):
     CSV = "csv"
 
 
+# characters a terminal may act on or that display as something else: controls (C0 and C1,
+# e.g. ESC and CSI), format characters (bidi overrides, zero-width), line and paragraph
+# separators, surrogates, private-use and unassigned code points. Spaces of any width stay.
+_UNSAFE = frozenset(("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"))
+
+
+def _unsafe(ch: str) -> bool:
+    return unicodedata.category(ch) in _UNSAFE
+
+
 def literal(value: Any) -> str:
     """Make any value safe to show on a terminal: control and bidi characters escaped."""
     text = "" if value is None else str(value)
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() and unicodedata.category(ch) != "Cf" else
-                   ch.encode("unicode_escape").decode() for ch in text)
+    return "".join(ch.encode("unicode_escape").decode() if _unsafe(ch) else ch for ch in text)
+
+
+def _json_text(record: dict) -> str:
+    """JSON with every unsafe character as a \\u escape: the same data, harmless on a terminal
+    (json.dumps leaves C1 controls, bidi overrides and U+2028 as they are)."""
+    text = json.dumps(record, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(_json_escape(ch) if _unsafe(ch) else ch for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code > 0xFFFF:  # outside the BMP: a UTF-16 surrogate pair, as JSON spells it
+        code -= 0x10000
+        return "\\u%04x\\u%04x" % (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
+    return "\\u%04x" % code
 
 
 def csv_cell(value: Any) -> str:
@@ -37,7 +63,7 @@ def csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
+    text = literal(value)  # a CSV file is read on terminals too
     if text and text[0] in "=+-@\t\r" and not _is_number(text):
         return "'" + text
     return text
@@ -57,7 +83,7 @@ def write_json(records: Iterable[dict], out: TextIO) -> int:
     out.write("[")
     for record in records:
         out.write(",\n" if count else "\n")
-        out.write(json.dumps(record, ensure_ascii=False))
+        out.write(_json_text(record))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
@@ -66,7 +92,7 @@ def write_json(records: Iterable[dict], out: TextIO) -> int:
 def write_jsonl(records: Iterable[dict], out: TextIO) -> int:
     count = 0
     for count, record in enumerate(records, 1):
-        out.write(json.dumps(record, ensure_ascii=False))
+        out.write(_json_text(record))
         out.write("\n")
     return count
 
