@@ -423,3 +423,26 @@ def active_card(ctx: Context) -> str:
     activate(ctx, card_no, parse_card_input({"card_no": card_no, "name": name, "id_number": id_number,
                                              "region": region}, ctx.now().date()).id_number, GOOD_PIN)
     return card_no
+
+
+@pytest.fixture
+def run(ctx: Context, settings: Settings, clock: FakeClock, monkeypatch):
+    """``cardctl`` in-process (CliRunner) against the test's database and clock.
+
+    The CLI acts as the OS user who ran init (settings.os_user), as on a real counter PC.
+    """
+    from typer.testing import CliRunner
+
+    from cardctl.cli import app
+    from cardctl.cli.common import Runtime
+
+    monkeypatch.setattr("cardctl.config.os_user", lambda: settings.os_user)
+    runner = CliRunner()
+    env = {"CARDCTL_DB": settings.db_url, "CARDCTL_KEY_FILE": str(settings.key_file),
+           "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(app, list(args), input=input, env=env, obj=Runtime(clock=clock),
+                             catch_exceptions=False)
+
+    return invoke

@@ -8,10 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from cardctl.cli import app
-from cardctl.cli.common import Runtime
 from cardctl.domain.model import LockKind
 from cardctl.domain.money import MAX_FEN, format_fen, parse_yuan
 from cardctl.errors import InvalidInput, Refused
@@ -43,21 +40,6 @@ def employees(ctx) -> list[str]:
     for card_no, name, id_number, region in HOLDERS:
         issue(ctx, card_no, name, id_number, region, unit=UNIT)
     return [card_no for card_no, *_ in HOLDERS]
-
-
-@pytest.fixture
-def run(ctx, settings, clock, monkeypatch):
-    # the CLI acts as the OS user who ran init (settings.os_user), as on a real counter PC
-    monkeypatch.setattr("cardctl.config.os_user", lambda: settings.os_user)
-    runner = CliRunner()
-    env = {"CARDCTL_DB": settings.db_url, "CARDCTL_KEY_FILE": str(settings.key_file),
-           "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), input=input, env=env, obj=Runtime(clock=clock),
-                             catch_exceptions=False)
-
-    return invoke
 
 
 # --- money -------------------------------------------------------------------------------

@@ -7,10 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from cardctl.cli import app
-from cardctl.cli.common import Runtime
 from cardctl.domain.identity import make_id_number, mask_id, parse_id_number
 from cardctl.domain.model import CardStatus, LockKind
 from cardctl.errors import CardLocked, InvalidInput, Refused, WrongPin
@@ -62,22 +59,6 @@ def minor_card(ctx) -> str:
     issue(ctx, "M00000001", "小明", MINOR_ID, "110105")
     activate(ctx, "M00000001", person(ctx, MINOR_ID), GOOD_PIN)
     return "M00000001"
-
-
-@pytest.fixture
-def run(ctx, settings, clock, monkeypatch):
-    """``cardctl`` in-process against the test's database and clock."""
-    # the CLI acts as the OS user who ran init (settings.os_user), as on a real counter PC
-    monkeypatch.setattr("cardctl.config.os_user", lambda: settings.os_user)
-    runner = CliRunner()
-    env = {"CARDCTL_DB": settings.db_url, "CARDCTL_KEY_FILE": str(settings.key_file),
-           "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), input=input, env=env, obj=Runtime(clock=clock),
-                             catch_exceptions=False)
-
-    return invoke
 
 
 # --- reset-pin ---------------------------------------------------------------------------

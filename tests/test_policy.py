@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from cardctl.cli import app
-from cardctl.cli.common import Runtime
 from cardctl.domain.identity import parse_id_number
 from cardctl.errors import InvalidInput
 from cardctl.services.audit import event_log
@@ -16,21 +13,6 @@ from cardctl.services.cards import activate
 from cardctl.services.policies import parse_prefix, policy_for_region, set_policy
 from cardctl.services.verify import verify_pin
 from conftest import GOOD_PIN, HOLDERS, issue
-
-
-@pytest.fixture
-def run(ctx, settings, clock, monkeypatch):
-    # the CLI acts as the OS user who ran init (settings.os_user), as on a real counter PC
-    monkeypatch.setattr("cardctl.config.os_user", lambda: settings.os_user)
-    runner = CliRunner()
-    env = {"CARDCTL_DB": settings.db_url, "CARDCTL_KEY_FILE": str(settings.key_file),
-           "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
-
-    def invoke(*args: str, input: str | None = None):
-        return runner.invoke(app, list(args), input=input, env=env, obj=Runtime(clock=clock),
-                             catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture
