@@ -34,13 +34,13 @@ WRITES = {
 }
 STAFF_MAY = {"UPDATE cards SET failures = 0", "UPDATE holders SET name = name", "UPDATE audit_head SET seq = seq",
              "INSERT INTO cards SELECT * FROM cards LIMIT 0", WRITES["arrears"][0]}  # the ledger only grows
+pytestmark = pytest.mark.postgresql_only("on SQLite there are no database logins to grant to")
+
 ADMIN_ALSO_MAY = {"UPDATE policies SET max_attempts = 10", "UPDATE operators SET role = 'admin'"}
 
 
 @pytest.fixture
 def office(engine, database, tmp_path, monkeypatch) -> Iterator[Office]:
-    if engine != "postgresql":
-        pytest.skip("PostgreSQL only: on SQLite there are no database logins to grant to")
     office = Office(database, tmp_path, monkeypatch)
     office.ok("init")
     office.ok("issue", CARD, "--name", "于凤英", "--id-number", ID_NUMBER, "--region", "110105")
