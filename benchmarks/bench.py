@@ -88,9 +88,16 @@ class Bench:
         with open(os.devnull, "w", encoding="utf-8") as out:
             return timed(lambda: rawops.import_csv(db, self.csv, self.keys, self.actor("counter"), self.now(), out))
 
-    def prepare_population(self, imported: Path | None = None) -> None:
-        """Shape ``imported`` (a database the baseline import filled) or import anew, untimed."""
+    def prepare_population(self, imported: Path | None = None, reuse: bool = False) -> None:
+        """Shape ``imported`` (a database the baseline import filled) or import anew, untimed;
+        with ``reuse``, take the population a recent run left in the work folder, if any."""
         db = self.path("population.db")
+        if reuse and imported is None and (found := shape.reusable(db, self.cards)) is not None:
+            age = (self.now() - found.built_at).total_seconds() / 60
+            self.say(f"reusing the population built {age:.0f} min ago in {db}")
+            self.population = found
+            return
+        shape.forget(db)
         if imported is None:
             self.say("importing the population with plain SQL (untimed)")
             self.raw_import(self.fresh_db("population"))
@@ -99,6 +106,7 @@ class Bench:
         self.say("shaping the population: PIN locks, arrears, lost cards")
         chosen = population.choose_shape(self.cards)
         self.population = shape.build(db, chosen, self.keys.pepper, self.bcrypt_cost)
+        shape.remember(self.population, self.cards)
 
     # -- results ---------------------------------------------------------------------------
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 
 from . import rawops, shape
 from .bench import Bench, as_dict, run_dict
-from .measure import median_run, run_cardctl, timed
+from .measure import median_run, run_cardctl, run_command, timed
 from .population import card_no
 
 FLAT = 1.10  # "memory flat": peak RSS at 10x the rows at most 10% above
@@ -24,23 +25,41 @@ def _median_timed(b: Bench, work, repeat: int | None = None) -> dict:
 
 
 def op_startup(b: Bench) -> dict:
-    """``cardctl --help``: the interpreter and import floor under every command (no target)."""
-    runs = [run_cardctl(b.child, ["--help"]) for _ in range(b.repeat)]
-    cardctl = median_run(runs)
+    """``cardctl --help``: the interpreter and import floor under every command (no target).
+
+    ``python -c "import sqlalchemy"`` runs interleaved with it: the floor of any command that
+    touches the database, measured at the same moments (the machine's speed varies with load).
+    """
+    runs, imports = [], []
+    for _ in range(b.repeat):
+        runs.append(run_cardctl(b.child, ["--help"]))
+        imports.append(run_command(b.child, [sys.executable, "-c", "import sqlalchemy"]))
+    cardctl, sqlalchemy = median_run(runs), median_run(imports)
     return b.record("startup", f"cardctl --help (interpreter + imports), median of {b.repeat}", "cardctl --help",
-                    [], cardctl, None, cardctl_walls_s=cardctl["walls_s"])
+                    [], cardctl, None, cardctl_walls_s=cardctl["walls_s"],
+                    sqlalchemy_import_s=sqlalchemy["wall_s"], sqlalchemy_import_cpu_s=sqlalchemy["cpu_s"])
 
 
 def op_status_card(b: Bench) -> dict:
-    """``status CARD`` of a PIN-locked card on the full database, interpreter start included."""
+    """``status CARD`` of a PIN-locked card on the full database, interpreter start included.
+
+    The target is checked on ``-o json``; the table (the default output) and ``python -c
+    "import sqlalchemy"`` (the floor under it) are measured alongside, runs interleaved.
+    """
     card = card_no(b.population.shape.pin_open[0])
     db = b.population.db
-    runs = [b.cardctl(db, "status", card, "-o", "json") for _ in range(b.repeat)]
-    cardctl = median_run(runs)
+    runs, table_runs, imports = [], [], []
+    for _ in range(b.repeat):
+        runs.append(b.cardctl(db, "status", card, "-o", "json"))
+        table_runs.append(b.cardctl(db, "status", card))
+        imports.append(run_command(b.child, [sys.executable, "-c", "import sqlalchemy"]))
+    cardctl, table, sqlalchemy = median_run(runs), median_run(table_runs), median_run(imports)
     raw = _median_timed(b, lambda out: rawops.status_card(db, card, b.now(), out))
     return b.record(
         "status_card", f"status CARD on {b.cards:,} cards, median of {b.repeat}", "cardctl --db X status CARD -o json",
         [("cardctl_s", 0.5)], cardctl, raw, cardctl_walls_s=cardctl["walls_s"],
+        cardctl_s_table=table["wall_s"], cardctl_cpu_s_table=table["cpu_s"], table_walls_s=table["walls_s"],
+        sqlalchemy_import_s=sqlalchemy["wall_s"],
         baseline="the card + holder row, its effective locks, its lapsed PIN locks; one JSON array")
 
 

@@ -39,9 +39,14 @@ def _note(row: dict) -> str:
                 f"{row['peak_rss_mb_many']:.0f} MB at {row['locked_many']:,} (x{row['rss_growth']:.2f})")
     if row["name"] == "import":
         return f"{row['rows_per_s_cardctl']:,} rows/s vs {row['rows_per_s_raw']:,} rows/s"
+    notes = []
     if "cardctl_walls_s" in row:
-        return "runs: " + " ".join(f"{w:.2f}" for w in row["cardctl_walls_s"])
-    return ""
+        notes.append("runs: " + " ".join(f"{w:.2f}" for w in row["cardctl_walls_s"]))
+    if "cardctl_s_table" in row:
+        notes.append(f"as a table {row['cardctl_s_table']:.3f} s")
+    if "sqlalchemy_import_s" in row:
+        notes.append(f"import sqlalchemy alone {row['sqlalchemy_import_s']:.3f} s")
+    return "; ".join(notes)
 
 
 def table(results: list[dict], meta: dict) -> Table:

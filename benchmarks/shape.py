@@ -16,18 +16,22 @@ Rows follow cardctl's formats (see ``rawsql``).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from cardctl.domain import pins
 
-from .population import Shape, card_no
+from .population import Shape, card_no, choose_shape
 from .rawsql import connect, stored
 
 PIN = "583920"
 LOCK_REASON = "3 consecutive wrong PINs"
 OPERATOR_ARREARS = "arrears-feed"
+# The PIN locks not yet due end 2-24 h after the build: within this age a reused
+# population still has exactly ``pin_due`` locks due, as the sweep's checks expect.
+REUSE_HOURS = 2
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,34 @@ class Population:
         """An active card in no special state, for verify."""
         busy = set(self.shape.pin_locked) | set(self.shape.arrears) | set(self.shape.lost)
         return card_no(next(i for i in range(1, 10**9) if i % 20 and i not in busy))
+
+
+def _record_path(db: Path) -> Path:
+    return db.with_suffix(".json")
+
+
+def remember(population: Population, cards: int) -> None:
+    """Note beside the database what ``reusable`` needs to take it up again."""
+    _record_path(population.db).write_text(json.dumps({
+        "cards": cards, "built_at": population.built_at.isoformat(), "pin_hash": population.pin_hash}),
+        encoding="utf-8")
+
+
+def forget(db: Path) -> None:
+    """``db`` is about to be rebuilt: never reuse it half-built."""
+    _record_path(db).unlink(missing_ok=True)
+
+
+def reusable(db: Path, cards: int) -> Population | None:
+    """The population built into ``db`` by a recent run for the same number of cards, if any."""
+    record = _record_path(db)
+    if not db.exists() or not record.exists():
+        return None
+    facts = json.loads(record.read_text(encoding="utf-8"))
+    built_at = datetime.fromisoformat(facts["built_at"])
+    if facts["cards"] != cards or datetime.now(timezone.utc) - built_at > timedelta(hours=REUSE_HOURS):
+        return None
+    return Population(db, choose_shape(cards), built_at, facts["pin_hash"])
 
 
 def _spread(index: int, seconds: int) -> timedelta:

@@ -1,25 +1,60 @@
-"""The command-line layer: parses options, calls services, renders results."""
+"""The command-line layer: parses options, calls services, renders results.
+
+One module per command group, each with a ``register(app)``. ``main()`` (the
+``cardctl`` script) imports and registers only the module of the command being run,
+so ``cardctl status CARD`` never loads or builds import, audit or operator
+management; without a known command (``--help``, a typo, shell completion) it
+registers them all. ``app``, with every command, is what tests and other callers
+import.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from importlib import import_module
 from typing import Annotated
 
 import typer
 
-from . import arrears, audit, cards, lifecycle, operator, pin, policy, status, unlock
-from .common import Runtime
+from .common import RootGroup, Runtime, choose_language, examples
 
-app = typer.Typer(
-    name="cardctl",
-    help="Administer social-security / medical-insurance cards and their PINs.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+# In the order --help lists them.
+MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator")
+
+# Command name -> the module that registers it (tests/test_startup.py checks it against MODULES).
+COMMANDS = {
+    "init": "cards", "issue": "cards", "import": "cards", "activate": "cards",
+    "verify": "pin",
+    "unlock": "unlock",
+    "reset-pin": "lifecycle", "change-pin": "lifecycle", "report-lost": "lifecycle",
+    "cancel-loss": "lifecycle", "reissue": "lifecycle", "lock": "lifecycle",
+    "add-arrears": "arrears", "pay-arrears": "arrears",
+    "status": "status",
+    "report": "report",
+    "policy": "policy",
+    "audit": "audit",
+    "operator": "operator",
+}
 
 
-@app.callback()
+def root() -> typer.Typer:
+    """The top-level app with its global options and no commands yet."""
+    app = typer.Typer(
+        name="cardctl",
+        cls=RootGroup,
+        help="Administer social-security / medical-insurance cards and their PINs.",
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        epilog=examples("cardctl --db /srv/cardctl/cards.db --key-file /etc/cardctl/cardctl.key status --summary",
+                        "cardctl status --locked --region 440305", "cardctl --lang zh status A10000001"),
+    )
+    app.callback()(main_options)
+    return app
+
+
 def main_options(
     ctx: typer.Context,
     db: Annotated[str | None, typer.Option("--db", envvar="CARDCTL_DB",
@@ -28,14 +63,50 @@ def main_options(
                                                  help="Secret key file (created by init).")] = None,
     operator: Annotated[str | None, typer.Option("--operator", envvar="CARDCTL_OPERATOR",
                                                  help="Who is acting; default the login name.")] = None,
+    lang: Annotated[str | None, typer.Option(
+        "--lang", envvar="CARDCTL_LANG", autocompletion=lambda: ["en", "zh"],
+        help="Language of tables and messages: en or zh (default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); "
+             "JSON, JSON lines and CSV stay English.")] = None,
 ) -> None:
+    choose_language(lang)
     if ctx.obj is None:
         ctx.obj = Runtime(db=db, key_file=key_file, operator=operator)
 
 
-for module in (cards, pin, unlock, lifecycle, arrears, status, policy, audit, operator):
-    module.register(app)
+def build(modules: tuple[str, ...] = MODULES) -> typer.Typer:
+    app = root()
+    for name in modules:
+        import_module(f"{__name__}.{name}").register(app)
+    return app
+
+
+def invoked_command(args: list[str]) -> str | None:
+    """The command named in ``args`` after the global options, if it is one of ours."""
+    if any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ):
+        return None  # shell completion: every command
+    with_value = {opt for param in typer.main.get_group(root()).params
+                  if not getattr(param, "is_flag", False) for opt in param.opts}
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            break
+        if token.startswith("-"):
+            if token in with_value:
+                next(tokens, None)  # its value, which may look like a command name
+            continue
+        return token if token in COMMANDS else None
+    return None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``from cardctl.cli import app``: the app with every command, built on first use."""
+    if name == "app":
+        app = build()
+        globals()["app"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    command = invoked_command(sys.argv[1:])
+    build((COMMANDS[command],) if command else MODULES)()

@@ -19,10 +19,11 @@ from ..clock import Clock
 from ..config import Settings
 from ..domain.roles import Role
 from ..errors import AccessRefused, CardctlError, DatabaseError, KeyFileError
+from ..i18n import _, term
 from ..keys import Keys, load_keys
 from ..storage.audit import Actor, AuditTrail, EventDraft
 from ..storage.db import Database
-from ..storage.models import Operator
+from ..storage.tables import operators
 from .context import Context
 
 REFUSED_ACTION = "access.refused"
@@ -41,10 +42,10 @@ class Standing:
 
     def describe(self) -> str:
         if self.role is None:
-            return f"{self.login} is not a cardctl operator"
+            return _("{login} is not a cardctl operator").format(login=self.login)
         if self.disabled:
-            return f"operator {self.login} is disabled"
-        return f"{self.login} is {self.role.value}"
+            return _("operator {login} is disabled").format(login=self.login)
+        return _("{login} is {role}").format(login=self.login, role=term(self.role.value, "role"))
 
 
 def acting_login(db: Database, settings: Settings, conn: Connection | None = None) -> str:
@@ -53,12 +54,13 @@ def acting_login(db: Database, settings: Settings, conn: Connection | None = Non
         return settings.os_user
     if conn is not None:
         return conn.exec_driver_sql("SELECT current_user").scalar()
-    with db.read() as session:
-        return session.connection().exec_driver_sql("SELECT current_user").scalar()
+    with db.connect_read() as conn:
+        return conn.exec_driver_sql("SELECT current_user").scalar()
 
 
 def standing_of(conn: Connection, login: str) -> Standing:
-    row = conn.execute(select(Operator.role, Operator.disabled_at).where(Operator.login == login)).first()
+    op = operators.c
+    row = conn.execute(select(op.role, op.disabled_at).where(op.login == login)).first()
     if row is None:
         return Standing(login, None)
     return Standing(login, Role(row.role), row.disabled_at is not None)
@@ -69,11 +71,12 @@ def open_for(settings: Settings, clock: Clock, needed: Role, command: str) -> Co
     try:
         ctx = Context.open(settings, clock, read_only=needed is Role.AUDITOR)
     except AccessRefused as refused:  # PostgreSQL: a login with no rights at all on the schema
-        raise AccessRefused(f"{command} needs role {needed.value}; {refused.message} (the refusal could "
-                            f"not be recorded: the login cannot reach the audit trail)", refused.login) from None
-    with ctx.db.read() as session:
-        login = acting_login(ctx.db, settings, session.connection())
-        standing = standing_of(session.connection(), login)
+        raise AccessRefused(_("{command} needs role {role}; {problem} (the refusal could not be recorded: the login "
+                              "cannot reach the audit trail)").format(
+            command=command, role=term(needed.value, "role"), problem=refused.message), refused.login) from None
+    with ctx.db.connect_read() as conn:
+        login = acting_login(ctx.db, settings, conn)
+        standing = standing_of(conn, login)
     if not standing.allows(needed):
         raise refusal(ctx.db, ctx.keys, settings, clock, standing, needed, command)
     return ctx
@@ -82,21 +85,22 @@ def open_for(settings: Settings, clock: Clock, needed: Role, command: str) -> Co
 def refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, standing: Standing,
             needed: Role, command: str) -> AccessRefused:
     """Record the refusal in the audit trail (as far as possible) and return the error to raise."""
-    message = f"{command} needs role {needed.value}; {standing.describe()}"
+    message = _("{command} needs role {role}; {problem}").format(
+        command=command, role=term(needed.value, "role"), problem=standing.describe())
     detail = {"command": command, "needed": needed.value, "login": standing.login,
               "role": standing.role.value if standing.role else None}
     if standing.disabled:
         detail["disabled"] = True
     problem = None
     if keys is None:
-        problem = "no key file to chain it with"
+        problem = _("no key file to chain it with")
     else:
         try:
             _append_refusal(db, keys, settings, clock, message, detail)
         except CardctlError as error:
             problem = error.message
     if problem:
-        message += f" (the refusal could not be recorded: {problem})"
+        message = _("{refusal} (the refusal could not be recorded: {problem})").format(refusal=message, problem=problem)
     return AccessRefused(message, standing.login)
 
 
@@ -105,11 +109,11 @@ def _append_refusal(db: Database, keys: Keys, settings: Settings, clock: Clock, 
     writer = Database(settings.db_url, settings.busy_timeout_s) if db.read_only else db
     try:
         now = clock()
-        with writer.write() as session:
+        with writer.connect_write() as conn:
             if writer.is_sqlite:
                 actor = Actor(settings.operator, settings.os_user, settings.channel)
                 AuditTrail(keys.audit_key, actor).append(
-                    session, [EventDraft(REFUSED_ACTION, "refused", reason=message, detail=detail)], now)
+                    conn, [EventDraft(REFUSED_ACTION, "refused", reason=message, detail=detail)], now)
                 return
             from ..storage import pg_access
 
@@ -117,7 +121,7 @@ def _append_refusal(db: Database, keys: Keys, settings: Settings, clock: Clock, 
                    "channel": settings.channel, "reason": message,
                    # the form AuditTrail gives a detail, so the hash is computed alike
                    "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))}
-            pg_access.record_refusal(session.connection(), keys.audit_key, detail["login"], row)
+            pg_access.record_refusal(conn, keys.audit_key, detail["login"], row)
     finally:
         if writer is not db:
             writer.engine.dispose()
@@ -134,16 +138,17 @@ def check_may_init(db: Database, settings: Settings, clock: Clock) -> None:
     try:
         with db.engine.execution_options(cardctl_begin="DEFERRED").connect() as conn:
             if not db.is_sqlite and _schema_hidden(conn):
-                raise AccessRefused(f"init needs role admin; the login has no rights on {db.display}")
+                raise AccessRefused(_("init needs role admin; the login has no rights on {db}").format(db=db.display))
             if "operators" not in inspect(conn).get_table_names():
                 return
-            if conn.execute(select(Operator.login).limit(1)).first() is None:
+            if conn.execute(select(operators.c.login).limit(1)).first() is None:
                 return
             login = acting_login(db, settings, conn)
             standing = standing_of(conn, login)
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == "42501":  # a PostgreSQL login without rights here
-            raise AccessRefused(f"init needs role admin; the login has no rights on {db.display}") from None
+            raise AccessRefused(_("init needs role admin; the login has no rights on {db}").format(
+                db=db.display)) from None
         from ..storage.db import describe_db_error  # one wording for missing, busy, unreachable
 
         raise DatabaseError(describe_db_error(exc, db)) from None

@@ -19,10 +19,14 @@ from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
 from ..domain.model import CardStatus, EndCause, LockKind
 from ..domain.money import MAX_FEN, format_fen
 from ..errors import InvalidInput, Refused
+from ..i18n import _
 from ..storage.audit import EventDraft
-from ..storage.models import Arrears, AuditHead, Card, Lock
-from .cards import audited_refusal, load_card
+from ..storage.tables import arrears as ledger
+from ..storage.tables import audit_head, cards, locks
 from .context import Context
+
+# .cards (load_card, audited_refusal) is imported inside the use cases that change the
+# ledger: it brings the ORM and bcrypt, which ``balances`` (read by status) must not.
 
 _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 MAX_RECEIPT = 64
@@ -38,11 +42,11 @@ class Debtor:
 
     def __post_init__(self) -> None:
         if (self.card_no is None) == (self.unit is None):
-            raise InvalidInput("name either a card number or --unit, not both")
+            raise InvalidInput(_("name either a card number or --unit, not both"))
 
     @property
     def label(self) -> str:
-        return f"card {self.card_no}" if self.card_no else f"unit {self.unit}"
+        return _("card {card}").format(card=self.card_no) if self.card_no else _("unit {unit}").format(unit=self.unit)
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,16 @@ def parse_period(raw: str, today: date) -> str:
     text = raw.strip()
     match = _PERIOD.fullmatch(text) if text.isascii() else None
     if match is None:
-        raise InvalidInput(f"period {text[:20]!r}: expected YYYY-MM, e.g. 2026-10")
+        raise InvalidInput(_("period {period!r}: expected YYYY-MM, e.g. 2026-10").format(period=text[:20]))
     if (int(match[1]), int(match[2])) > (today.year, today.month) or int(match[1]) < 1951:
-        raise InvalidInput(f"period {text}: not a month from 1951 to this month")
+        raise InvalidInput(_("period {period}: not a month from 1951 to this month").format(period=text))
     return text
 
 
 def parse_receipt(raw: str) -> str:
     text = raw.strip()
     if not text or len(text) > MAX_RECEIPT or not text.isprintable():
-        raise InvalidInput(f"receipt must be 1-{MAX_RECEIPT} printable characters")
+        raise InvalidInput(_("receipt must be 1-{max_len} printable characters").format(max_len=MAX_RECEIPT))
     return text
 
 
@@ -89,12 +93,12 @@ def balances(session, holder_ids: Iterable[int], units: Iterable[str | None]) ->
     # int(): PostgreSQL sums a BIGINT column as NUMERIC
     if holder_ids:
         own = {holder: int(fen) for holder, fen in session.execute(
-            select(Arrears.holder_id, func.sum(Arrears.amount_fen))
-            .where(Arrears.holder_id.in_(holder_ids)).group_by(Arrears.holder_id))}
+            select(ledger.c.holder_id, func.sum(ledger.c.amount_fen))
+            .where(ledger.c.holder_id.in_(holder_ids)).group_by(ledger.c.holder_id))}
     if units:
         owed_by_unit = {unit: int(fen) for unit, fen in session.execute(
-            select(Arrears.unit, func.sum(Arrears.amount_fen))
-            .where(Arrears.unit.in_(units)).group_by(Arrears.unit))}
+            select(ledger.c.unit, func.sum(ledger.c.amount_fen))
+            .where(ledger.c.unit.in_(units)).group_by(ledger.c.unit))}
     return own, owed_by_unit
 
 
@@ -106,7 +110,7 @@ def add_arrears(ctx: Context, debtor: Debtor, amount_fen: int, period: str | Non
         _serialise_ledger(session)
         holder_id, scope = _resolve(session, debtor)
         before = _balance(session, holder_id, debtor.unit)
-        session.execute(insert(Arrears).values(holder_id=holder_id, unit=debtor.unit, amount_fen=amount_fen,
+        session.execute(insert(ledger).values(holder_id=holder_id, unit=debtor.unit, amount_fen=amount_fen,
                                                period=period, at=now, operator=ctx.settings.operator))
         ctx.audit.append(session, [EventDraft("arrears.add", "recorded", debtor.card_no, detail={
             "unit": debtor.unit, "amount": format_fen(amount_fen), "period": period,
@@ -117,6 +121,8 @@ def add_arrears(ctx: Context, debtor: Debtor, amount_fen: int, period: str | Non
 
 def pay_arrears(ctx: Context, debtor: Debtor, amount_fen: int, receipt: str | None) -> ArrearsResult:
     """Record a payment; a card's arrears lock ends once its holder and its unit owe nothing."""
+    from .cards import audited_refusal
+
     _check_amount(amount_fen)
     now = ctx.now()
     try:
@@ -126,14 +132,14 @@ def pay_arrears(ctx: Context, debtor: Debtor, amount_fen: int, receipt: str | No
             before = _balance(session, holder_id, debtor.unit)
             if amount_fen > before:
                 raise Refused(_overpayment(session, debtor, holder_id, amount_fen, before))
-            session.execute(insert(Arrears).values(holder_id=holder_id, unit=debtor.unit, amount_fen=-amount_fen,
+            session.execute(insert(ledger).values(holder_id=holder_id, unit=debtor.unit, amount_fen=-amount_fen,
                                                    receipt=receipt, at=now, operator=ctx.settings.operator))
             ctx.audit.append(session, [EventDraft("arrears.pay", "recorded", debtor.card_no, detail={
                 "unit": debtor.unit, "amount": format_fen(amount_fen), "receipt": receipt,
                 "balance_before": format_fen(before), "balance_after": format_fen(before - amount_fen)})], now)
             locked, released = sync_arrears_locks(ctx, session, now, scope)
-            kept = list(session.scalars(select(Card.card_no).where(scope, _open_arrears_lock())
-                                        .order_by(Card.card_no).limit(_CHUNK)))
+            kept = list(session.scalars(select(cards.c.card_no).where(scope, _open_arrears_lock())
+                                        .order_by(cards.c.card_no).limit(_CHUNK)))
     except Refused as error:
         raise audited_refusal(ctx, error, "arrears.pay", debtor.card_no)
     return ArrearsResult(debtor, "payment", amount_fen, before, before - amount_fen, locked, released, kept)
@@ -144,23 +150,23 @@ def sync_arrears_locks(ctx: Context, session, now: datetime, scope: ColumnElemen
 
     Runs in the caller's write transaction; returns (newly locked, released) card numbers.
     """
-    own = _sum_where(Arrears.holder_id == Card.holder_id)
-    of_unit = _sum_where(Arrears.unit == Card.unit)
+    own = _sum_where(ledger.c.holder_id == cards.c.holder_id)
+    of_unit = _sum_where(ledger.c.unit == cards.c.unit)
     owes = or_(own > 0, of_unit > 0)
-    to_lock = session.execute(select(Card.card_no, own, of_unit).where(
-        scope, Card.status != CardStatus.VOID.value, owes, ~_open_arrears_lock())
-        .order_by(Card.card_no)).all()
+    to_lock = session.execute(select(cards.c.card_no, own, of_unit).where(
+        scope, cards.c.status != CardStatus.VOID.value, owes, ~_open_arrears_lock())
+        .order_by(cards.c.card_no)).all()
     # void cards too: a formally lost card keeps its locks until it is reissued
-    to_release = list(session.scalars(select(Card.card_no).where(scope, ~owes, _open_arrears_lock())
-                                      .order_by(Card.card_no)))
+    to_release = list(session.scalars(select(cards.c.card_no).where(scope, ~owes, _open_arrears_lock())
+                                      .order_by(cards.c.card_no)))
     for part in _chunks(to_lock):
-        session.execute(insert(Lock), [
+        session.execute(insert(locks), [
             {"card_no": card_no, "kind": LockKind.ARREARS.value, "reason": _lock_reason(own_fen, unit_fen),
              "started_at": now, "ends_at": None, "created_by": ctx.settings.operator}
             for card_no, own_fen, unit_fen in part])
     for part in _chunks(to_release):
-        session.execute(update(Lock).where(Lock.card_no.in_(part), Lock.kind == LockKind.ARREARS.value,
-                                           Lock.ended_at.is_(None))
+        session.execute(update(locks).where(locks.c.card_no.in_(part), locks.c.kind == LockKind.ARREARS.value,
+                                           locks.c.ended_at.is_(None))
                         .values(ended_at=now, end_cause=EndCause.PAID.value, ended_by=ctx.settings.operator))
     ctx.audit.append(session, [
         *(EventDraft("lock.arrears", "locked", card_no, reason=_lock_reason(own_fen, unit_fen))
@@ -172,27 +178,29 @@ def sync_arrears_locks(ctx: Context, session, now: datetime, scope: ColumnElemen
 
 def _resolve(session, debtor: Debtor) -> tuple[int | None, ColumnElement[bool]]:
     """(holder id or None, the cards whose arrears lock this debtor's balance decides)."""
+    from .cards import load_card
+
     if debtor.unit is not None:
-        return None, Card.unit == debtor.unit
+        return None, cards.c.unit == debtor.unit
     card = load_card(session, debtor.card_no)
-    return card.holder_id, Card.holder_id == card.holder_id
+    return card.holder_id, cards.c.holder_id == card.holder_id
 
 
 def _balance(session, holder_id: int | None, unit: str | None) -> int:
-    column = Arrears.holder_id == holder_id if holder_id is not None else Arrears.unit == unit
-    return int(session.scalar(select(func.coalesce(func.sum(Arrears.amount_fen), 0)).where(column)))
+    column = ledger.c.holder_id == holder_id if holder_id is not None else ledger.c.unit == unit
+    return int(session.scalar(select(func.coalesce(func.sum(ledger.c.amount_fen), 0)).where(column)))
 
 
 def _overpayment(session, debtor: Debtor, holder_id: int | None, amount_fen: int, before: int) -> str:
     if before > 0:
-        return (f"a payment of {format_fen(amount_fen)} is more than the {format_fen(before)} "
-                f"{debtor.label} owes; nothing recorded")
-    hint = ""
+        return _("a payment of {amount} is more than the {owed} {debtor} owes; nothing recorded").format(
+            amount=format_fen(amount_fen), owed=format_fen(before), debtor=debtor.label)
     if holder_id is not None:
-        unit = session.scalar(select(Card.unit).where(Card.card_no == debtor.card_no))
+        unit = session.scalar(select(cards.c.unit).where(cards.c.card_no == debtor.card_no))
         if unit and _balance(session, None, unit) > 0:
-            hint = f"; its unit {unit} owes {format_fen(_balance(session, None, unit))} (pay with --unit {unit})"
-    return f"{debtor.label} owes nothing{hint}; nothing recorded"
+            return _("{debtor} owes nothing; its unit {unit} owes {owed} (pay with --unit {unit}); nothing recorded"
+                     ).format(debtor=debtor.label, unit=unit, owed=format_fen(_balance(session, None, unit)))
+    return _("{debtor} owes nothing; nothing recorded").format(debtor=debtor.label)
 
 
 def _serialise_ledger(session) -> None:
@@ -200,16 +208,16 @@ def _serialise_ledger(session) -> None:
     # every writer takes anyway, so taking it first orders ledger writers on
     # PostgreSQL and no two payments can both see the old balance (SQLite's
     # BEGIN IMMEDIATE already does this).
-    session.execute(select(AuditHead.id).where(AuditHead.id == 1).with_for_update())
+    session.execute(select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update())
 
 
 def _sum_where(condition: ColumnElement[bool]):
-    return select(func.coalesce(func.sum(Arrears.amount_fen), 0)).where(condition).correlate(Card).scalar_subquery()
+    return select(func.coalesce(func.sum(ledger.c.amount_fen), 0)).where(condition).correlate(cards).scalar_subquery()
 
 
 def _open_arrears_lock() -> ColumnElement[bool]:
-    return exists().where(Lock.card_no == Card.card_no, Lock.kind == LockKind.ARREARS.value,
-                          Lock.ended_at.is_(None))
+    return exists().where(locks.c.card_no == cards.c.card_no, locks.c.kind == LockKind.ARREARS.value,
+                          locks.c.ended_at.is_(None))
 
 
 def _lock_reason(own_fen: int, unit_fen: int) -> str:
@@ -220,7 +228,7 @@ def _lock_reason(own_fen: int, unit_fen: int) -> str:
 def _check_amount(amount_fen: int) -> None:
     # parse_yuan already refuses these; a service called from code gets the same rule
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= MAX_FEN:
-        raise InvalidInput(f"amount must be from 0.01 to {format_fen(MAX_FEN)} yuan")
+        raise InvalidInput(_("amount must be from 0.01 to {limit} yuan").format(limit=format_fen(MAX_FEN)))
 
 
 def _chunks(items: Sequence) -> Iterable[Sequence]:

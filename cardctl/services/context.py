@@ -6,18 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ..clock import Clock, system_clock
 from ..config import Settings
 from ..domain import policy as policy_rules
 from ..domain.policy import Policy
 from ..errors import DatabaseError, KeyFileError
+from ..i18n import _
 from ..keys import Keys, load_keys
+from ..storage import tables
 from ..storage.audit import Actor, AuditTrail
 from ..storage.db import Database
-from ..storage.models import Meta
-from ..storage.models import Policy as PolicyRow
 
 POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
 
@@ -49,23 +48,24 @@ class Context:
         return AuditTrail(self.keys.audit_key, actor)
 
     def check_key(self) -> None:
-        with self.db.read() as session:
-            stored = session.get(Meta, "key_fingerprint")
+        with self.db.connect_read() as conn:
+            stored = conn.scalar(select(tables.meta.c.value).where(tables.meta.c.key == "key_fingerprint"))
         if stored is None:  # init commits the schema, then the rest: it was cut short in between
-            raise DatabaseError(f"database {self.db.display} is not fully initialised; run 'cardctl init'")
-        if stored.value != self.keys.fingerprint:
-            raise KeyFileError(
-                f"key file {self.settings.key_file} does not belong to this database "
-                f"(fingerprint {self.keys.fingerprint}, database expects {stored.value})"
-            )
+            raise DatabaseError(_("database {db} is not fully initialised; run 'cardctl init'").format(
+                db=self.db.display))
+        if stored != self.keys.fingerprint:
+            raise KeyFileError(_("key file {path} does not belong to this database (fingerprint {fingerprint}, "
+                                 "database expects {expected})").format(
+                path=self.settings.key_file, fingerprint=self.keys.fingerprint, expected=stored))
 
-    def policies(self, session: Session) -> dict[str, Policy]:
+    def policies(self, session) -> dict[str, Policy]:
+        """Every region's policy, read once (``session``: an ORM Session or a Core Connection)."""
         if self._policies is None:
-            rows = session.scalars(select(PolicyRow)).all()
+            rows = session.execute(select(tables.policies)).all()
             self._policies = {
                 row.region_prefix: Policy(**{f: getattr(row, f) for f in POLICY_FIELDS}) for row in rows
             }
         return self._policies
 
-    def policy_for(self, session: Session, region: str) -> Policy:
+    def policy_for(self, session, region: str) -> Policy:
         return policy_rules.resolve(self.policies(session), region)

@@ -1,67 +1,32 @@
 """Loss reports (挂失), their withdrawal (解挂) and lapse, and reissue (补办).
 
 A temporary report lapses by itself: ``effective_status`` decides that on every
-read, and ``end_lapsed_losses`` (run by the cron sweep and before any change to
-the card) records it at the moment it happened.
+read, and ``lapses.end_lapsed_losses`` (run by the cron sweep and before any change
+to the card) records it at the moment it happened.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ..domain.identity import IdNumber
 from ..domain.lifecycle import cancel_loss_problem, loss_report_problem, reissue_problem
 from ..domain.model import CardStatus, EndCause, LockKind, LossKind, iso
 from ..errors import InvalidInput, Refused
-from ..storage.audit import AuditTrail, EventDraft
+from ..i18n import N_, _
+from ..storage.audit import EventDraft
 from ..storage.models import Card, Holder, Lock
 from .arrears import balances, sync_arrears_locks
 from .cards import audited_refusal, check_identity, load_card
 from .context import Context
+from .lapses import CLEARED, end_lapsed_losses
 from .lifecycle import Agent, check_representation, status_of
 from .locks import effective, end_due_pin_locks
-
-_CHUNK = 10_000
-_CLEARED = {"loss_kind": None, "lost_at": None, "loss_lapses_at": None}
-
-
-def _lapsed(now: datetime):
-    """SQL conditions: a temporary loss report past its lapse time (led by the status index)."""
-    return (Card.status == CardStatus.LOST.value, Card.loss_kind == LossKind.TEMPORARY.value,
-            Card.loss_lapses_at <= now)
-
-
-def count_lapsed_losses(session: Session, now: datetime) -> int:
-    """How many temporary loss reports the cron sweep would record as lapsed now."""
-    return session.scalar(select(func.count()).select_from(Card).where(*_lapsed(now)))
-
-
-def end_lapsed_losses(session: Session, audit: AuditTrail, now: datetime,
-                      card_nos: Iterable[str] | None = None, limit: int | None = None) -> list[tuple[str, datetime]]:
-    """Record every temporary loss report past its lapse time: the card is active again.
-
-    Each lapse is audited at the time it happened. Runs in the caller's write
-    transaction; returns (card_no, lapsed_at) pairs. Only lost cards are read,
-    through the status index.
-    """
-    due = select(Card.card_no, Card.loss_lapses_at).where(*_lapsed(now)).order_by(Card.loss_lapses_at, Card.card_no)
-    if card_nos is not None:
-        due = due.where(Card.card_no.in_(list(card_nos)))
-    if limit is not None:
-        due = due.limit(limit)
-    rows = session.execute(due.with_for_update()).all()
-    for start in range(0, len(rows), _CHUNK):
-        part = [row.card_no for row in rows[start:start + _CHUNK]]
-        session.execute(update(Card).where(Card.card_no.in_(part), Card.status == CardStatus.LOST.value)
-                        .values(status=CardStatus.ACTIVE.value, **_CLEARED))
-    audit.append(session, [EventDraft("loss.lapse", "lapsed", row.card_no, detail={"kind": "temporary"},
-                                      at=row.loss_lapses_at) for row in rows], now)
-    return [(row.card_no, row.loss_lapses_at) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -82,9 +47,9 @@ def report_lost(ctx: Context, card_no: str, temporary: bool, person: IdNumber | 
     """Block every use at once. Temporary: withdrawable, lapses after the region's days.
     Formal (or a temporary report made formal): the card is void for good."""
     if person is None and not temporary:
-        raise InvalidInput("a formal loss report voids the card; the holder's --id-number is required")
+        raise InvalidInput(_("a formal loss report voids the card; the holder's --id-number is required"))
     if person is None and agent is not None:
-        raise InvalidInput("an agent acts with the holder's --id-number")
+        raise InvalidInput(_("an agent acts with the holder's --id-number"))
     action = "loss.report"
     now = ctx.now()
     try:
@@ -121,14 +86,14 @@ def cancel_loss(ctx: Context, card_no: str, person: IdNumber, agent: Agent | Non
         with ctx.db.write() as session:
             card = load_card(session, card_no, for_update=True)
             if card.status == CardStatus.LOST and status_of(card, now) != CardStatus.LOST:
-                raise Refused(f"the temporary loss report lapsed at {iso(card.loss_lapses_at)}; "
-                              "the card is active again")
+                raise Refused(_("the temporary loss report lapsed at {at}; the card is active again").format(
+                    at=iso(card.loss_lapses_at)))
             problem = cancel_loss_problem(card.status, card.loss_kind)
             if problem:
                 raise Refused(problem)
             detail = _identified(ctx, session, card, person, agent)
             session.execute(update(Card).where(Card.card_no == card_no).values(
-                status=CardStatus.ACTIVE.value, **_CLEARED))
+                status=CardStatus.ACTIVE.value, **CLEARED))
             ctx.audit.append(session, [EventDraft(action, "withdrawn", card_no, detail=detail or None)], now)
     except Refused as error:
         raise audited_refusal(ctx, error, action, card_no)
@@ -159,7 +124,7 @@ def reissue(ctx: Context, card_no: str, new_card_no: str, person: IdNumber, dama
     action = "card.reissue"
     now = ctx.now()
     if new_card_no == card_no:
-        raise InvalidInput("the new card number must differ from the old one")
+        raise InvalidInput(_("the new card number must differ from the old one"))
     try:
         with ctx.db.write() as session:
             card = _locked_card(ctx, session, card_no, now)
@@ -176,7 +141,7 @@ def reissue(ctx: Context, card_no: str, new_card_no: str, person: IdNumber, dama
                     "holder": session.get(Holder, card.holder_id).id_masked}),
             ], now)
             carried = _replace(ctx, session, card, new_card_no, cause, now)
-            locked, _ = sync_arrears_locks(ctx, session, now, Card.card_no == new_card_no)
+            locked, _released = sync_arrears_locks(ctx, session, now, Card.card_no == new_card_no)
             own, of_unit = balances(session, [card.holder_id], [card.unit])
     except Refused as error:
         raise audited_refusal(ctx, error, action, card_no)
@@ -199,17 +164,17 @@ def _identified(ctx: Context, session: Session, card: Card, person: IdNumber | N
                 agent: Agent | None) -> dict[str, Any]:
     if person is None:
         return {}
-    check_identity(ctx, session, card, person, "the request")
+    check_identity(ctx, session, card, person, N_("the request"))
     return check_representation(ctx, session, card, person, agent)
 
 
 def _refuse_taken(session: Session, card: Card, new_card_no: str) -> None:
     if session.get(Card, new_card_no) is not None:
-        raise Refused(f"card number {new_card_no} is already taken")
+        raise Refused(_("card number {card} is already taken").format(card=new_card_no))
     other = session.scalar(select(Card.card_no).where(
         Card.holder_id == card.holder_id, Card.status != CardStatus.VOID.value, Card.card_no != card.card_no))
     if other is not None:
-        raise Refused(f"the holder already has another live card, {other}")
+        raise Refused(_("the holder already has another live card, {card}").format(card=other))
 
 
 def _replace(ctx: Context, session: Session, card: Card, new_card_no: str, cause: str, now: datetime) -> list[str]:

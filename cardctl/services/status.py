@@ -7,13 +7,13 @@ from datetime import datetime
 from itertools import islice
 from typing import Iterator, Sequence
 
-from sqlalchemy import and_, case, exists, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select
 
 from ..domain.model import CardStatus, CardView, LockKind, LossKind, effective_status
-from ..storage.models import Card, Holder, Lock
+from ..storage.tables import cards, holders, locks
 from .arrears import balances
 from .context import Context
+from .lapses import lapsed
 from .locks import effective, expired_pin_cards, open_locks
 
 PAGE = 1000
@@ -26,51 +26,47 @@ class Filters:
     region: str | None = None
 
 
-def _lapsed(now: datetime):
-    """SQL twin of ``effective_status``: a temporary loss report past its lapse time."""
-    return and_(Card.status == CardStatus.LOST.value, Card.loss_kind == LossKind.TEMPORARY.value,
-                Card.loss_lapses_at <= now)
-
-
 def _status_is(status: str, now: datetime):
     """Filter on the effective status, still led by the status index."""
+    card = cards.c
     if status == CardStatus.ACTIVE:
-        return or_(Card.status == status, _lapsed(now))
+        return or_(card.status == status, lapsed(now))
     if status == CardStatus.LOST:
-        return and_(Card.status == status, or_(Card.loss_kind.is_distinct_from(LossKind.TEMPORARY.value),
-                                               Card.loss_lapses_at.is_(None), Card.loss_lapses_at > now))
-    return Card.status == status
+        return and_(card.status == status, or_(card.loss_kind.is_distinct_from(LossKind.TEMPORARY.value),
+                                               card.loss_lapses_at.is_(None), card.loss_lapses_at > now))
+    return card.status == status
 
 
 def _card_query(filters: Filters, now: datetime):
-    stmt = (select(Card.card_no, Holder.name, Holder.id_masked, Card.region, Card.status,
-                   Card.failures, Card.insurance_type, Card.unit, Card.holder_id, Card.loss_kind,
-                   Card.lost_at, Card.loss_lapses_at, Card.void_reason, Card.replaced_by, Card.replaces)
-            .join(Holder, Holder.id == Card.holder_id))
+    card, holder = cards.c, holders.c
+    stmt = (select(card.card_no, holder.name, holder.id_masked, card.region, card.status,
+                   card.failures, card.insurance_type, card.unit, card.holder_id, card.loss_kind,
+                   card.lost_at, card.loss_lapses_at, card.void_reason, card.replaced_by, card.replaces)
+            .join(holders, holder.id == card.holder_id))
     if filters.status:
         stmt = stmt.where(_status_is(filters.status, now))
     if filters.region:
-        stmt = stmt.where(Card.region.startswith(filters.region, autoescape=True))
+        stmt = stmt.where(card.region.startswith(filters.region, autoescape=True))
     if filters.locked:
-        stmt = stmt.where(exists().where(Lock.card_no == Card.card_no, effective(now)))
+        stmt = stmt.where(exists().where(locks.c.card_no == card.card_no, effective(now)))
     return stmt
 
 
-def _views(ctx: Context, session: Session, rows: Sequence, now: datetime) -> list[CardView]:
+def _views(ctx: Context, conn: Connection, rows: Sequence, now: datetime) -> list[CardView]:
     card_nos = [row.card_no for row in rows]
-    locks = open_locks(session, card_nos, now)
-    lapsed = expired_pin_cards(session, card_nos, now)
-    own, of_unit = balances(session, (row.holder_id for row in rows), (row.unit for row in rows))
+    held = open_locks(conn, card_nos, now)
+    expired = expired_pin_cards(conn, card_nos, now)
+    own, of_unit = balances(conn, (row.holder_id for row in rows), (row.unit for row in rows))
     views = []
     for row in rows:
-        policy = ctx.policy_for(session, row.region)
+        policy = ctx.policy_for(conn, row.region)
         # an expired PIN lock resets the count even before cron records it
-        failures = 0 if row.card_no in lapsed else row.failures
+        failures = 0 if row.card_no in expired else row.failures
         status = effective_status(row.status, row.loss_kind, row.loss_lapses_at, now)
         # a lapsed report is shown as what it is now: no loss report at all
         loss = (row.loss_kind, row.lost_at, row.loss_lapses_at) if status == row.status else (None, None, None)
         views.append(CardView(row.card_no, row.name, row.id_masked, row.region, status,
-                              failures, policy.max_attempts, locks.get(row.card_no, []),
+                              failures, policy.max_attempts, held.get(row.card_no, []),
                               row.insurance_type, row.unit, own.get(row.holder_id, 0),
                               of_unit.get(row.unit, 0), *loss, row.void_reason, row.replaced_by, row.replaces))
     return views
@@ -79,29 +75,29 @@ def _views(ctx: Context, session: Session, rows: Sequence, now: datetime) -> lis
 def cards_by_number(ctx: Context, card_nos: Sequence[str]) -> tuple[list[CardView], list[str]]:
     """Views of the named cards in the order given, and the numbers not found."""
     now = ctx.now()
-    with ctx.db.read() as session:
-        rows = session.execute(_card_query(Filters(), now).where(Card.card_no.in_(list(card_nos)))).all()
-        views = {view.card_no: view for view in _views(ctx, session, rows, now)}
+    with ctx.db.connect_read() as conn:
+        rows = conn.execute(_card_query(Filters(), now).where(cards.c.card_no.in_(list(card_nos)))).all()
+        views = {view.card_no: view for view in _views(ctx, conn, rows, now)}
     return [views[n] for n in card_nos if n in views], [n for n in card_nos if n not in views]
 
 
 def count_cards(ctx: Context, filters: Filters) -> int:
     now = ctx.now()
-    with ctx.db.read() as session:
-        inner = _card_query(filters, now).with_only_columns(Card.card_no).subquery()
-        return session.scalar(select(func.count()).select_from(inner))
+    with ctx.db.connect_read() as conn:
+        inner = _card_query(filters, now).with_only_columns(cards.c.card_no).subquery()
+        return conn.scalar(select(func.count()).select_from(inner))
 
 
 def list_cards(ctx: Context, filters: Filters, limit: int | None = None) -> Iterator[CardView]:
     """Stream matching cards in card-number order, one page of locks at a time."""
     now = ctx.now()
-    with ctx.db.read() as session:
-        stmt = _card_query(filters, now).order_by(Card.card_no)
+    with ctx.db.connect_read() as conn:
+        stmt = _card_query(filters, now).order_by(cards.c.card_no)
         if limit is not None:
             stmt = stmt.limit(limit)
-        result = session.execute(stmt.execution_options(yield_per=PAGE))
+        result = conn.execute(stmt.execution_options(yield_per=PAGE))
         while page := list(islice(result, PAGE)):
-            yield from _views(ctx, session, page, now)
+            yield from _views(ctx, conn, page, now)
 
 
 @dataclass(frozen=True)
@@ -121,21 +117,22 @@ def summary(ctx: Context, filters: Filters) -> list[SummaryRow]:
     A card holding two kinds of lock is counted once under each kind.
     """
     now = ctx.now()
-    kind = func.coalesce(Lock.kind, literal("none"))
-    status = case((_lapsed(now), literal(CardStatus.ACTIVE.value)), else_=Card.status)
-    stmt = (select(Card.region, status.label("status"), kind.label("lock"), func.count().label("cards"))
-            .select_from(Card)
-            .outerjoin(Lock, and_(Lock.card_no == Card.card_no, effective(now)))
-            .group_by(Card.region, status, kind)
-            .order_by(Card.region, status, kind))
+    card, lock = cards.c, locks.c
+    kind = func.coalesce(lock.kind, literal("none"))
+    status = case((lapsed(now), literal(CardStatus.ACTIVE.value)), else_=card.status)
+    stmt = (select(card.region, status.label("status"), kind.label("lock"), func.count().label("cards"))
+            .select_from(cards)
+            .outerjoin(locks, and_(lock.card_no == card.card_no, effective(now)))
+            .group_by(card.region, status, kind)
+            .order_by(card.region, status, kind))
     if filters.status:
         stmt = stmt.where(_status_is(filters.status, now))
     if filters.region:
-        stmt = stmt.where(Card.region.startswith(filters.region, autoescape=True))
+        stmt = stmt.where(card.region.startswith(filters.region, autoescape=True))
     if filters.locked:
-        stmt = stmt.where(Lock.id.is_not(None))
-    with ctx.db.read() as session:
-        return [SummaryRow(*row) for row in session.execute(stmt)]
+        stmt = stmt.where(lock.id.is_not(None))
+    with ctx.db.connect_read() as conn:
+        return [SummaryRow(*row) for row in conn.execute(stmt)]
 
 
 LOCK_KINDS = [kind.value for kind in LockKind]

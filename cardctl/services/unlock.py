@@ -15,11 +15,12 @@ from sqlalchemy import select, update
 from ..domain.identity import IdNumber, parse_card_no, shown_card_no
 from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, effective_status
 from ..errors import InvalidInput
+from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
-from ..storage.models import Card, Holder, Lock
+from ..storage.tables import cards, holders, locks
 from .context import Context
+from .lapses import count_lapsed_losses, end_lapsed_losses
 from .locks import count_due_pin_locks, effective, end_due_pin_locks
-from .loss import count_lapsed_losses, end_lapsed_losses
 
 CHUNK = 5000
 
@@ -39,7 +40,7 @@ class UnlockRequest:
 def unlock_cards(ctx: Context, raw_card_nos: Iterable[str], request: UnlockRequest) -> Iterator[ItemResult]:
     """One result per card, in input order; duplicates within a chunk are reported once."""
     if request.kind is LockKind.ARREARS:
-        raise InvalidInput("arrears locks are lifted only by pay-arrears, never by unlock")
+        raise InvalidInput(_("arrears locks are lifted only by pay-arrears, never by unlock"))
     items = iter(raw_card_nos)
     while chunk := list(islice(items, CHUNK)):
         yield from _unlock_chunk(ctx, chunk, request)
@@ -57,23 +58,23 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
     wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no))
     now = ctx.now()
     holder_hash = ctx.keys.id_hash(request.id_number.value) if request.id_number is not None else None
-    session_cm = ctx.db.read() if request.dry_run else ctx.db.write()
-    with session_cm as session:
-        # plain rows through Core: the ORM's result processing costs more than the query
-        conn = session.connection()
-        cards = {row.card_no: row for row in conn.execute(_cards_query(wanted, request))}
+    # plain rows through Core: the ORM's result processing costs more than the query
+    transaction = ctx.db.connect_read() if request.dry_run else ctx.db.connect_write()
+    with transaction as conn:
+        found = {row.card_no: row for row in conn.execute(_cards_query(wanted, request))}
         if not request.dry_run:
             # a lock already past its end is recorded as expired, not as unlocked by this operator
-            end_due_pin_locks(session, ctx.audit, now, list(cards))
-            end_lapsed_losses(session, ctx.audit, now, list(cards))
-        locks: dict[str, list[tuple[int, str]]] = {}
+            end_due_pin_locks(conn, ctx.audit, now, list(found))
+            end_lapsed_losses(conn, ctx.audit, now, list(found))
+        held: dict[str, list[tuple[int, str]]] = {}
+        lock = locks.c
         for lock_id, card_no, kind in conn.execute(
-                select(Lock.id, Lock.card_no, Lock.kind).where(Lock.card_no.in_(list(cards)), effective(now))):
-            locks.setdefault(card_no, []).append((lock_id, kind))
-        decided = {card_no: _decide(cards.get(card_no), locks.get(card_no, []), request, holder_hash, now)
+                select(lock.id, lock.card_no, lock.kind).where(lock.card_no.in_(list(found)), effective(now))):
+            held.setdefault(card_no, []).append((lock_id, kind))
+        decided = {card_no: _decide(found.get(card_no), held.get(card_no, []), request, holder_hash, now)
                    for card_no in wanted}
         if not request.dry_run:
-            _apply(ctx, session, decided, request, now)
+            _apply(ctx, conn, decided, request, now)
     results, reported = [], set()
     for raw, card_no, problem in parsed:
         if card_no is None:
@@ -87,47 +88,48 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
 
 def _cards_query(card_nos: list[str], request: UnlockRequest):
     """The chunk's cards, under their row locks unless a dry run; holders only when compared."""
-    stmt = select(Card.card_no, Card.status, Card.loss_kind, Card.loss_lapses_at).where(Card.card_no.in_(card_nos))
+    card = cards.c
+    stmt = select(card.card_no, card.status, card.loss_kind, card.loss_lapses_at).where(card.card_no.in_(card_nos))
     if request.id_number is not None:
-        stmt = stmt.add_columns(Holder.id_hash).join(Holder, Holder.id == Card.holder_id)
-    return stmt if request.dry_run else stmt.with_for_update(of=Card)
+        stmt = stmt.add_columns(holders.c.id_hash).join(holders, holders.c.id == card.holder_id)
+    return stmt if request.dry_run else stmt.with_for_update(of=cards)
 
 
-def _decide(card, locks: list[tuple[int, str]], request: UnlockRequest, holder_hash: str | None,
+def _decide(card, held: list[tuple[int, str]], request: UnlockRequest, holder_hash: str | None,
             now) -> tuple[str, str, list[int]]:
     """(result, detail, lock ids to end) for one card; ``holder_hash`` is the keyed hash of
     the ID number given with the request, if one was."""
     if card is None:
-        return NOT_FOUND, "no such card", []
+        return NOT_FOUND, _("no such card"), []
     status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
     if status in (CardStatus.LOST, CardStatus.VOID):
-        return REFUSED, f"card is {status}; a {status} card cannot be unlocked", []
+        return REFUSED, _("card is {status}; a {status} card cannot be unlocked").format(status=term(status)), []
     if holder_hash is not None and card.id_hash != holder_hash:
-        return REFUSED, "the ID number given does not match the holder", []
-    clearable = [lock_id for lock_id, kind in locks if kind == request.kind.value]
+        return REFUSED, _("the ID number given does not match the holder"), []
+    clearable = [lock_id for lock_id, kind in held if kind == request.kind.value]
     if clearable:
-        others = sorted({kind for _, kind in locks if kind != request.kind.value})
-        detail = f"still locked: {', '.join(others)}" if others else ""
+        others = sorted({kind for _, kind in held if kind != request.kind.value})
+        detail = _("still locked: {kinds}").format(kinds=terms(others)) if others else ""
         return UNLOCKED, detail, clearable
-    if any(kind == LockKind.ARREARS.value for _, kind in locks):
-        return REFUSED, "arrears lock: only pay-arrears lifts it", []
-    if locks:
-        kinds = ", ".join(sorted({kind for _, kind in locks}))
-        return REFUSED, f"{kinds} lock: needs unlock --kind {kinds}", []
+    if any(kind == LockKind.ARREARS.value for _, kind in held):
+        return REFUSED, _("arrears lock: only pay-arrears lifts it"), []
+    if held:
+        kinds = sorted({kind for _lock, kind in held})
+        needs = _("{kinds} lock: needs unlock --kind {kind}").format(kinds=terms(kinds), kind=", ".join(kinds))
+        return REFUSED, needs, []
     return NOT_LOCKED, "", []
 
 
-def _apply(ctx: Context, session, decided: dict, request: UnlockRequest, now) -> None:
-    conn = session.connection()  # Core: no ORM bookkeeping for rows nobody holds as objects
+def _apply(ctx: Context, conn, decided: dict, request: UnlockRequest, now) -> None:
     to_end = [lock_id for _, _, ids in decided.values() for lock_id in ids]
     if to_end:
-        conn.execute(update(Lock).where(Lock.id.in_(to_end), Lock.ended_at.is_(None)).values(
+        conn.execute(update(locks).where(locks.c.id.in_(to_end), locks.c.ended_at.is_(None)).values(
             ended_at=now, end_cause=EndCause.UNLOCKED.value, ended_by=ctx.settings.operator))
     if request.kind is LockKind.PIN:
         cleared = [card_no for card_no, (result, _, _) in decided.items() if result == UNLOCKED]
         if cleared:  # clearing a PIN lock resets the consecutive-failure count
-            conn.execute(update(Card).where(Card.card_no.in_(cleared)).values(failures=0))
-    ctx.audit.append(session, [
+            conn.execute(update(cards).where(cards.c.card_no.in_(cleared)).values(failures=0))
+    ctx.audit.append(conn, [
         EventDraft("lock.unlock", result.replace(" ", "_"), card_no,
                    reason=request.reason, detail={"kind": request.kind.value, "note": detail} if detail else
                    {"kind": request.kind.value})
@@ -150,8 +152,8 @@ def count_due(ctx: Context) -> int:
     """How many items ``expire_due`` would yield now (for a progress bar): two counts
     over the partial index ix_locks_pin_due and the status index, no rows read."""
     now = ctx.now()
-    with ctx.db.read() as session:
-        return count_due_pin_locks(session, now) + count_lapsed_losses(session, now)
+    with ctx.db.connect_read() as conn:
+        return count_due_pin_locks(conn, now) + count_lapsed_losses(conn, now)
 
 
 def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
@@ -160,8 +162,8 @@ def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
     now = ctx.now()
     for sweep, result in ((end_due_pin_locks, "expired"), (end_lapsed_losses, "lapsed")):
         while True:
-            with ctx.db.write() as session:
-                ended = sweep(session, ctx.audit, now, limit=chunk)
+            with ctx.db.connect_write() as conn:
+                ended = sweep(conn, ctx.audit, now, limit=chunk)
             for card_no, ended_at in ended:
                 yield Expired(card_no, ended_at, result)
             if len(ended) < chunk:

@@ -14,14 +14,17 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
-from sqlalchemy.orm import Session
 
 from ..errors import DatabaseError
+from ..i18n import _
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # Bumped with every Alembic revision; checked on open without loading Alembic.
 SCHEMA_REVISION = "0002"
@@ -52,7 +55,7 @@ class Database:
         try:
             parsed = make_url(self.url)
         except ArgumentError:
-            raise DatabaseError(f"cannot parse database URL {raw_url!r}") from None
+            raise DatabaseError(_("cannot parse database URL {url!r}").format(url=raw_url)) from None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.display = parsed.render_as_string(hide_password=True)
         self.busy_timeout_s = busy_timeout_s
@@ -112,9 +115,8 @@ class Database:
     def require_ready(self) -> None:
         """Refuse a missing, uninitialised or too-new database with the fix named."""
         if not self.exists():
-            raise DatabaseError(
-                f"database {self.display} does not exist; run 'cardctl init' first (or check --db / CARDCTL_DB)"
-            )
+            raise DatabaseError(_("database {db} does not exist; run 'cardctl init' first (or check --db / CARDCTL_DB)")
+                                .format(db=self.display))
         # DEFERRED: checking the revision must not queue behind writers on SQLite
         with self.translate_errors(), self.engine.execution_options(cardctl_begin="DEFERRED").connect() as conn:
             try:
@@ -126,13 +128,13 @@ class Database:
                     refuse_login_without_rights(conn, self, exc)
                 found = None
         if found is None:
-            raise DatabaseError(f"database {self.display} is not initialised; run 'cardctl init'")
+            raise DatabaseError(_("database {db} is not initialised; run 'cardctl init'").format(db=self.display))
         if found != SCHEMA_REVISION:
             if found > SCHEMA_REVISION:
-                raise DatabaseError(
-                    f"database schema {found} is newer than this cardctl ({SCHEMA_REVISION}); upgrade cardctl"
-                )
-            raise DatabaseError(f"database schema {found} is older than {SCHEMA_REVISION}; run 'cardctl init' to upgrade")
+                newer = _("database schema {found} is newer than this cardctl ({expected}); upgrade cardctl")
+                raise DatabaseError(newer.format(found=found, expected=SCHEMA_REVISION))
+            raise DatabaseError(_("database schema {found} is older than {expected}; run 'cardctl init' to upgrade")
+                                .format(found=found, expected=SCHEMA_REVISION))
 
     def enable_wal(self) -> None:
         if self.is_sqlite:
@@ -145,10 +147,16 @@ class Database:
                 raw.close()
 
     # -- transactions --------------------------------------------------------------
+    #
+    # Two forms of each: an ORM Session for the use cases that load, decide and change
+    # objects, and a Core Connection for the read paths and the cron sweep, which run a
+    # few set-based statements and so start without importing the ORM at all.
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction: BEGIN IMMEDIATE on SQLite; commit on success, roll back on error."""
+        from sqlalchemy.orm import Session
+
         with self.translate_errors(), Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
                 self.lock_writers(session)
@@ -157,11 +165,28 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A read transaction that takes no write lock and sees one snapshot throughout."""
-        engine = (self.engine.execution_options(cardctl_begin="DEFERRED") if self.is_sqlite
-                  else self.engine.execution_options(isolation_level="REPEATABLE READ"))
-        with self.translate_errors(), Session(engine, expire_on_commit=False) as session:
+        from sqlalchemy.orm import Session
+
+        with self.translate_errors(), Session(self._reader(), expire_on_commit=False) as session:
             with session.begin():
                 yield session
+
+    @contextlib.contextmanager
+    def connect_write(self) -> Iterator[Connection]:
+        """``write()`` on a Core connection: the same lock, commit and roll-back."""
+        with self.translate_errors(), self.engine.begin() as conn:
+            self.lock_writers(conn)
+            yield conn
+
+    @contextlib.contextmanager
+    def connect_read(self) -> Iterator[Connection]:
+        """``read()`` on a Core connection: no write lock, one snapshot."""
+        with self.translate_errors(), self._reader().begin() as conn:
+            yield conn
+
+    def _reader(self) -> Engine:
+        return (self.engine.execution_options(cardctl_begin="DEFERRED") if self.is_sqlite
+                else self.engine.execution_options(isolation_level="REPEATABLE READ"))
 
     @contextlib.contextmanager
     def translate_errors(self) -> Iterator[None]:
@@ -179,30 +204,31 @@ def describe_db_error(exc: DBAPIError, db: Database) -> str:
     sqlstate = getattr(exc.orig, "sqlstate", None)
     # 55P03: lock_timeout passed; 40P01 / 40001: the server gave up on this transaction
     if sqlstate in ("55P03", "40P01", "40001") or db.is_sqlite and ("locked" in lowered or "busy" in lowered):
-        return (f"database {db.display} is busy (locked by another process for more than "
-                f"{db.busy_timeout_s:g} s); retry, or raise CARDCTL_BUSY_TIMEOUT")
+        return _("database {db} is busy (locked by another process for more than {seconds:g} s); retry, or raise "
+                 "CARDCTL_BUSY_TIMEOUT").format(db=db.display, seconds=db.busy_timeout_s)
     if sqlstate == "42P01" or "no such table" in lowered:
-        return f"database {db.display} is not initialised; run 'cardctl init'"
+        return _("database {db} is not initialised; run 'cardctl init'").format(db=db.display)
     if not db.is_sqlite and sqlstate is None:
         return _describe_pg_connect(raw, message, db)
     if "unable to open" in lowered or "connection" in lowered:
-        return f"cannot open database {db.display}: {message}"
-    return f"database error on {db.display}: {message}"
+        return _("cannot open database {db}: {error}").format(db=db.display, error=message)
+    return _("database error on {db}: {error}").format(db=db.display, error=message)
 
 
 def _describe_pg_connect(raw: str, message: str, db: Database) -> str:
     # psycopg reports failures to connect without a SQLSTATE; the server's FATAL line says why
     fatal = next((line.split("FATAL:", 1)[1].strip() for line in raw.splitlines() if "FATAL:" in line), None)
-    where = f"database {db.display}"
+    where = db.display
     if fatal and fatal.startswith("database ") and fatal.endswith("does not exist"):
-        return (f"{where} does not exist on the server; create it (createdb --owner USER NAME), "
-                f"then run 'cardctl init'")
+        return _("database {db} does not exist on the server; create it (createdb --owner USER NAME), then run "
+                 "'cardctl init'").format(db=where)
     if fatal and ("password authentication failed" in fatal or "role " in fatal):
-        return f"cannot log in to {where}: {fatal}; check the user and password in --db / CARDCTL_DB"
+        return _("cannot log in to database {db}: {error}; check the user and password in --db / CARDCTL_DB").format(
+            db=where, error=fatal)
     if fatal:
-        return f"cannot open {where}: {fatal}"
+        return _("cannot open database {db}: {error}").format(db=where, error=fatal)
     if "connection" in raw.lower():
         reason = message.rsplit("failed:", 1)[-1].strip()
-        return (f"cannot reach the PostgreSQL server of {where}: {reason}; check that it is running "
-                f"and the host and port in --db / CARDCTL_DB")
-    return f"database error on {where}: {message}"
+        return _("cannot reach the PostgreSQL server of database {db}: {error}; check that it is running and the "
+                 "host and port in --db / CARDCTL_DB").format(db=where, error=reason)
+    return _("database error on {db}: {error}").format(db=where, error=message)

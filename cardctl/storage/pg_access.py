@@ -29,7 +29,7 @@ from sqlalchemy import Connection, text
 from ..domain.roles import Role
 from ..errors import AccessRefused, Refused
 from .audit import chain_hash
-from .models import Base
+from .tables import metadata
 
 # privileges each group adds to the one below it; events are append-only, arrears a ledger
 STAFF_WRITES = {"holders": "INSERT, UPDATE", "cards": "INSERT, UPDATE", "locks": "INSERT, UPDATE",
@@ -91,7 +91,7 @@ def ensure_groups(conn: Connection) -> bool:
         _run(conn, sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
     ident = {role: sql.Identifier(name) for role, name in groups.items()}
     schema = sql.Identifier(conn.exec_driver_sql("SELECT current_schema()").scalar())
-    tables = sorted(Base.metadata.tables) + ["alembic_version"]
+    tables = sorted(metadata.tables) + ["alembic_version"]
     table_list = sql.SQL(", ").join(sql.Identifier(name) for name in tables)
     _run(conn, sql.SQL("GRANT {} TO {}").format(ident[Role.AUDITOR], ident[Role.STAFF]))
     _run(conn, sql.SQL("GRANT {} TO {}").format(ident[Role.STAFF], ident[Role.ADMIN]))

@@ -1,0 +1,198 @@
+"""Tables of cardctl as SQLAlchemy Core ``Table`` objects, declared once for SQLite and PostgreSQL.
+
+The single declaration of the schema: the migrations' target metadata, the Core
+statements of the read paths and the cron sweep (which never load the ORM, so a
+command that needs one card's status starts in a fraction of the time), and the
+ORM classes in ``models.py``, which are mapped onto these same tables.
+
+Times are stored as naive UTC (``UTCDateTime``) so the same bound values
+compare correctly on both engines; money is integer fen.
+
+Partial indexes live in the migrations only (0001): ``uq_cards_live_holder`` (one
+live card per holder), ``ix_locks_card_open`` and ``ix_locks_pin_due``. Declaring them
+here needs ``postgresql_where=``, which loads the PostgreSQL dialect on every start-up,
+even on SQLite; tests/test_schema.py checks the database has them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+# 64-bit ids on PostgreSQL; SQLite needs plain INTEGER for a rowid primary key
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, naive UTC at rest."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw text written by another tool
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=timezone.utc)
+
+
+metadata = MetaData(naming_convention=NAMING)
+
+
+def _required(name: str, type_, **kwargs) -> Column:
+    return Column(name, type_, nullable=False, **kwargs)
+
+
+def _optional(name: str, type_, **kwargs) -> Column:
+    return Column(name, type_, nullable=True, **kwargs)
+
+
+# Key/value facts about this database, e.g. the key fingerprint.
+meta = Table(
+    "meta", metadata,
+    _required("key", String(64), primary_key=True),
+    _required("value", Text),
+)
+
+# Per-region settings; '' is the default, longer prefixes win.
+policies = Table(
+    "policies", metadata,
+    _required("region_prefix", String(6), primary_key=True),
+    _required("max_attempts", Integer),
+    _required("lock_hours", Integer),
+    _required("temp_loss_days", Integer),
+    _required("default_pin", String(6)),
+    _required("minor_age", Integer),
+)
+
+# An insured person (参保人). The ID number is kept only keyed-hashed and masked.
+holders = Table(
+    "holders", metadata,
+    _required("id", Integer, primary_key=True),
+    _required("id_hash", String(64), unique=True),
+    _required("id_masked", String(18)),
+    # keyed hash of the ID number's last 6 characters, to refuse them as a PIN later
+    _required("id_tail_hash", String(64)),
+    _required("name", Text),
+    _required("birth_date", Date),
+)
+
+cards = Table(
+    "cards", metadata,
+    _required("card_no", String(9), primary_key=True),
+    _required("holder_id", ForeignKey("holders.id"), index=True),
+    _required("region", String(6), index=True),
+    _required("insurance_type", String(10)),
+    _required("issuer", String(64)),
+    _optional("unit", String(18), index=True),
+    _required("status", String(8), index=True),
+    _required("failures", Integer, default=0),
+    _optional("pin_hash", String(80)),
+    _optional("pin_scheme", String(16)),
+    _required("issued_at", UTCDateTime),
+    _optional("activated_at", UTCDateTime),
+    _optional("loss_kind", String(10)),
+    _optional("lost_at", UTCDateTime),
+    _optional("loss_lapses_at", UTCDateTime),
+    _optional("void_reason", Text),
+    _optional("replaced_by", String(9)),
+    _optional("replaces", String(9)),
+)
+
+# One lock on one card. Never deleted: ending it fills ``ended_at``.
+locks = Table(
+    "locks", metadata,
+    _required("id", BigId, primary_key=True),
+    _required("card_no", ForeignKey("cards.card_no")),
+    _required("kind", String(8)),
+    _required("reason", Text),
+    _required("started_at", UTCDateTime),
+    _optional("ends_at", UTCDateTime),
+    _optional("ended_at", UTCDateTime),
+    _optional("end_cause", String(16)),
+    _optional("ended_by", Text),
+    _required("created_by", Text),
+    # open locks by card and due PIN locks by end time: partial indexes, see above
+    Index("ix_locks_card_all", "card_no", "started_at"),
+)
+
+# Ledger of debts (+) and payments (-) in fen, per holder or per employer unit.
+arrears = Table(
+    "arrears", metadata,
+    _required("id", BigId, primary_key=True),
+    _optional("holder_id", ForeignKey("holders.id"), index=True),
+    _optional("unit", String(18), index=True),
+    _required("amount_fen", BigInteger),
+    _optional("period", String(7)),
+    _optional("receipt", Text),
+    _required("at", UTCDateTime),
+    _required("operator", Text),
+)
+
+# Append-only audit event, chained by a keyed hash over its content and the previous hash.
+events = Table(
+    "events", metadata,
+    _required("seq", BigInteger, primary_key=True, autoincrement=False),
+    _required("at", UTCDateTime, index=True),
+    _required("recorded_at", UTCDateTime),
+    _required("operator", Text),
+    _required("os_user", Text),
+    _required("channel", String(16)),
+    _required("action", String(32)),
+    _optional("card_no", String(9), index=True),
+    _required("outcome", String(32)),
+    _optional("reason", Text),
+    _optional("detail", Text),
+    _required("prev_hash", String(64)),
+    _required("hash", String(64)),
+)
+
+# Single row holding the chain's last seq and hash; writers lock it to append in order.
+audit_head = Table(
+    "audit_head", metadata,
+    _required("id", Integer, primary_key=True),
+    _required("seq", BigInteger),
+    _required("hash", String(64)),
+)
+
+# Who may use cardctl and as what: an OS login on SQLite, a database login on PostgreSQL.
+# Never deleted: disabling fills ``disabled_at``, so the trail's names stay explainable.
+operators = Table(
+    "operators", metadata,
+    _required("login", String(64), primary_key=True),
+    _required("role", String(8)),
+    _required("created_at", UTCDateTime),
+    _required("created_by", Text),
+    _optional("disabled_at", UTCDateTime),
+)
