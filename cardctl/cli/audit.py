@@ -1,4 +1,4 @@
-"""audit: verify the hash chain, list events."""
+"""audit: verify the hash chain, list events, export it for retention and verify an export."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from ..domain.identity import parse_card_no
 from ..domain.model import iso
 from ..domain.roles import Role
 from ..errors import CardctlError, InvalidInput
+from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import OutputOpt, edge, message, runtime
+from .common import OutputOpt, Runtime, edge, examples, message, runtime
 
-audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True,
+                        epilog=examples("cardctl audit log --card A10000001", "cardctl audit verify"))
 
 
 class ChainBroken(CardctlError):
@@ -33,7 +35,8 @@ def parse_time(raw: str | None, option: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"{option} {raw!r} is not an ISO-8601 time (e.g. 2026-11-23T08:00:00Z)") from None
+        raise InvalidInput(_("{option} {value!r} is not an ISO-8601 time (e.g. 2026-11-23T08:00:00Z)").format(
+            option=option, value=raw)) from None
     if moment.tzinfo is None:
         from zoneinfo import ZoneInfo
 
@@ -43,10 +46,18 @@ def parse_time(raw: str | None, option: str) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", epilog=examples(
+    "cardctl audit verify --anchor 1520:3f9a0c4e2b7d81aa",
+    "cardctl --key-file cardctl.key audit verify --file audit-2026-10.jsonl.gz audit-2026-11.jsonl.gz"))
 @edge
 def verify(
     ctx: typer.Context,
+    more_files: Annotated[list[str] | None, typer.Argument(
+        metavar="[FILE]...", help="More export files, after --file (e.g. a shell glob).", show_default=False)] = None,
+    file: Annotated[list[str] | None, typer.Option(
+        "--file", help="Verify this export file instead of the database; needs only the key file. "
+                       "Repeat it or list more files after it, in any order; - reads standard input.",
+        show_default=False)] = None,
     anchor: Annotated[list[str] | None, typer.Option(
         "--anchor", help="SEQ:HASH (16+ hex) printed by an earlier verify; proves no newer event was cut off.",
         show_default=False)] = None,
@@ -56,26 +67,100 @@ def verify(
 
     Prints the head as SEQ:HASH; keep it outside the database (a report, a ticket) and pass
     it back later with --anchor to prove the newest events were not removed.
-    Example: cardctl audit verify --anchor 1520:3f9a0c4e2b7d81aa
+
+    With --file it checks files written by 'audit export' instead, without opening the
+    database: each event's hash, each file's header and end line (a file cut short fails),
+    and that each file continues the one before it. A wrong key file exits 1, a file that is
+    no export exits 2, anything edited, deleted, reordered, cut or damaged exits 6.
     """
+    anchors = [parse_anchor(a) for a in anchor or []]
+    if file or more_files:
+        if not file:
+            raise InvalidInput("FILE arguments need --file (cardctl audit verify --file FILE...)")
+        verify_files([*file, *(more_files or [])], anchors, runtime(ctx), output)
+        return
     from ..services.audit import verify_chain
 
-    report = verify_chain(runtime(ctx).context(role=Role.AUDITOR), [parse_anchor(a) for a in anchor or []])
+    report = verify_chain(runtime(ctx).context(role=Role.AUDITOR), anchors)
     head = f"{report.checked}:{(report.head_hash or '')[:16]}"
     if output is not OutputFormat.TABLE:
         emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
                "first_bad_seq": report.first_bad_seq, "head": head}], output)
     if not report.ok:
-        raise ChainBroken(f"audit chain broken: {report.problem}")
+        raise ChainBroken(_("audit chain broken: {problem}").format(problem=report.problem))
     if output is OutputFormat.TABLE:
-        message(f"audit chain intact: {report.checked} event(s) verified; head {head}")
+        message(_("audit chain intact: {count} event(s) verified; head {head}").format(count=report.checked, head=head))
+
+
+def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, output: OutputFormat) -> None:
+    """``audit verify --file``: no database, no role; the key file is what it takes."""
+    from ..services.audit import verify_export_files
+
+    report = verify_export_files(rt.settings(), files, anchors)
+    head = f"{report.head_seq}:{report.head_hash[:16]}" if report.ok else None
+    follows = f"{report.from_seq - 1}:{report.prev_hash[:16]}" if report.ok else None
+    if output is not OutputFormat.TABLE:
+        emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
+               "first_bad_seq": report.first_bad_seq, "head": head, "follows": follows,
+               "files": report.files, "file": report.file, "line": report.line}], output)
+    if not report.ok:
+        raise ChainBroken(f"audit export broken: {report.problem}")
+    if output is not OutputFormat.TABLE:
+        return
+    span = (f"seq {report.from_seq}-{report.head_seq}" if report.checked
+            else f"no events after seq {report.head_seq}")
+    message(f"audit export intact: {report.checked} event(s) verified in {report.files} file(s), {span}; head {head}")
+    if report.from_seq > 1 and not any(seq == report.from_seq - 1 for seq, _ in anchors):
+        message(f"it follows {follows}: verify it together with the export before it, or check that "
+                f"this is the head noted from that export (--anchor {report.from_seq - 1}:HASH)")
+
+
+@audit_app.command("export", epilog=examples(
+    "cardctl audit export audit-2026-11.jsonl.gz --from-seq 1521",
+    "cardctl audit export - | gzip > audit.jsonl.gz"))
+@edge
+def export(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(
+        help="A new file (a name ending in .gz is compressed), or - for standard output.",
+        show_default=False)],
+    from_seq: Annotated[int, typer.Option(
+        "--from-seq", min=1, help="First event to export. For an incremental archive: the last seq "
+                                  "of the previous export plus one.")] = 1,
+    to_seq: Annotated[int | None, typer.Option(
+        "--to-seq", min=0, help="Last event to export; default the newest.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Write the audit trail to FILE as JSON lines that verify later, anywhere, with the key file alone.
+
+    A header line (format, key fingerprint, range, the hash the range follows, export time),
+    one line per event with every field its hash covers, and an end line with the count and
+    the last SEQ:HASH. The file appears only when complete (written beside it, then
+    renamed), mode 0600; it holds what the trail holds: masked ID numbers, never a PIN.
+    An export of a chain that does not verify is refused (exit 6) and nothing is kept.
+    Check it with 'cardctl audit verify --file FILE'.
+    """
+    from ..services.audit import export_trail
+
+    result = export_trail(runtime(ctx).context(role=Role.AUDITOR), file, from_seq, to_seq, force)
+    if result.broken is not None:
+        kept = ("what was printed stops without its end line, so it does not verify" if file == "-"
+                else "nothing was exported")
+        raise ChainBroken(f"audit chain broken: {result.broken.problem}; {kept}")
+    head = f"{result.to_seq}:{result.last_hash[:16]}"
+    target = "standard output" if file == "-" else file
+    if result.count:
+        message(f"exported {result.count} event(s), seq {result.from_seq}-{result.to_seq}, to {target}; "
+                f"head {head} (the next export starts at --from-seq {result.to_seq + 1})")
+    else:
+        message(f"no events after seq {result.to_seq}: wrote an export of 0 events to {target}; head {head}")
 
 
 def parse_anchor(raw: str) -> tuple[int, str]:
-    seq, _, prefix = raw.strip().partition(":")
+    seq, _colon, prefix = raw.strip().partition(":")
     if not (seq.isascii() and seq.isdigit() and len(prefix) >= 16
             and all(c in "0123456789abcdefABCDEF" for c in prefix)):
-        raise InvalidInput(f"--anchor {raw!r}: expected SEQ:HASH with at least 16 hex characters")
+        raise InvalidInput(_("--anchor {value!r}: expected SEQ:HASH with at least 16 hex characters").format(value=raw))
     return int(seq), prefix
 
 
@@ -86,7 +171,9 @@ def _event_record(event) -> dict:
             "detail": json.loads(event.detail) if event.detail else None}
 
 
-@audit_app.command("log")
+@audit_app.command("log", epilog=examples(
+    "cardctl audit log --since 2026-11-01 --until 2026-12-01 -o jsonl > november.jsonl",
+    "cardctl audit log --card A10000001 --since 2026-11-01"))
 @edge
 def log(
     ctx: typer.Context,
@@ -95,10 +182,10 @@ def log(
     until: Annotated[str | None, typer.Option("--until", help="ISO-8601 time, exclusive.")] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
-    """List audit events in order. Example: cardctl audit log --card A10000001 --since 2026-11-01"""
+    """List audit events in order."""
     from ..services.audit import event_log
 
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     events = event_log(ctx_, parse_card_no(card) if card else None,
                        parse_time(since, "--since"), parse_time(until, "--until"))
-    emit((_event_record(e) for e in events), output, table=lambda rows: result_table(rows, "Audit events"))
+    emit((_event_record(e) for e in events), output, table=lambda rows: result_table(rows, _("Audit events")))

@@ -1,17 +1,22 @@
-"""Audit trail queries: verify the chain, list events."""
+"""Audit trail queries: verify the chain, list events, export it for retention and verify an export."""
 
 from __future__ import annotations
 
 import operator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from sqlalchemy import select
 
+from ..config import Settings
+from ..errors import InvalidInput
 from ..storage.audit import ChainReport, iter_events, verify_rows
 from ..storage.models import AuditHead, Event
 from .context import Context
+
+if TYPE_CHECKING:
+    from ..storage.audit_export_verify import FileReport
 
 
 def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = ()) -> ChainReport:
@@ -53,3 +58,99 @@ def event_log(ctx: Context, card_no: str | None, since: datetime | None,
             if until is not None and event.at >= until:
                 continue
             yield event
+
+
+# --- export for long-term retention ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    count: int
+    from_seq: int
+    to_seq: int
+    last_hash: str  # the hash of event to_seq: the head of the export, to note as an anchor
+    broken: ChainReport | None = None  # the chain in the database broke; nothing was kept
+
+
+class _ChainStop(Exception):
+    def __init__(self, report: ChainReport) -> None:
+        super().__init__(report.problem)
+        self.report = report
+
+
+def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | None = None,
+                 force: bool = False, batch: int = 5000) -> ExportResult:
+    """Write events ``from_seq``..``to_seq`` (default: to the newest) to ``target`` as an export.
+
+    One read transaction, so the file is one snapshot of the trail; events stream in batches.
+    Every event is checked on its way out (its hash, its link to the one before, the first
+    one's link to the event before the range), and an export of a broken chain is refused:
+    the file is removed and the report says which event broke it.
+    """
+    from ..storage.audit import GENESIS, ChainWalk
+    from ..storage.audit_export import ExportWriter, Header, atomic_output, iter_records
+
+    with ctx.db.read() as session:
+        head_seq, head_hash = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+        last = _export_range(from_seq, to_seq, head_seq)
+        prev = GENESIS if from_seq == 1 else session.scalar(select(Event.hash).where(Event.seq == from_seq - 1))
+        if prev is None:
+            return ExportResult(0, from_seq, last, GENESIS, ChainReport(
+                0, False, f"event {from_seq - 1}, which the export would follow, is missing: deleted", from_seq - 1))
+        header = Header(ctx.keys.fingerprint, ctx.db.display, from_seq, last, prev, ctx.now().isoformat(),
+                        ctx.settings.operator, ctx.settings.os_user)
+        walk = ChainWalk(ctx.keys.audit_key, from_seq, prev)
+        writer = None
+        try:
+            with atomic_output(target, force) as out:
+                writer = ExportWriter(out, ctx.keys.audit_key, header)
+                for record in _checked(walk, iter_records(session, from_seq, last, batch), session):
+                    writer.event(record)
+                _check_end(walk, last, head_seq, head_hash)
+                writer.end(last, walk.prev)
+        except _ChainStop as stop:
+            return ExportResult(writer.count if writer else 0, from_seq, last, walk.prev, stop.report)
+    return ExportResult(writer.count, from_seq, last, walk.prev)
+
+
+def _checked(walk, records: Iterator[dict], session) -> Iterator[dict]:
+    """The records, each first checked to continue the chain; stops at the first that does not."""
+    from ..storage.audit import content_of
+
+    def hash_exists(value: str) -> bool:
+        return session.scalar(select(Event.seq).where(Event.hash == value).limit(1)) is not None
+
+    for record in records:
+        if not walk.step(record["seq"], record["prev_hash"], record["hash"], content_of(record), hash_exists):
+            raise _ChainStop(walk.report())
+        yield record
+
+
+def _check_end(walk, last: int, head_seq: int, head_hash: str) -> None:
+    problem = None
+    if walk.next_seq <= last:
+        problem = f"events after {walk.next_seq - 1} are missing: deleted (head says {head_seq})"
+    elif last == head_seq and walk.prev != head_hash:
+        problem = f"the head does not match event {last}: the trail was rewritten"
+    if problem:
+        raise _ChainStop(ChainReport(walk.checked, False, problem, walk.next_seq))
+
+
+def _export_range(from_seq: int, to_seq: int | None, head_seq: int) -> int:
+    if to_seq is not None and to_seq > head_seq:
+        raise InvalidInput(f"--to-seq {to_seq}: the trail ends at seq {head_seq}")
+    last = head_seq if to_seq is None else to_seq
+    if from_seq > last + 1:
+        if to_seq is not None:
+            raise InvalidInput(f"--from-seq {from_seq} is after --to-seq {to_seq}")
+        raise InvalidInput(f"--from-seq {from_seq}: the trail ends at seq {head_seq}")
+    return last
+
+
+def verify_export_files(settings: Settings, files: Sequence[str],
+                        anchors: Sequence[tuple[int, str]] = ()) -> FileReport:
+    """Verify export files with the key file alone: no database is opened."""
+    from ..keys import load_keys
+    from ..storage.audit_export_verify import verify_files
+
+    return verify_files(load_keys(settings.key_file), str(settings.key_file), files, anchors)

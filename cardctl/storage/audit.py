@@ -11,12 +11,16 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select
 
-from .models import AuditHead, Event
+from .tables import audit_head, events
+
+if TYPE_CHECKING:  # the ORM is loaded only by callers that use it: the sweep and reads never do
+    from sqlalchemy.orm import Session
+
+    from .models import Event
 
 GENESIS = "0" * 64
 
@@ -67,8 +71,9 @@ class AuditTrail:
     key: bytes
     actor: Actor
 
-    def append(self, session: Session, drafts: Sequence[EventDraft], now: datetime) -> int:
-        """Chain and insert ``drafts`` inside the caller's write transaction.
+    def append(self, session: Session | Connection, drafts: Sequence[EventDraft], now: datetime) -> int:
+        """Chain and insert ``drafts`` inside the caller's write transaction (a Session or a
+        Core Connection).
 
         Three statements whatever the number of drafts: lock and read the head, one
         executemany of the events, move the head. They go through Core on the
@@ -78,9 +83,12 @@ class AuditTrail:
         """
         if not drafts:
             return 0
-        session.flush()  # objects the caller added go in first, as the ORM's autoflush did
-        conn = session.connection()
-        head = AuditHead.__table__
+        if isinstance(session, Connection):
+            conn = session
+        else:
+            session.flush()  # objects the caller added go in first, as the ORM's autoflush did
+            conn = session.connection()
+        head = audit_head
         seq, prev = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).one()
         key, actor = self.key, self.actor
         now_iso = now.isoformat()  # every event of one append shares recorded_at, and most share at
@@ -98,12 +106,14 @@ class AuditTrail:
             content = _content(draft.at.isoformat() if draft.at else now_iso, now_iso, row)
             row["hash"] = prev = _hmac(key, prev, content)
             rows.append(row)
-        conn.execute(Event.__table__.insert(), rows)
+        conn.execute(events.insert(), rows)
         conn.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
         return len(rows)
 
 
 def init_head(session: Session) -> None:
+    from .models import AuditHead
+
     if session.get(AuditHead, 1) is None:
         session.add(AuditHead(id=1, seq=0, hash=GENESIS))
 
@@ -117,38 +127,85 @@ class ChainReport:
     head_hash: str | None = None  # the last event's hash: write it down elsewhere as an anchor
 
 
+@dataclass
+class ChainWalk:
+    """Follows the chain one event at a time from a known point and names the first event
+    that breaks it. The database walk, the export and the export's verifier all use it.
+
+    ``elsewhere(h)`` tells whether an event with hash ``h`` exists out of its place (anywhere
+    in the table; further down an export file): a broken link whose missing predecessor is
+    elsewhere was reordered, one whose predecessor is nowhere was deleted.
+    """
+
+    key: bytes
+    next_seq: int = 1
+    prev: str = GENESIS
+    checked: int = 0
+    problem: str | None = None
+    first_bad_seq: int | None = None
+
+    def step(self, seq: int, prev_hash: str, hash_: str, content: str,
+             elsewhere: Callable[[str], bool]) -> bool:
+        """True if the event continues the chain; otherwise the problem is recorded."""
+        expected = self.next_seq
+        if _hmac(self.key, prev_hash, content) != hash_:
+            return self._broken(f"event {seq} was edited (its hash does not match its content)", seq)
+        if prev_hash == self.prev:
+            if seq != expected:  # seq is not hashed: the content is genuine, its number is not
+                return self._broken(f"event {expected} carries seq {seq}: its seq was edited", expected)
+            self.prev, self.next_seq, self.checked = hash_, expected + 1, self.checked + 1
+            return True
+        if hash_ == self.prev:
+            return self._broken(f"event {seq} appears twice: duplicated", seq)
+        if seq < expected:
+            return self._broken(f"event {seq} is out of order: reordered", seq)
+        if elsewhere(prev_hash):
+            return self._broken(f"event {expected} is out of order: reordered", expected)
+        if seq != expected:
+            return self._broken(f"event {expected} is missing: deleted", expected)
+        return self._broken(f"the event before {seq} was deleted", seq)
+
+    def _broken(self, problem: str, seq: int) -> bool:
+        self.problem, self.first_bad_seq = problem, seq
+        return False
+
+    def report(self) -> ChainReport:
+        return ChainReport(self.checked, self.problem is None, self.problem, self.first_bad_seq)
+
+
 def _row(event: Event) -> dict[str, Any]:
     return {c: getattr(event, c) for c in ("at", "recorded_at", "operator", "os_user", "channel",
                                             "action", "card_no", "outcome", "reason", "detail")}
 
 
+def content_of(record: dict[str, Any]) -> str:
+    """The hashed content of an exported event, whose times are already ISO text."""
+    return _content(record["at"], record["recorded_at"], record)
+
+
 def verify_rows(key: bytes, events: Iterable[Any], head_seq: int, head_hash: str,
-                hash_exists) -> ChainReport:
-    """Walk the chain in seq order and name the first event that breaks it.
+                hash_exists: Callable[[str], bool]) -> ChainReport:
+    """Walk the chain in seq order from genesis and name the first event that breaks it.
 
     ``hash_exists(h)`` tells whether some event carries hash ``h``, to tell a
     reordered event (its predecessor is elsewhere) from a deleted one.
     """
-    expected_seq, prev, count = 1, GENESIS, 0
+    walk = ChainWalk(key)
     for event in events:
-        row = _row(event)
-        if event.seq != expected_seq:
-            return ChainReport(count, False, f"event {expected_seq} is missing: deleted", expected_seq)
-        if event.prev_hash != prev or chain_hash(key, event.prev_hash, row) != event.hash:
-            if chain_hash(key, event.prev_hash, row) != event.hash:
-                return ChainReport(count, False, f"event {event.seq} was edited (its hash does not match its content)", event.seq)
-            if hash_exists(event.prev_hash):
-                return ChainReport(count, False, f"event {event.seq} is out of order: reordered", event.seq)
-            return ChainReport(count, False, f"the event before {event.seq} was deleted", event.seq)
-        prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
-    if count != head_seq or prev != head_hash:
+        if not walk.step(event.seq, event.prev_hash, event.hash, canonical(_row(event)), hash_exists):
+            return walk.report()
+    count = walk.checked
+    if count != head_seq or walk.prev != head_hash:
         return ChainReport(count, False, f"events after {count} are missing: deleted (head says {head_seq})", count + 1)
     return ChainReport(count, True)
 
 
 def iter_events(session: Session, batch: int = 5000, **filters) -> Iterator[Event]:
     """Events in seq order, fetched in batches so memory stays flat."""
+    from .models import Event
+
     stmt = select(Event).order_by(Event.seq)
     for column, (op, value) in filters.items():
         stmt = stmt.where(op(getattr(Event, column), value))
     yield from session.scalars(stmt.execution_options(yield_per=batch))
+

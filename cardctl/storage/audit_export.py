@@ -1,0 +1,176 @@
+"""The audit export file and its writer: the chain as JSON lines, verifiable later with the key
+file alone (the reader and verifier are in audit_export_verify.py).
+
+Line 1 is a header: format and version, the key fingerprint, the range of seqs and the hash
+that range follows, when and by whom it was made. Then one line per event with every field
+the chain hash covers, its seq, prev_hash and hash. Last an end line with the count and the
+last seq and hash. Header and end line carry a MAC under the audit key, the end line's over
+the header's too, so a file cut short, or given a new header or end line, fails to verify.
+Lines are ASCII (``ensure_ascii``): the file reads the same on any system for years.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hmac
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Iterator, TextIO
+
+from ..errors import CardctlError, InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+FORMAT = "cardctl-audit-export"
+VERSION = 1
+MAX_LINE = 4 << 20  # bytes; an event is a few hundred, its longest reason a few hundred KB
+EVENT_FIELDS = ("seq", "at", "recorded_at", "operator", "os_user", "channel", "action", "card_no",
+                "outcome", "reason", "detail", "prev_hash", "hash")
+_LINE_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+_MAC_JSON = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Header:
+    key_fingerprint: str
+    database: str
+    from_seq: int
+    to_seq: int
+    prev_hash: str  # the hash of event from_seq - 1 (genesis for 1): where this range attaches
+    exported_at: str
+    operator: str  # who made it: the person named at the counter and the acting login
+    os_user: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": VERSION, **asdict(self)}
+
+
+def mac(key: bytes, kind: str, fields: dict[str, Any]) -> str:
+    # "cardctl-..." never starts like an event's hash input (64 hex digits, then "["), so a MAC
+    # can never be passed off as an event hash or the other way round
+    message = f"{FORMAT}/{VERSION} {kind}\n{_MAC_JSON.encode(fields)}"
+    return hmac.digest(key, message.encode(), "sha256").hex()
+
+
+def end_fields(header_mac: str, count: int, last_seq: int, last_hash: str) -> dict[str, Any]:
+    return {"header_mac": header_mac, "count": count, "last_seq": last_seq, "last_hash": last_hash}
+
+
+@dataclass
+class ExportWriter:
+    """Writes one export: the header at once, then each checked event, then the end line."""
+
+    out: TextIO
+    key: bytes
+    header: Header
+    count: int = 0
+    header_mac: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        fields = self.header.fields()
+        self.header_mac = mac(self.key, "header", fields)
+        self.out.write(_LINE_JSON.encode({**fields, "mac": self.header_mac}) + "\n")
+
+    def event(self, record: dict[str, Any]) -> None:
+        self.out.write(_LINE_JSON.encode(record) + "\n")
+        self.count += 1
+
+    def end(self, last_seq: int, last_hash: str) -> None:
+        fields = end_fields(self.header_mac, self.count, last_seq, last_hash)
+        self.out.write(_LINE_JSON.encode({"end": True, "count": self.count, "last_seq": last_seq,
+                                          "last_hash": last_hash, "mac": mac(self.key, "end", fields)}) + "\n")
+
+
+def iter_records(session: Session, first: int, last: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Events ``first``..``last`` as export records, times as the ISO text the hash covers.
+
+    Plain rows through Core, ``batch`` at a time (a server-side cursor on PostgreSQL): an
+    export of millions of events holds one batch at a time.
+    """
+    from sqlalchemy import select
+
+    from .tables import events
+
+    stmt = (select(*(events.c[name] for name in EVENT_FIELDS))
+            .where(events.c.seq.between(first, last)).order_by(events.c.seq))
+    for row in session.execute(stmt.execution_options(yield_per=batch)):
+        record = dict(zip(EVENT_FIELDS, row))
+        record["at"] = record["at"].isoformat()
+        record["recorded_at"] = record["recorded_at"].isoformat()
+        yield record
+
+
+@contextlib.contextmanager
+def atomic_output(target: str, force: bool) -> Iterator[TextIO]:
+    """A text stream to ``target`` that appears under its name only once complete.
+
+    Written to a temporary file (mode 0600) in the same directory, synced and renamed at
+    the end, so a crash or a refusal never leaves a half file that looks like an export.
+    ``-`` is standard output (nothing to rename: a stream cut short lacks its end line).
+    A name ending in ``.gz`` is gzip-compressed. An existing file is kept unless ``force``.
+    """
+    if target == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise InvalidInput(f"{target} is a directory; give a file name")
+    if path.exists() and not force:
+        raise InvalidInput(f"{target} exists; an export never replaces a file unless --force is given")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {target}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            stream: IO[bytes] = raw
+            if path.name.endswith(".gz"):
+                stream = gzip.GzipFile(filename=path.name[:-3], mode="wb", fileobj=raw, compresslevel=6)
+            text = io.TextIOWrapper(stream, encoding="ascii", newline="\n")
+            yield text
+            text.flush()
+            text.detach()  # the streams below are closed here, not by the wrapper's finaliser
+            if stream is not raw:
+                stream.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        _publish(tmp, path, force)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CardctlError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _publish(tmp: str, path: Path, force: bool) -> None:
+    if force:
+        os.replace(tmp, path)
+    else:
+        try:  # a hard link never replaces: a file that appeared meanwhile is kept
+            os.link(tmp, path)
+        except FileExistsError:
+            raise InvalidInput(f"{path} appeared while exporting; kept it, nothing written") from None
+        except OSError:  # a file system without hard links
+            if path.exists():
+                raise InvalidInput(f"{path} appeared while exporting; kept it, nothing written") from None
+            os.replace(tmp, path)
+        else:
+            os.unlink(tmp)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,337 @@
+"""Reading and verifying audit export files (the format is described in audit_export.py).
+
+Streams line by line, so memory stays flat however long the file; a gzip file is recognised by
+its magic bytes. Needs the key file and nothing else: no database is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hmac
+import io
+import json
+import re
+import sys
+import zlib
+from dataclasses import dataclass
+from typing import IO, Any, Sequence
+
+from ..errors import InvalidInput, KeyFileError
+from ..keys import Keys
+from .audit import GENESIS, ChainWalk, content_of
+from .audit_export import EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac
+
+_REQUIRED_TEXT = ("at", "recorded_at", "operator", "os_user", "channel", "action", "outcome",
+                  "prev_hash", "hash")
+_NULLABLE_TEXT = ("card_no", "reason", "detail")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
+_HEADER_START = b'{"format":"' + FORMAT.encode() + b'"'
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What verifying export files found; ``head_seq``/``head_hash`` end the verified range."""
+
+    checked: int
+    ok: bool
+    problem: str | None = None
+    first_bad_seq: int | None = None
+    from_seq: int = 1
+    prev_hash: str = GENESIS
+    head_seq: int = 0
+    head_hash: str = GENESIS
+    files: int = 0
+    file: str | None = None
+    line: int | None = None
+
+
+class _Broken(Exception):
+    """A verification failure inside an export file; becomes a failed FileReport."""
+
+    def __init__(self, problem: str, seq: int | None, line: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.seq, self.line = problem, seq, line
+
+
+class ExportFile:
+    """One export file being read: binary lines, gzip recognised, its header parsed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.line_no = 0
+        self.header: dict[str, Any] = {}
+        self.closed = False
+        self._handle = self._open(name)
+
+    def _open(self, name: str) -> IO[bytes]:
+        if name == "-":
+            raw: IO[bytes] = sys.stdin.buffer
+        else:
+            try:
+                raw = open(name, "rb")  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise InvalidInput(f"cannot read {name}: {exc.strerror}") from None
+        if not hasattr(raw, "peek"):
+            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+        self._raw = raw
+        if raw.peek(2)[:2] == b"\x1f\x8b":
+            return gzip.GzipFile(fileobj=raw, mode="rb")
+        return raw
+
+    def close(self) -> None:
+        if self.name != "-" and not self.closed:
+            self._handle.close()
+            self._raw.close()
+        self.closed = True
+
+    def readline(self) -> bytes:
+        """The next line (with its newline, if it has one); b"" at the end of the file."""
+        try:
+            raw = self._handle.readline(MAX_LINE + 1)
+        except EOFError:  # a gzip stream without its end: the file was cut
+            raise _Broken(f"{self.name} is truncated: its compressed data ends early, after line "
+                          f"{self.line_no}", None, self.line_no) from None
+        except (OSError, zlib.error) as exc:
+            raise _Broken(f"{self.name} line {self.line_no + 1}: the compressed data is damaged ({exc})",
+                          None, self.line_no + 1) from None
+        if raw:
+            self.line_no += 1
+        return raw
+
+    def read_header(self, keys: Keys, key_file: str) -> None:
+        try:
+            first = self.readline()
+        except _Broken:
+            raise InvalidInput(f"{self.name} is not a cardctl audit export (not readable as one)") from None
+        if not first:
+            raise InvalidInput(f"{self.name} is empty: not a cardctl audit export "
+                               "(an export always starts with a header line)")
+        if not first.startswith(_HEADER_START):
+            raise InvalidInput(f"{self.name} is not a cardctl audit export (its first line is not an export header)")
+        header = _parse(first)
+        if header is None or not first.endswith(b"\n"):
+            raise _Broken(f"{self.name} line 1: the header is cut short or damaged", None, 1)
+        if header.get("version") != VERSION:
+            raise InvalidInput(f"{self.name} is a version {str(header.get('version'))[:12]} export; "
+                               f"this cardctl reads version {VERSION}")
+        problem = _header_problem(header)
+        if problem:
+            raise _Broken(f"{self.name} line 1: the header is damaged ({problem})", None, 1)
+        if header["key_fingerprint"] != keys.fingerprint:
+            raise KeyFileError(
+                f"wrong key: {self.name} was exported under key fingerprint {header['key_fingerprint']}, "
+                f"but key file {key_file} has fingerprint {keys.fingerprint}; give the key file of the "
+                "database it came from (this says nothing about the file being changed)")
+        fields = {k: v for k, v in header.items() if k != "mac"}
+        if not hmac.compare_digest(mac(keys.audit_key, "header", fields), header["mac"]):
+            raise _Broken(f"{self.name} line 1: the header was edited (its MAC does not match)",
+                          header["from_seq"], 1)
+        self.header = header
+
+    @property
+    def span(self) -> str:
+        return f"{self.header['from_seq']}-{self.header['to_seq']}"
+
+    def found_later(self, wanted: str) -> bool:
+        """Whether an event with hash ``wanted`` comes further down (reads the rest of the file)."""
+        with contextlib.suppress(_Broken):
+            while raw := self.readline():
+                record = _parse(raw)
+                if isinstance(record, dict) and record.get("hash") == wanted:
+                    return True
+        return False
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _header_problem(header: dict[str, Any]) -> str | None:
+    for name in ("from_seq", "to_seq"):
+        if not _is_int(header.get(name)):
+            return f"{name} is not a whole number"
+    if header["from_seq"] < 1 or header["to_seq"] < header["from_seq"] - 1:
+        return "the range is impossible"
+    if not isinstance(header.get("key_fingerprint"), str) or not _FINGERPRINT.fullmatch(header["key_fingerprint"]):
+        return "no key fingerprint"
+    for name in ("prev_hash", "mac"):
+        if not isinstance(header.get(name), str) or not _HEX64.fullmatch(header[name]):
+            return f"{name} is not a hash"
+    return None
+
+
+def _event_problem(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if set(record) != set(EVENT_FIELDS):
+        return "its fields are not an event's"
+    if not _is_int(record["seq"]):
+        return "seq is not a whole number"
+    for name in _REQUIRED_TEXT:
+        if not isinstance(record[name], str):
+            return f"{name} is not text"
+    for name in _NULLABLE_TEXT:
+        if record[name] is not None and not isinstance(record[name], str):
+            return f"{name} is not text"
+    return None
+
+
+def _last_whole(walk: ChainWalk, header: dict[str, Any]) -> str:
+    last = walk.next_seq - 1
+    return f"the last whole event is {last}" if last >= header["from_seq"] else "not one event is whole"
+
+
+def _end_problem(record: dict[str, Any]) -> str | None:
+    if record.get("end") is not True or not _is_int(record.get("count")) or not _is_int(record.get("last_seq")):
+        return "not an end line"
+    for name in ("last_hash", "mac"):
+        if not isinstance(record.get(name), str) or not _HEX64.fullmatch(record[name]):
+            return f"{name} is not a hash"
+    return None
+
+
+@dataclass
+class _Verifier:
+    """Walks the chain through one or more export files, in seq order, checking anchors."""
+
+    keys: Keys
+    walk: ChainWalk
+    anchors: dict[int, str]
+
+    def run(self, export: ExportFile) -> None:
+        header, name = export.header, export.name
+        walk = self.walk
+        last = header["to_seq"]
+        while raw := export.readline():
+            n = export.line_no
+            if not raw.endswith(b"\n"):
+                if len(raw) > MAX_LINE:
+                    raise _Broken(f"{name} line {n} is longer than {MAX_LINE >> 20} MiB: not an audit event",
+                                  walk.next_seq, n)
+                raise _Broken(f"{name} is truncated: line {n} is cut off and the end line is missing "
+                              f"({_last_whole(walk, header)})", walk.next_seq, n)
+            record = _parse(raw)
+            if isinstance(record, dict) and "end" in record:
+                self._end(export, record)
+                return
+            problem = _event_problem(record) if record is not None else "not JSON"
+            if problem:
+                raise _Broken(f"{name} line {n} is not an audit event ({problem}): the file was damaged "
+                              "or edited", walk.next_seq, n)
+            if walk.next_seq > last:
+                raise _Broken(f"{name} line {n}: event {record['seq']} lies beyond the range {export.span} "
+                              "the header declares: added", record["seq"], n)
+            if not walk.step(record["seq"], record["prev_hash"], record["hash"], content_of(record),
+                             export.found_later):
+                raise _Broken(f"{name} line {n}: {walk.problem}", walk.first_bad_seq, n)
+            self.check_anchor(walk.next_seq - 1, walk.prev, n)
+        raise _Broken(f"{name} is truncated: it ends after line {export.line_no} without its end line "
+                      f"({_last_whole(walk, header)}; the header declares {export.span})",
+                      walk.next_seq, export.line_no)
+
+    def _end(self, export: ExportFile, record: dict[str, Any]) -> None:
+        name, n, walk = export.name, export.line_no, self.walk
+        problem = _end_problem(record)
+        if problem:
+            raise _Broken(f"{name} line {n}: the end line is damaged ({problem})", walk.next_seq, n)
+        fields = end_fields(export.header["mac"], record["count"], record["last_seq"], record["last_hash"])
+        if not hmac.compare_digest(mac(self.keys.audit_key, "end", fields), record["mac"]):
+            raise _Broken(f"{name} line {n}: the end line was edited (its MAC does not match)", walk.next_seq, n)
+        to_seq = export.header["to_seq"]
+        if walk.next_seq <= to_seq:
+            missing = (f"event {walk.next_seq} is" if walk.next_seq == to_seq
+                       else f"events {walk.next_seq}-{to_seq} are")
+            raise _Broken(f"{name} line {n}: {missing} missing before the end line: deleted "
+                          f"(the header declares {export.span})", walk.next_seq, n)
+        if (record["last_seq"], record["last_hash"]) != (to_seq, walk.prev):
+            raise _Broken(f"{name} line {n}: the end line does not match the events before it",
+                          walk.next_seq, n)
+        if export.readline():
+            raise _Broken(f"{name} line {export.line_no}: more after the end line: appended",
+                          None, export.line_no)
+
+    def check_anchor(self, seq: int, hash_: str, line: int | None) -> None:
+        prefix = self.anchors.get(seq)
+        if prefix is not None and not hash_.startswith(prefix.lower()):
+            raise _Broken(f"anchor {seq}: the hash differs; events up to {seq} were rewritten", seq, line)
+
+
+def verify_files(keys: Keys, key_file: str, names: Sequence[str],
+                 anchors: Sequence[tuple[int, str]] = ()) -> FileReport:
+    """Verify export files as one chain: each in itself, and each continuing the one before.
+
+    Files may be given in any order: they are put in order of their first seq. Refuses what
+    is not an export (exit 2) and a key that is not the export's (exit 1); everything else
+    wrong with an export comes back as a failed report naming the file and line.
+    """
+    if "-" in names and len(names) > 1:
+        raise InvalidInput("- (standard input) can be the only export file given")
+    if len(set(names)) != len(names):
+        raise InvalidInput("an export file is given twice")
+    current: ExportFile | None = None
+    verifier: _Verifier | None = None
+    try:
+        exports = []
+        for name in names:  # headers first: order, range and anchors known before the walk
+            current = ExportFile(name)
+            current.read_header(keys, key_file)
+            exports.append(current)
+            if len(names) > 1:  # reopened in turn below: a thousand archives need no thousand handles
+                current.close()
+        exports.sort(key=lambda e: e.header["from_seq"])
+        first, final = exports[0].header, exports[-1].header
+        low, high = first["from_seq"] - 1, final["to_seq"]
+        for seq, _ in anchors:
+            if not low <= seq <= high:
+                raise InvalidInput(f"--anchor {seq}: outside the exported range {low}-{high}")
+        verifier = _Verifier(keys, ChainWalk(keys.audit_key, first["from_seq"], first["prev_hash"]), dict(anchors))
+        current = exports[0]
+        verifier.check_anchor(low, first["prev_hash"], 1)
+        for index, export in enumerate(exports):
+            current = export
+            if index:
+                _check_continues(exports[index - 1], export, verifier.walk)
+            if export.closed:
+                current = export = _reopen(export, keys, key_file)
+            verifier.run(export)
+            export.close()
+    except _Broken as broken:
+        return FileReport(verifier.walk.checked if verifier else 0, False, broken.problem, broken.seq,
+                          file=current.name if current else None, line=broken.line, files=len(names))
+    finally:
+        if current is not None:
+            current.close()
+    walk = verifier.walk
+    return FileReport(walk.checked, True, from_seq=first["from_seq"], prev_hash=first["prev_hash"],
+                      head_seq=walk.next_seq - 1, head_hash=walk.prev, files=len(exports))
+
+
+def _check_continues(before: ExportFile, after: ExportFile, walk: ChainWalk) -> None:
+    start = after.header["from_seq"]
+    if start < walk.next_seq:
+        raise InvalidInput(f"{after.name} (seq {after.span}) overlaps {before.name} (seq {before.span}); "
+                           "give each range once")
+    if start > walk.next_seq:
+        raise _Broken(f"{after.name} starts at seq {start}, but {before.name} ends at {walk.next_seq - 1}: "
+                      f"events {walk.next_seq}-{start - 1} are in none of the files", walk.next_seq)
+    if after.header["prev_hash"] != walk.prev:
+        raise _Broken(f"{after.name} does not continue {before.name}: its first event follows hash "
+                      f"{after.header['prev_hash'][:16]}, {before.name} ends with {walk.prev[:16]}; one of "
+                      "them was made from a rewritten trail", start)
+
+
+def _reopen(export: ExportFile, keys: Keys, key_file: str) -> ExportFile:
+    again = ExportFile(export.name)
+    again.read_header(keys, key_file)
+    if again.header != export.header:
+        raise _Broken(f"{export.name} changed while being verified", None, 1)
+    return again
