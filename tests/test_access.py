@@ -44,8 +44,10 @@ def office(database, tmp_path, monkeypatch) -> Iterator[Office]:
 # {PW} is --password-stdin on PostgreSQL, where a new operator is a new database login.
 MATRIX = [
     ("status", [CARD], None, "auditor"),
+    ("report", ["-o", "json"], None, "auditor"),
     ("audit verify", [], None, "auditor"),
     ("audit log", [], None, "auditor"),
+    ("audit export", ["-"], None, "auditor"),
     ("policy show", [], None, "auditor"),
     ("verify", [CARD, "--pin-stdin"], PIN + "\n", "staff"),
     ("issue", ["N00000001", "--name", "x", "--id-number", NEW_ID, "--region", "110105"], None, "staff"),

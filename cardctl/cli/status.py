@@ -1,24 +1,37 @@
-"""status: cards and their locks, filtered lists, and population counts."""
+"""status: cards and their locks, filtered lists, and population counts; now or at a past moment."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from itertools import islice
 from typing import Annotated
 
 import typer
 
 from ..domain.identity import parse_card_no, parse_region
-from ..domain.model import CardStatus
+from ..domain.model import CardStatus, iso
 from ..domain.roles import Role
 from ..errors import CardNotFound, InvalidInput
+from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import card_table, result_table
-from .common import OutputOpt, edge, runtime
+from .common import OutputOpt, edge, examples, runtime
 
 TABLE_LIMIT = 100
 
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of", help="ISO-8601 time (local if no zone): the cards as they stood then, rebuilt from the audit trail.",
+    show_default=False)]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="Area code or prefix (e.g. 4403).")]
+
 
 def register(app: typer.Typer) -> None:
-    app.command("status")(edge(status))
+    app.command("status", epilog=examples(
+        "cardctl status --locked --region 440305 -o csv > locked.csv",
+        "cardctl status --summary",
+        "cardctl status --locked --as-of 2026-11-23T09:00 -o json",
+        "cardctl status A10000001",
+    ))(edge(status))
 
 
 def flatten_card(record: dict) -> dict:
@@ -28,6 +41,25 @@ def flatten_card(record: dict) -> dict:
     return flat
 
 
+def parse_region_option(region: str | None) -> str | None:
+    """--region: an area code or a prefix of one (1-6 digits); a full code is checked as one."""
+    if region is None:
+        return None
+    if not (region.isascii() and region.isdigit() and 1 <= len(region) <= 6):
+        raise InvalidInput(_("--region takes an area code or a prefix of one (1-6 digits)"))
+    return parse_region(region) if len(region) == 6 else region
+
+
+def parse_as_of(raw: str | None, now: datetime) -> datetime | None:
+    """--as-of: a past moment (the trail knows nothing later than now)."""
+    from .audit import parse_time
+
+    moment = parse_time(raw, "--as-of")
+    if moment is not None and moment > now:
+        raise InvalidInput(_("--as-of {at} is in the future; the trail only knows the past").format(at=iso(moment)))
+    return moment
+
+
 def status(
     ctx: typer.Context,
     card_nos: Annotated[list[str] | None, typer.Argument(help="Card numbers; none lists by filters.",
@@ -35,44 +67,49 @@ def status(
     locked: Annotated[bool, typer.Option("--locked", help="Only cards with a lock in force.")] = False,
     card_status: Annotated[CardStatus | None, typer.Option("--status", help="pending, active, lost or void.",
                                                            case_sensitive=False)] = None,
-    region: Annotated[str | None, typer.Option("--region", help="Area code or prefix (e.g. 4403).")] = None,
+    region: RegionOpt = None,
     summary: Annotated[bool, typer.Option("--summary", help="Counts by region x status x lock kind.")] = False,
+    as_of: AsOfOpt = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
     """Show cards, their failure counts and locks (times in local time, with time left).
 
     A table shows the first 100 matching cards; JSON, JSON lines and CSV stream them all.
-    Examples:
-      cardctl status A10000001
-      cardctl status --locked --region 440305 -o csv > locked.csv
-      cardctl status --summary
+    With --as-of every card, count and lock is shown as it stood at that moment (time left
+    counted from it), replayed from the audit trail.
     """
+    from ..services import history
     from ..services import status as service
 
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     tz = ctx_.settings.timezone
-    if region is not None and not (region.isascii() and region.isdigit() and 1 <= len(region) <= 6):
-        raise InvalidInput("--region takes an area code or a prefix of one (1-6 digits)")
-    if region is not None and len(region) == 6:
-        region = parse_region(region)
+    region = parse_region_option(region)
+    moment = parse_as_of(as_of, ctx_.now())
     filters = service.Filters(locked, card_status.value if card_status else None, region)
     if summary:
-        emit((row.record() for row in service.summary(ctx_, filters)), output,
-             table=lambda rows: result_table(rows, "Cards by region, status and lock"))
+        rows = history.summary_at(ctx_, moment, filters) if moment else service.summary(ctx_, filters)
+        emit((row.record() for row in rows), output,
+             table=lambda rows: result_table(rows, _("Cards by region, status and lock")))
         return
     if card_nos:
-        views, missing = service.cards_by_number(ctx_, [parse_card_no(n) for n in card_nos])
+        wanted = [parse_card_no(n) for n in card_nos]
+        views, missing = (history.cards_at(ctx_, moment, wanted) if moment
+                          else service.cards_by_number(ctx_, wanted))
         if views or output is not OutputFormat.TABLE:  # no empty table before "not found"
             emit((view.record() for view in views), output, table=lambda rows: card_table(rows, tz),
                  flatten=flatten_card)
         if missing:
-            if len(missing) == 1:
-                raise CardNotFound(missing[0])
             raise CardNotFound(", ".join(missing))
         return
     if output is OutputFormat.TABLE:
+        if moment is not None:  # counting what matched means replaying every card anyway
+            views = history.list_cards_at(ctx_, moment, filters)
+            shown = list(islice(views, TABLE_LIMIT))
+            card_table((view.record() for view in shown), tz, TABLE_LIMIT, len(shown) + sum(1 for _view in views))
+            return
         total = service.count_cards(ctx_, filters)
         views = service.list_cards(ctx_, filters, limit=TABLE_LIMIT)
         card_table((view.record() for view in views), tz, TABLE_LIMIT, total)
         return
-    emit((view.record() for view in service.list_cards(ctx_, filters)), output, flatten=flatten_card)
+    views = history.list_cards_at(ctx_, moment, filters) if moment else service.list_cards(ctx_, filters)
+    emit((view.record() for view in views), output, flatten=flatten_card)

@@ -15,6 +15,7 @@ from ..domain.identity import IdNumber, birth_date_pins, parse_card_no, parse_id
 from ..domain.model import CardStatus, ItemResult
 from ..domain.names import parse_name, parse_text
 from ..errors import CardNotFound, CardctlError, InvalidInput, Refused
+from ..i18n import N_, _, term
 from ..keys import Keys
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Holder
@@ -49,16 +50,16 @@ def parse_card_input(fields: dict[str, str | None], today: date) -> CardInput:
         value = fields.get(name)
         value = value.strip() if isinstance(value, str) else value
         if required and not value:
-            raise InvalidInput(f"{name} is missing")
+            raise InvalidInput(_("{field} is missing").format(field=name))
         return value or None
 
     insurance_type = (text("type", required=False) or "employee").lower()
     if insurance_type not in INSURANCE_TYPES:
-        raise InvalidInput(f"type must be employee or resident, not {insurance_type!r}")
+        raise InvalidInput(_("type must be employee or resident, not {type!r}").format(type=insurance_type))
     unit = text("unit", required=False)
     legacy = text("pin_hash", required=False)
     if legacy is not None and not _BCRYPT_HASH.fullmatch(legacy):
-        raise InvalidInput("pin_hash is not a bcrypt hash ($2b$, cost, 53 characters of salt and hash)")
+        raise InvalidInput(_("pin_hash is not a bcrypt hash ($2b$, cost, 53 characters of salt and hash)"))
     issuer = text("issuer", required=False)
     return CardInput(
         card_no=parse_card_no(text("card_no")),
@@ -67,7 +68,7 @@ def parse_card_input(fields: dict[str, str | None], today: date) -> CardInput:
         region=parse_region(text("region")),
         insurance_type=insurance_type,
         unit=parse_uscc(unit) if unit else None,
-        issuer=parse_text(issuer, "issuer", MAX_ISSUER) if issuer else ISSUERS_DEFAULT,
+        issuer=parse_text(issuer, N_("issuer"), MAX_ISSUER) if issuer else ISSUERS_DEFAULT,
         pin_hash=legacy,
     )
 
@@ -96,7 +97,8 @@ def _card_row(card: CardInput, holder_id: int, now: datetime) -> dict:
 def _issue_event(card: CardInput) -> EventDraft:
     return EventDraft("card.issue", "issued", card.card_no,
                       detail={"region": card.region, "type": card.insurance_type,
-                              "holder": card.id_number.masked})
+                              "holder": card.id_number.masked,
+                              "status": (CardStatus.ACTIVE if card.pin_hash else CardStatus.PENDING).value})
 
 
 def issue_card(ctx: Context, card: CardInput) -> None:
@@ -135,12 +137,12 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
                     _same_card(taken_cards[card.card_no], card, holders.get(hashes[n])):
                 seen_cards.add(card.card_no)
                 results[n] = ItemResult(card.card_no, ALREADY_ISSUED,
-                                        f"card {card.card_no} is already issued to this holder")
+                                        _("card {card} is already issued to this holder").format(card=card.card_no))
                 continue
             if card.card_no in taken_cards or card.card_no in seen_cards:
-                problem = f"card {card.card_no} already exists"
+                problem = _("card {card} already exists").format(card=card.card_no)
             elif hashes[n] in seen_holders or holders.get(hashes[n]) in live:
-                problem = f"holder {card.id_number.masked} already has a live card"
+                problem = _("holder {id_number} already has a live card").format(id_number=card.id_number.masked)
             if problem:
                 results[n] = ItemResult(card.card_no, "refused", problem)
                 continue
@@ -161,7 +163,7 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
             ctx.audit.append(session, [_issue_event(c) for _, c in fresh], now)
         for n, card in fresh:
             results[n] = ItemResult(card.card_no, "issued")
-    for n, _ in numbered:
+    for n, _card in numbered:
         yield results[n]
 
 
@@ -189,7 +191,8 @@ def check_identity(ctx: Context, session: Session, card: Card, id_number: IdNumb
 
 class IdentityMismatch(Refused):
     def __init__(self, card_no: str, action: str) -> None:
-        super().__init__(f"the ID number given does not match the holder of card {card_no}; {action} refused")
+        super().__init__(_("the ID number given does not match the holder of card {card}; {action} refused").format(
+            card=card_no, action=term(action)))
         self.card_no = card_no
         self.action = action
 
@@ -202,7 +205,7 @@ def refuse_weak(ctx: Context, session: Session, card: Card, pin: str) -> None:
         is_id_tail=pins.id_tail_checker(holder.id_tail_hash, ctx.keys.id_hash),
     )
     if why:
-        raise Refused(f"PIN refused: {why}; choose another")
+        raise Refused(_("PIN refused: {why}; choose another").format(why=why))
 
 
 def audited_refusal(ctx: Context, error: CardctlError, action: str, card_no: str | None) -> CardctlError:
@@ -218,8 +221,9 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str) -> None:
         with ctx.db.read() as session:
             card = load_card(session, card_no)
             if card.status != CardStatus.PENDING:
-                raise Refused(f"card {card_no} is {card.status}, not pending; only a pending card is activated")
-            check_identity(ctx, session, card, id_number, "activation")
+                raise Refused(_("card {card} is {status}, not pending; only a pending card is activated").format(
+                    card=card_no, status=term(card.status)))
+            check_identity(ctx, session, card, id_number, N_("activation"))
             refuse_weak(ctx, session, card, pin)
     except (Refused, InvalidInput) as error:
         raise audited_refusal(ctx, error, "card.activate", card_no)
@@ -234,7 +238,7 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str) -> None:
         outcome = "activated" if changed else "refused"
         ctx.audit.append(session, [EventDraft("card.activate", outcome, card_no)], now)
     if not changed:
-        raise Refused(f"card {card_no} changed state while being activated; try again")
+        raise Refused(_("card {card} changed state while being activated; try again").format(card=card_no))
 
 
 def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResult]:
@@ -245,13 +249,15 @@ def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResu
     batch: list[tuple[int, CardInput]] = []
     for row in read_records(path, required=("card_no", "name", "id_number", "region")):
         if row.problem is not None:
-            yield ItemResult("", "invalid", f"line {row.line}: {row.problem}", row.line)
+            yield ItemResult("", "invalid", _("line {line}: {problem}").format(line=row.line, problem=row.problem),
+                             row.line)
             continue
         try:
             batch.append((row.line, parse_card_input(row.fields, today)))
         except InvalidInput as exc:
             shown = (row.fields.get("card_no") or "")[:12]
-            yield ItemResult(shown, "invalid", f"line {row.line}: {exc.message}", row.line)
+            yield ItemResult(shown, "invalid", _("line {line}: {problem}").format(line=row.line, problem=exc.message),
+                             row.line)
             continue
         if len(batch) >= chunk:
             yield from _with_lines(issue_many(ctx, batch), batch)
@@ -261,6 +267,6 @@ def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResu
 
 
 def _with_lines(results: Iterator[ItemResult], batch) -> Iterator[ItemResult]:
-    for (line, _), item in zip(batch, results):
-        detail = f"line {line}: {item.detail}" if item.detail else ""
+    for (line, _card), item in zip(batch, results):
+        detail = _("line {line}: {problem}").format(line=line, problem=item.detail) if item.detail else ""
         yield ItemResult(item.card_no, item.result, detail, line)

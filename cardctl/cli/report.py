@@ -1,0 +1,166 @@
+"""report: the auditor's report over a period, as tables, JSON, JSON lines, CSV or one HTML file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..domain.roles import Role
+from ..errors import InvalidInput
+from ..i18n import N_, _
+from ..render.formats import OutputFormat, write_csv, write_jsonl
+from .common import OutputOpt, edge, examples, message, runtime
+from .status import AsOfOpt, RegionOpt, parse_as_of, parse_region_option
+
+TABLE_ROWS = 100  # rows of one section in a table; JSON, JSON lines and CSV carry them all
+TITLES = {
+    "cards": N_("Cards by region, status and lock"),
+    "locks_per_day": N_("Locks opened and ended per day (local days)"),
+    "lock_durations": N_("How long locks lasted (locks that ended in the period)"),
+    "duration_buckets": N_("Lock durations"),
+    "pin_lock_endings": N_("How PIN locks ended"),
+    "repeat_locked": N_("Cards locked {min_locks} or more times"),
+    "arrears_units": N_("Arrears outstanding by unit"),
+    "arrears_totals": N_("Arrears outstanding, totals"),
+    "actions": N_("Actions per operator and channel"),
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report", epilog=examples(
+        "cardctl report --as-of 2026-11-30T18:00 -o json > november.json",
+        "cardctl report --section repeat_locked -o csv > repeat.csv",
+        "cardctl report --html report.html",
+        "cardctl report --since 2026-11-01 --region 4403",
+    ))(edge(report))
+
+
+def parse_sections(raw: list[str] | None, output: OutputFormat) -> list[str]:
+    from ..services.report import SECTIONS
+
+    chosen = [name.strip().lower().replace("-", "_") for name in raw or []]
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        raise InvalidInput(_("unknown section {name!r}; choose from {sections}").format(
+            name=unknown[0][:40], sections=", ".join(SECTIONS)))
+    if output is OutputFormat.CSV and len(set(chosen)) != 1:
+        raise InvalidInput(_("CSV holds one table: choose it with --section (one of {sections}), "
+                             "or use -o json / -o jsonl for the whole report").format(sections=", ".join(SECTIONS)))
+    return [name for name in SECTIONS if name in chosen] if chosen else list(SECTIONS)
+
+
+def report(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="ISO-8601 time (local if no zone); default 30 days before --until.")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="ISO-8601 time, exclusive; default now (or --as-of).")] = None,
+    as_of: AsOfOpt = None,
+    region: RegionOpt = None,
+    section: Annotated[list[str] | None, typer.Option(
+        "--section", help="Only this section (repeatable); -o csv needs exactly one. Sections: cards, "
+                          "locks_per_day, lock_durations, duration_buckets, pin_lock_endings, repeat_locked, "
+                          "arrears_units, arrears_totals, actions.", show_default=False)] = None,
+    min_locks: Annotated[int, typer.Option(
+        "--min-locks", min=2, max=1000, help="Locks in the period that make a card 'locked again and again'.")] = 3,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Write one self-contained HTML file (charts and tables) instead of printing.",
+        dir_okay=False, show_default=False)] = None,
+    output: OutputOpt = OutputFormat.TABLE,
+) -> None:
+    """Report for auditors: cards by status and lock, locks per day, how long locks lasted and
+    how PIN locks ended, cards locked again and again, arrears by unit, actions per operator.
+
+    Locks and events are counted in [--since, --until); cards and arrears are counted now,
+    or as they stood at --as-of (rebuilt from the audit trail; --until then defaults to it).
+    -o json prints one object {"period": ..., "sections": {name: [rows]}}; -o jsonl one row
+    per line with its "section"; -o csv one section, chosen with --section.
+    """
+    from ..services.report import Period, build_report
+    from .audit import parse_time
+
+    ctx_ = runtime(ctx).context(role=Role.AUDITOR)
+    wanted = parse_sections(section, output) if html is None else parse_sections(section, OutputFormat.JSON)
+    now = ctx_.now()
+    period = Period.resolve(now, parse_time(since, "--since"), parse_time(until, "--until"),
+                            parse_as_of(as_of, now), parse_region_option(region), min_locks,
+                            ctx_.settings.timezone)
+    result = build_report(ctx_, period, wanted)
+    if html is not None:
+        from ..render.html import render_report
+
+        titles = {name: title.format(min_locks=period.min_locks) for name, title in TITLES.items()}
+        write_atomically(html, render_report(result.record(), titles))
+        message(_("report written to {file}").format(file=str(html)))
+        return
+    _print(result.record(), output, period.min_locks, ctx_.settings.timezone)
+
+
+def _print(record: dict, output: OutputFormat, min_locks: int, tz: str) -> None:
+    import sys
+
+    sections = record["sections"]
+    if output is OutputFormat.JSON:
+        write_jsonl([record], sys.stdout)
+    elif output is OutputFormat.JSONL:
+        write_jsonl(({"section": name, **row} for name, rows in sections.items() for row in rows), sys.stdout)
+    elif output is OutputFormat.CSV:
+        (name, rows), = sections.items()
+        if rows:
+            write_csv(rows, sys.stdout)
+        else:
+            from ..services.report import columns
+
+            sys.stdout.write(",".join(columns(name)) + "\n")
+    else:
+        _tables(record, min_locks, tz)
+
+
+def _tables(record: dict, min_locks: int, tz: str) -> None:
+    from ..render.formats import literal
+    from ..i18n import localize, tr
+    from ..render.tables import console, local, result_table
+
+    period = record["period"]
+    scope = ""
+    if period["region"]:
+        scope += localize(_("region {region}; ").format(region=period["region"]))
+    if period["as_of"]:
+        scope += localize(_("as of {time}; ").format(time=local(period["as_of"], tz)))
+    heading = _("Report: {scope}locks and events from {since} to {until} ({tz})").format(
+        scope=scope, since=local(period["since"], tz), until=local(period["until"], tz), tz=tz)
+    console.print(literal(localize(heading)), markup=False)
+    for name, rows in record["sections"].items():
+        title = tr(TITLES[name]).format(min_locks=min_locks)
+        if not rows:
+            console.print(localize(_("{title}: none").format(title=title)), style="dim", markup=False)
+            continue
+        result_table(rows[:TABLE_ROWS], title)
+        if len(rows) > TABLE_ROWS:
+            more = _("… and {count} more (use -o json, -o jsonl or -o csv for all)").format(
+                count=len(rows) - TABLE_ROWS)
+            console.print(localize(more), style="dim", markup=False)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """The whole file or nothing: written beside its final name, then renamed over it.
+    Mode 0600, as mkstemp makes it: the report names card holders."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InvalidInput(_("cannot write {file}: {error}").format(file=str(path), error=exc.strerror)) from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise InvalidInput(_("cannot write {file}: {error}").format(file=str(path), error=exc.strerror)) from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

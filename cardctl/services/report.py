@@ -1,0 +1,381 @@
+"""The auditor's report: the population, how locks came and went over a period, who owes,
+and who did what.
+
+Every section is a few ``GROUP BY`` statements over the locks, events, arrears and cards
+tables; nothing loads the population into Python. Days are local days in the configured
+time zone: the database groups times by quarter hour (every zone's offset is a multiple
+of 15 minutes), and Python names each quarter's local day. Lock durations come back as a
+histogram of whole seconds in order, and the median and 95th percentile are picked from
+that stream (linear interpolation between the two nearest ranks, as numpy and
+``statistics.quantiles(method="inclusive")`` do). A lock has ended when it was recorded
+as ended, or when its end time has passed (decided on read, as ``status`` does: the
+cron sweep records it later). With ``as_of`` the population sections (cards, arrears)
+are rebuilt from the audit trail by ``history.Replay``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, Connection, Integer, case, cast, extract, func, literal, literal_column, select
+
+from ..domain.model import CardStatus, EndCause, LockKind, iso
+from ..domain.money import format_fen
+from ..errors import InvalidInput
+from ..i18n import N_, _
+from ..storage.tables import arrears, cards, events, holders, locks
+from .context import Context
+
+SECTIONS = ("cards", "locks_per_day", "lock_durations", "duration_buckets", "pin_lock_endings",
+            "repeat_locked", "arrears_units", "arrears_totals", "actions")
+KINDS = tuple(kind.value for kind in LockKind)
+PIN_ENDINGS = (EndCause.EXPIRED.value, EndCause.UNLOCKED.value, EndCause.RESET.value, EndCause.REPLACED.value)
+DEFAULT_DAYS = 30
+QUARTER = 900  # seconds
+# upper bounds (inclusive) of the duration distribution's buckets
+BUCKETS = ((3600, N_("up to 1h")), (6 * 3600, "1h-6h"), (12 * 3600, "6h-12h"), (24 * 3600, "12h-24h"),
+           (48 * 3600, "24h-48h"), (7 * 86400, "2d-7d"), (30 * 86400, "7d-30d"), (math.inf, N_("over 30d")))
+# the arrears_totals debtors, shown translated in a table
+DEBTORS = (N_("units"), N_("holders"), N_("all"))
+
+
+@dataclass(frozen=True)
+class Period:
+    """What the report covers: events and locks in [since, until); the population now or at ``as_of``."""
+
+    since: datetime
+    until: datetime
+    as_of: datetime | None = None
+    region: str | None = None
+    min_locks: int = 3
+    timezone: str = "Asia/Shanghai"
+
+    @classmethod
+    def resolve(cls, now: datetime, since: datetime | None, until: datetime | None, as_of: datetime | None,
+                region: str | None, min_locks: int, timezone: str) -> "Period":
+        if as_of is not None and as_of > now:
+            raise InvalidInput(_("--as-of {time} is in the future; the trail only knows the past").format(
+                time=iso(as_of)))
+        if as_of is not None and until is not None and until > as_of:
+            raise InvalidInput(_("--until must not be later than --as-of: the report would use what came after it"))
+        until = until or as_of or now
+        since = since or until - timedelta(days=DEFAULT_DAYS)
+        if since >= until:
+            raise InvalidInput(_("--since must be earlier than --until"))
+        return cls(since, until, as_of, region, min_locks, timezone)
+
+    def record(self) -> dict[str, Any]:
+        return {"since": iso(self.since), "until": iso(self.until), "as_of": iso(self.as_of),
+                "region": self.region, "min_locks": self.min_locks, "timezone": self.timezone}
+
+
+@dataclass
+class Report:
+    period: Period
+    generated_at: datetime
+    sections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        return {"period": {**self.period.record(), "generated_at": iso(self.generated_at)},
+                "sections": self.sections}
+
+
+def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS) -> Report:
+    """The sections asked for, in SECTIONS order, read in one transaction (the ``cards``
+    section now is ``status.summary``, which reads in its own)."""
+    now = ctx.now()
+    report = Report(period, now)
+    with ctx.db.connect_read() as conn:
+        query = _Queries(conn, ctx.db.is_sqlite, period, now)
+        needs_population = {"cards", "arrears_units", "arrears_totals"} & set(wanted)
+        population = _Population(ctx, conn, period) if needs_population else None
+        builders: dict[str, Callable[[], list[dict]]] = {
+            "cards": lambda: population.cards,
+            "locks_per_day": query.locks_per_day,
+            "lock_durations": lambda: query.durations()[0],
+            "duration_buckets": lambda: query.durations()[1],
+            "pin_lock_endings": query.pin_lock_endings,
+            "repeat_locked": query.repeat_locked,
+            "arrears_units": lambda: population.arrears_units,
+            "arrears_totals": lambda: population.arrears_totals,
+            "actions": query.actions,
+        }
+        for name in SECTIONS:
+            if name in wanted:
+                report.sections[name] = builders[name]()
+    return report
+
+
+class _Queries:
+    """The period sections, each a GROUP BY over locks or events."""
+
+    def __init__(self, conn: Connection, is_sqlite: bool, period: Period, now: datetime) -> None:
+        self.conn, self.is_sqlite, self.period, self.now = conn, is_sqlite, period, now
+        self._durations: tuple[list[dict], list[dict]] | None = None
+
+    # -- SQL pieces ---------------------------------------------------------------------
+
+    def _quarter(self, column):
+        """The quarter hour (seconds since 1970 // 900) a UTC time falls in, exactly."""
+        if self.is_sqlite:
+            return cast(func.strftime(literal_column("'%s'"), column), Integer) / literal_column(str(QUARTER))
+        return cast(func.floor(extract("epoch", column) / literal_column(str(QUARTER))), BigInteger)
+
+    def _seconds_between(self, start, end):
+        if self.is_sqlite:
+            return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400), Integer)
+        return cast(func.round(extract("epoch", end) - extract("epoch", start)), BigInteger)
+
+    def _in_region(self, stmt, card_no_column):
+        if not self.period.region:
+            return stmt
+        return stmt.join(cards, cards.c.card_no == card_no_column).where(
+            cards.c.region.startswith(self.period.region, autoescape=True))
+
+    def _ended(self):
+        """Locks that ended in the period, with when and why, as a subquery (its binds stay
+        inside, so the outer GROUP BY is over plain columns on PostgreSQL too)."""
+        lock = locks.c
+        ended_at = case((lock.ended_at.is_not(None), lock.ended_at),
+                        (lock.ends_at <= self.now, lock.ends_at), else_=None)
+        cause = case((lock.ended_at.is_not(None), lock.end_cause), else_=literal(EndCause.EXPIRED.value))
+        stmt = (select(lock.card_no, lock.kind, ended_at.label("ended_at"), cause.label("cause"),
+                       self._seconds_between(lock.started_at, ended_at).label("seconds"))
+                .where(ended_at >= self.period.since, ended_at < self.period.until))
+        return self._in_region(stmt, lock.card_no).subquery()
+
+    # -- sections -----------------------------------------------------------------------
+
+    def locks_per_day(self) -> list[dict]:
+        """One row per local day with any lock opened or ended: counts per kind."""
+        lock = locks.c
+        opened = (select(lock.card_no, lock.kind, lock.started_at)
+                  .where(lock.started_at >= self.period.since, lock.started_at < self.period.until))
+        opened = self._in_region(opened, lock.card_no).subquery()
+        ended = self._ended()
+        days: dict[str, Counter] = defaultdict(Counter)
+        day_of = _day_namer(self.period.timezone)
+        for sub, column, what in ((opened, opened.c.started_at, "opened"), (ended, ended.c.ended_at, "ended")):
+            quarter = self._quarter(column).label("quarter")
+            stmt = select(sub.c.kind, quarter, func.count()).group_by(sub.c.kind, quarter)
+            for kind, q, count in self.conn.execute(stmt):
+                days[day_of(int(q))][f"{kind}_{what}"] += count
+        return [{"day": day, **{f"{kind}_{what}": days[day][f"{kind}_{what}"]
+                                for kind in KINDS for what in ("opened", "ended")}}
+                for day in sorted(days)]
+
+    def durations(self) -> tuple[list[dict], list[dict]]:
+        """(median and 95th percentile per kind, the distribution in buckets) of the locks that
+        ended in the period, from one ordered stream of (kind, seconds, locks)."""
+        if self._durations is not None:
+            return self._durations
+        ended = self._ended()
+        totals = dict(self.conn.execute(select(ended.c.kind, func.count()).group_by(ended.c.kind)).all())
+        stmt = (select(ended.c.kind, ended.c.seconds, func.count())
+                .group_by(ended.c.kind, ended.c.seconds).order_by(ended.c.kind, ended.c.seconds))
+        pickers = {kind: QuantilePicker(totals.get(kind, 0), (0.5, 0.95)) for kind in KINDS}
+        buckets: dict[str, Counter] = defaultdict(Counter)
+        for kind, seconds, count in self.conn.execute(stmt.execution_options(yield_per=5000)):
+            if kind in pickers:
+                pickers[kind].feed(int(seconds), count)
+                buckets[_bucket(int(seconds))][kind] += count
+        summary = []
+        for kind in KINDS:
+            median, p95 = pickers[kind].values()
+            summary.append({"kind": kind, "ended": totals.get(kind, 0), "median_s": median, "p95_s": p95,
+                            "median": human_seconds(median), "p95": human_seconds(p95)})
+        distribution = [{"duration": label, **{kind: buckets[label][kind] for kind in KINDS}}
+                        for _, label in BUCKETS]
+        self._durations = summary, distribution
+        return self._durations
+
+    def pin_lock_endings(self) -> list[dict]:
+        ended = self._ended()
+        found = dict(self.conn.execute(select(ended.c.cause, func.count())
+                                       .where(ended.c.kind == LockKind.PIN.value).group_by(ended.c.cause)).all())
+        total = sum(found.values())
+        causes = list(PIN_ENDINGS) + sorted(set(found) - set(PIN_ENDINGS))
+        return [{"ended_by": cause, "locks": found.get(cause, 0),
+                 "share": f"{100 * found.get(cause, 0) / total:.1f}%" if total else "-"} for cause in causes]
+
+    def repeat_locked(self) -> list[dict]:
+        """Cards with at least ``min_locks`` locks opened in the period, most locked first."""
+        lock, card = locks.c, cards.c
+        per_kind = [func.sum(case((lock.kind == kind, 1), else_=0)).label(kind) for kind in KINDS]
+        stmt = (select(card.card_no, holders.c.name, card.region, func.count().label("locks"), *per_kind,
+                       func.min(lock.started_at).label("first"), func.max(lock.started_at).label("last"))
+                .select_from(locks).join(cards, card.card_no == lock.card_no)
+                .join(holders, holders.c.id == card.holder_id)
+                .where(lock.started_at >= self.period.since, lock.started_at < self.period.until)
+                .group_by(card.card_no, holders.c.name, card.region)
+                .having(func.count() >= self.period.min_locks)
+                .order_by(func.count().desc(), card.card_no))
+        if self.period.region:
+            stmt = stmt.where(card.region.startswith(self.period.region, autoescape=True))
+        return [{"card_no": row.card_no, "holder_name": row.name, "region": row.region, "locks": row.locks,
+                 **{kind: int(getattr(row, kind)) for kind in KINDS},
+                 "first": iso(row.first), "last": iso(row.last)} for row in self.conn.execute(stmt)]
+
+    def actions(self) -> list[dict]:
+        """Events per operator, channel and action in the period; how many were refusals."""
+        event = events.c
+        refused = func.sum(case((event.outcome.startswith("refused"), 1), else_=0))
+        stmt = (select(event.operator, event.channel, event.action, func.count(), refused)
+                .where(event.at >= self.period.since, event.at < self.period.until))
+        keys = (event.operator, event.channel, event.action)
+        stmt = self._in_region(stmt, event.card_no).group_by(*keys).order_by(*keys)
+        return [{"operator": operator, "channel": channel, "action": action, "events": count,
+                 "refused": int(refusals or 0)}
+                for operator, channel, action, count, refusals in self.conn.execute(stmt)]
+
+
+class _Population:
+    """The cards and arrears sections: now from the tables, or at ``as_of`` from the trail."""
+
+    def __init__(self, ctx: Context, conn: Connection, period: Period) -> None:
+        if period.as_of is not None:
+            summary, units, unit_cards, holders_owing = _population_at(conn, period)
+        else:
+            summary, units, unit_cards, holders_owing = _population_now(ctx, conn, period)
+        self.cards = [row.record() for row in sorted(summary, key=lambda r: (r.region, r.status, r.lock))]
+        if period.region:  # a unit is in a region's report when it has a live card there
+            units = {unit: fen for unit, fen in units.items() if unit_cards.get(unit)}
+        owing = sorted(((fen, unit) for unit, fen in units.items() if fen > 0), key=lambda x: (-x[0], x[1]))
+        self.arrears_units = [{"unit": unit, "owed": format_fen(fen), "cards": unit_cards.get(unit, 0)}
+                              for fen, unit in owing]
+        unit_total = sum(fen for fen, _ in owing)
+        holder_count, holder_total = holders_owing
+        self.arrears_totals = [
+            {"debtor": "units", "count": len(owing), "owed": format_fen(unit_total)},
+            {"debtor": "holders", "count": holder_count, "owed": format_fen(holder_total)},
+            {"debtor": "all", "count": len(owing) + holder_count, "owed": format_fen(unit_total + holder_total)},
+        ]
+
+
+def _population_now(ctx: Context, conn: Connection, period: Period):
+    from . import status
+
+    summary = status.summary(ctx, status.Filters(region=period.region))
+    ledger, card = arrears.c, cards.c
+    units = {unit: int(fen) for unit, fen in conn.execute(
+        select(ledger.unit, func.sum(ledger.amount_fen)).where(ledger.unit.is_not(None))
+        .group_by(ledger.unit).having(func.sum(ledger.amount_fen) > 0))}
+    live = select(card.unit, func.count()).where(card.unit.is_not(None), card.status != CardStatus.VOID.value)
+    holder_scope = select(ledger.holder_id, func.sum(ledger.amount_fen).label("owed")).where(
+        ledger.holder_id.is_not(None))
+    if period.region:
+        in_region = card.region.startswith(period.region, autoescape=True)
+        live = live.where(in_region)
+        holder_scope = holder_scope.where(ledger.holder_id.in_(select(card.holder_id).where(in_region)))
+    unit_cards = dict(conn.execute(live.group_by(card.unit)).all())
+    owing = holder_scope.group_by(ledger.holder_id).having(func.sum(ledger.amount_fen) > 0).subquery()
+    count, total = conn.execute(select(func.count(), func.coalesce(func.sum(owing.c.owed), 0))).one()
+    return summary, units, unit_cards, (int(count), int(total))
+
+
+def _population_at(conn: Connection, period: Period):
+    from .history import Replay, summarise
+
+    replay = Replay(conn, period.as_of)
+    unit_cards: Counter[str] = Counter()
+    holders_owing: dict[int, int] = {}
+
+    def views():
+        for card in replay.cards(period.region):
+            view = card.view
+            if view.unit and view.status != CardStatus.VOID:
+                unit_cards[view.unit] += 1
+            if view.owed_fen > 0:
+                holders_owing[card.holder_id] = view.owed_fen
+            yield view
+
+    summary = summarise(views())
+    return (summary, replay.unit_balances, dict(unit_cards),
+            (len(holders_owing), sum(holders_owing.values())))
+
+
+class QuantilePicker:
+    """Quantiles of ``total`` values fed in ascending order as (value, count) runs, keeping
+    only the few order statistics needed: memory does not grow with the data."""
+
+    def __init__(self, total: int, quantiles: Iterable[float]) -> None:
+        # exact fractions: (n - 1) * 0.95 in floats can land just below a half and round the wrong way
+        self.total, self.quantiles = total, tuple(Fraction(str(q)) for q in quantiles)
+        self.wanted = {rank for q in self.quantiles for rank in _ranks(total, q)}
+        self.found: dict[int, int] = {}
+        self.seen = 0
+
+    def feed(self, value: int, count: int) -> None:
+        end = self.seen + count
+        for rank in self.wanted:
+            if self.seen <= rank < end:
+                self.found[rank] = value
+        self.seen = end
+
+    def values(self) -> list[int | None]:
+        if not self.total:
+            return [None for _ in self.quantiles]
+        result = []
+        for q in self.quantiles:
+            low, high = _ranks(self.total, q)
+            position = (self.total - 1) * q
+            result.append(round(self.found[low] + (position - low) * (self.found[high] - self.found[low])))
+        return result
+
+
+def columns(section: str) -> list[str]:
+    """The columns of a section's rows, for a CSV header when it has none."""
+    return {
+        "cards": ["region", "status", "lock", "cards"],
+        "locks_per_day": ["day", *(f"{kind}_{what}" for kind in KINDS for what in ("opened", "ended"))],
+        "lock_durations": ["kind", "ended", "median_s", "p95_s", "median", "p95"],
+        "duration_buckets": ["duration", *KINDS],
+        "pin_lock_endings": ["ended_by", "locks", "share"],
+        "repeat_locked": ["card_no", "holder_name", "region", "locks", *KINDS, "first", "last"],
+        "arrears_units": ["unit", "owed", "cards"],
+        "arrears_totals": ["debtor", "count", "owed"],
+        "actions": ["operator", "channel", "action", "events", "refused"],
+    }[section]
+
+
+def _ranks(total: int, q: Fraction) -> tuple[int, int]:
+    if total == 0:
+        return 0, 0
+    low = math.floor((total - 1) * q)
+    return low, min(low + 1, total - 1)
+
+
+def _bucket(seconds: int) -> str:
+    return next(label for bound, label in BUCKETS if seconds <= bound)
+
+
+def human_seconds(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def _day_namer(timezone: str) -> Callable[[int], str]:
+    zone = ZoneInfo(timezone)
+
+    @lru_cache(maxsize=None)
+    def day_of(quarter: int) -> str:
+        return datetime.fromtimestamp(quarter * QUARTER, zone).date().isoformat()
+
+    return day_of
