@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InvalidInput
+from .i18n import _
 
 DEFAULT_BCRYPT_COST = 12
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -47,7 +48,8 @@ def _int_env(name: str, default: int, low: int, high: int) -> int:
     if raw is None or raw == "":
         return default
     if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidInput(f"{name}={raw!r}: expected a whole number from {low} to {high}")
+        raise InvalidInput(_("{name}={value!r}: expected a whole number from {low} to {high}").format(
+            name=name, value=raw, low=low, high=high))
     return int(raw)
 
 
@@ -83,7 +85,7 @@ class Settings:
 def _check_operator(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable():
-        raise InvalidInput("operator name must be 1-64 printable characters")
+        raise InvalidInput(_("operator name must be 1-64 printable characters"))
     return name
 
 
@@ -93,4 +95,4 @@ def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
     except Exception:
-        raise InvalidInput(f"CARDCTL_TZ={name!r} is not a known time zone") from None
+        raise InvalidInput(_("CARDCTL_TZ={zone!r} is not a known time zone").format(zone=name)) from None

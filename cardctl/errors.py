@@ -2,10 +2,13 @@
 
 Every expected failure is a ``CardctlError`` whose class fixes the exit code.
 Only the CLI edge turns them into a one-line message and ``typer.Exit``; below
-it nothing calls ``sys.exit``.
+it nothing calls ``sys.exit``. Messages are ``i18n._`` templates: English in
+the audit trail and in machine output, the operator's language on screen.
 """
 
 from __future__ import annotations
+
+from .i18n import _
 
 OK = 0
 INTERNAL = 1
@@ -55,7 +58,7 @@ class CardNotFound(CardctlError):
     exit_code = NOT_FOUND
 
     def __init__(self, card_no: str) -> None:
-        super().__init__(f"card {card_no} not found")
+        super().__init__(_("card {card} not found").format(card=card_no))
         self.card_no = card_no
 
 

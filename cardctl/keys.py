@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import KeyFileError
+from .i18n import _
 
 _MASTER_BYTES = 32
 
@@ -53,7 +54,7 @@ def create_key_file(path: Path) -> bool:
     except FileExistsError:
         return False
     except OSError as exc:
-        raise KeyFileError(f"cannot create key file {path}: {exc.strerror}") from None
+        raise KeyFileError(_("cannot create key file {path}: {error}").format(path=path, error=exc.strerror)) from None
     with os.fdopen(fd, "w") as handle:
         handle.write(secrets.token_hex(_MASTER_BYTES) + "\n")
     return True
@@ -64,14 +65,14 @@ def load_keys(path: Path) -> Keys:
         raw = path.read_text().strip()
     except FileNotFoundError:
         raise KeyFileError(
-            f"key file {path} not found; run 'cardctl init' or set CARDCTL_KEY_FILE"
+            _("key file {path} not found; run 'cardctl init' or set CARDCTL_KEY_FILE").format(path=path)
         ) from None
     except OSError as exc:
-        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
+        raise KeyFileError(_("cannot read key file {path}: {error}").format(path=path, error=exc.strerror)) from None
     try:
         master = bytes.fromhex(raw)
     except ValueError:
         master = b""
     if len(master) != _MASTER_BYTES:
-        raise KeyFileError(f"key file {path} is not a cardctl key (expected 64 hex characters)")
+        raise KeyFileError(_("key file {path} is not a cardctl key (expected 64 hex characters)").format(path=path))
     return derive(master)

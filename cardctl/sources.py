@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 from .errors import InvalidInput
+from .i18n import _
 
 SNIFF_BYTES = 64 * 1024
 MAX_FIELD = 4096
@@ -34,11 +35,11 @@ def open_binary(path: str) -> BinaryIO:
     try:
         return open(path, "rb")
     except FileNotFoundError:
-        raise InvalidInput(f"file {path} not found") from None
+        raise InvalidInput(_("file {path} not found").format(path=path)) from None
     except IsADirectoryError:
-        raise InvalidInput(f"{path} is a folder, not a file") from None
+        raise InvalidInput(_("{path} is a folder, not a file").format(path=path)) from None
     except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+        raise InvalidInput(_("cannot read {path}: {error}").format(path=path, error=exc.strerror)) from None
 
 
 def sniff_encoding(head: bytes) -> str:
@@ -79,7 +80,7 @@ def text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     if encoding == "utf-8" and whole_utf8 is False:
         encoding = "gb18030"
     if b"\x00" in buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES]:
-        raise InvalidInput("the input is binary, not a CSV or JSON-lines text file")
+        raise InvalidInput(_("the input is binary, not a CSV or JSON-lines text file"))
     return io.TextIOWrapper(buffered, encoding=encoding, newline="")
 
 
@@ -115,7 +116,8 @@ def _decoded(stream, path: str, rows: Iterator[Row]) -> Iterator[Row]:
     try:
         yield from rows
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path}: not valid {stream.encoding} text ({exc.reason})") from None
+        raise InvalidInput(_("{path}: not valid {encoding} text ({error})").format(
+            path=path, encoding=stream.encoding, error=exc.reason)) from None
 
 
 def _records_from(stream, first: str, required: tuple[str, ...]) -> Iterator[Row]:
@@ -129,9 +131,9 @@ def _json_array_rows(stream) -> Iterator[Row]:
     try:
         items = json.load(stream)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"not a JSON array: {exc.msg} at line {exc.lineno}") from None
+        raise InvalidInput(_("not a JSON array: {error} at line {line}").format(error=exc.msg, line=exc.lineno)) from None
     if not isinstance(items, list):
-        raise InvalidInput("expected a JSON array of objects")
+        raise InvalidInput(_("expected a JSON array of objects"))
     for number, value in enumerate(items, 1):
         if not isinstance(value, dict):
             yield Row(number, None, "not a JSON object")
@@ -154,7 +156,8 @@ def _csv_rows(stream, required: tuple[str, ...]) -> Iterator[Row]:
     header = [name.strip().lstrip("\ufeff").lower() for name in header]
     missing = [name for name in required if name not in header]
     if missing:
-        raise InvalidInput(f"the header lacks column(s) {', '.join(missing)} (found: {', '.join(header)[:200]})")
+        raise InvalidInput(_("the header lacks column(s) {missing} (found: {found})").format(
+            missing=", ".join(missing), found=", ".join(header)[:200]))
     line = reader.line_num
     while True:
         try:
@@ -168,10 +171,11 @@ def _csv_rows(stream, required: tuple[str, ...]) -> Iterator[Row]:
         if not values or values == [""]:
             continue
         if len(values) != len(header):
-            yield Row(start, None, f"expected {len(header)} fields, found {len(values)}")
+            yield Row(start, None, _("expected {expected} fields, found {found}").format(
+                expected=len(header), found=len(values)))
             continue
         if any(len(value) > MAX_FIELD for value in values):
-            yield Row(start, None, f"a field is longer than {MAX_FIELD} characters")
+            yield Row(start, None, _("a field is longer than {max_len} characters").format(max_len=MAX_FIELD))
             continue
         yield Row(start, dict(zip(header, values)))
 

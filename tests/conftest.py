@@ -22,6 +22,7 @@ from typing import Iterator
 import pytest
 
 os.environ.setdefault("CARDCTL_BCRYPT_COST", "4")  # tests only: bcrypt's minimum cost
+os.environ["CARDCTL_LANG"] = "en"  # whatever the machine's locale; tests/test_i18n.py asks for Chinese itself
 
 from cardctl.config import Settings  # noqa: E402
 from cardctl.services.cards import activate, issue_card, parse_card_input  # noqa: E402

@@ -10,9 +10,10 @@ from ..domain.identity import parse_card_no, parse_uscc
 from ..domain.money import parse_yuan
 from ..domain.roles import Role
 from ..errors import InvalidInput
+from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import arrears_panel
-from .common import ChannelOpt, OutputOpt, edge, runtime
+from .common import ChannelOpt, OutputOpt, edge, examples, runtime
 
 CardArg = Annotated[str | None, typer.Argument(help="A card of the holder who owes.", show_default=False)]
 UnitOpt = Annotated[str | None, typer.Option(
@@ -21,8 +22,13 @@ AmountOpt = Annotated[str, typer.Option("--amount", help="Yuan, at most two deci
 
 
 def register(app: typer.Typer) -> None:
-    app.command("add-arrears")(edge(add_arrears))
-    app.command("pay-arrears")(edge(pay_arrears))
+    app.command("add-arrears", epilog=examples(
+        "cardctl add-arrears --unit 91350100M000100Y43 --amount 120000 --period 2026-10",
+        "cardctl add-arrears A10000001 --amount 356.40 --period 2026-10"))(edge(add_arrears))
+    app.command("pay-arrears", epilog=examples(
+        "cardctl pay-arrears A10000001 --amount 356.40 --receipt BK20261123-0041 -o json",
+        "cardctl pay-arrears --unit 91350100M000100Y43 --amount 120000 --receipt BK20261123-0042",
+    ))(edge(pay_arrears))
 
 
 def flatten(record: dict) -> dict:
@@ -34,7 +40,7 @@ def _debtor(card_no: str | None, unit: str | None):
     from ..services.arrears import Debtor
 
     if (card_no is None) == (unit is None):
-        raise InvalidInput("name either a card number or --unit USCC")
+        raise InvalidInput(_("name either a card number or --unit USCC"))
     return Debtor(parse_card_no(card_no)) if card_no else Debtor(unit=parse_uscc(unit))
 
 
@@ -49,10 +55,6 @@ def add_arrears(
 ) -> None:
     """Record unpaid contributions and lock the card(s): the holder's own card, or with
     --unit every employee's card. The lock ends only when the debt is paid (pay-arrears).
-
-    Examples:
-      cardctl add-arrears A10000001 --amount 356.40 --period 2026-10
-      cardctl add-arrears --unit 91350100M000100Y43 --amount 120000 --period 2026-10
     """
     from ..services.arrears import add_arrears as add, parse_period
 
@@ -76,8 +78,6 @@ def pay_arrears(
     """Record a payment. A partial payment lowers the balance and keeps the lock; a card's
     arrears lock ends once its holder and its unit both owe nothing. Paying more than is
     owed is refused (exit 6).
-
-    Example: cardctl pay-arrears --unit 91350100M000100Y43 --amount 120000 --receipt BK20261123-0042
     """
     from ..services.arrears import parse_receipt, pay_arrears as pay
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-from itertools import islice
 from typing import Annotated, Iterator
 
 import typer
@@ -11,33 +9,42 @@ import typer
 from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import ItemResult
 from ..domain.roles import Role
-from ..errors import BatchFailed, CardctlError
+from ..errors import BatchFailed
+from ..i18n import _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
-from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, message, read_pins, runtime
+from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message, read_pins, runtime
 
 IMPORT_CHUNK = 2000
 
 
 def register(app: typer.Typer) -> None:
-    app.command("init")(edge(init))
-    app.command("issue")(edge(issue))
-    app.command("import")(edge(import_cards))
-    app.command("activate")(edge(activate))
+    app.command("init", epilog=examples("cardctl --db cards.db --key-file cards.key init"))(edge(init))
+    app.command("issue", epilog=examples(
+        "cardctl issue A10000001 --name 张伟 --id-number 11010519491231002X --region 110105",
+        "cardctl issue A10000002 --name 王芳 --id-number 440305197001010019 --region 440305 "
+        "--unit 91350100M000100Y43"))(edge(issue))
+    app.command("import", epilog=examples(
+        "cardctl import examples/cards.csv -o jsonl > import-failures.jsonl"))(edge(import_cards))
+    app.command("activate", epilog=examples(
+        "printf '583920\\n' | cardctl activate A10000001 --id-number 11010519491231002X --pin-stdin",
+        "cardctl activate A10000001 --id-number 11010519491231002X    # asks for the PIN twice"))(edge(activate))
 
 
 def init(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
     """Create or upgrade the database schema, create the key file, seed the default policy.
 
-    Safe to run twice. Example: cardctl --db cards.db init
+    Safe to run twice.
     """
     from ..services.setup import init_database
 
     rt = runtime(ctx)
     report = init_database(rt.settings(), rt.clock)
     if output is OutputFormat.TABLE:
-        message(f"database {report.database}: schema {report.revision_before or 'none'} -> {report.revision_after}")
-        message(f"key file {report.key_file}" + (" created (mode 0600; back it up!)" if report.key_created else " in use"))
+        message(_("database {db}: schema {before} -> {after}").format(
+            db=report.database, before=report.revision_before or term("none"), after=report.revision_after))
+        message((_("key file {path} created (mode 0600; back it up!)") if report.key_created
+                 else _("key file {path} in use")).format(path=report.key_file))
         return
     emit([report.record()], output)
 
@@ -53,17 +60,15 @@ def issue(
     issuer: Annotated[str, typer.Option("--issuer", help="social-security or the issuing bank's name.")] = "social-security",
     channel: ChannelOpt = None,
 ) -> None:
-    """Register a card in status pending; it must be activated before use.
-
-    Example: cardctl issue A10000001 --name 张伟 --id-number 11010519491231002X --region 110105
-    """
+    """Register a card in status pending; it must be activated before use."""
     from ..services.cards import issue_card, parse_card_input
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_input({"card_no": card_no, "name": name, "id_number": id_number, "region": region,
                              "type": insurance_type, "unit": unit, "issuer": issuer}, ctx_.now().date())
     issue_card(ctx_, card)
-    message(f"card {card.card_no} issued to {card.name} ({card.id_number.masked}); status pending")
+    message(_("card {card} issued to {name} ({id_number}); status pending").format(
+        card=card.card_no, name=card.name, id_number=card.id_number.masked))
 
 
 def import_cards(
@@ -78,7 +83,6 @@ def import_cards(
     Rows that fail are reported with their line number; the rest go in; exit 7 if any failed.
     A row already on record as it is (same card, holder and details) is "already issued", not
     a failure, so a file imported again after a crash finishes with exit 0.
-    Example: cardctl import examples/cards.csv
     """
     from ..services.cards import import_rows
 
@@ -86,14 +90,15 @@ def import_cards(
     summary = {"issued": 0, "already issued": 0, "failed": 0}
     show_bar = progress.wanted(output)
     lines = progress.count_lines(file) if show_bar else None
-    with progress.tracked(import_rows(ctx_, file, chunk=IMPORT_CHUNK), "importing",
+    with progress.tracked(import_rows(ctx_, file, chunk=IMPORT_CHUNK), localize(_("importing")),
                           lines - 1 if lines else None, show_bar) as results:
         failures = _failures_only(results, summary) if output is OutputFormat.TABLE else _counted(results, summary)
         emit(failures, output, table=lambda rows: _print_failures(rows))
-    again = f"; {summary['already issued']} already issued" if summary["already issued"] else ""
-    message(f"imported {summary['issued']} card(s){again}; {summary['failed']} row(s) failed")
+    done = (_("imported {issued} card(s); {again} already issued; {failed} row(s) failed")
+            if summary["already issued"] else _("imported {issued} card(s); {failed} row(s) failed"))
+    message(done.format(issued=summary["issued"], again=summary["already issued"], failed=summary["failed"]))
     if summary["failed"]:
-        raise BatchFailed(f"{summary['failed']} row(s) of {file} were not imported")
+        raise BatchFailed(_("{failed} row(s) of {file} were not imported").format(failed=summary["failed"], file=file))
 
 
 def _counted(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
@@ -115,7 +120,7 @@ def _failures_only(results: Iterator[ItemResult], summary: dict) -> Iterator[dic
 def _print_failures(rows) -> int:
     count = 0
     for count, row in enumerate(rows, 1):
-        message(f"{row['detail']}")
+        message(row["detail"])
     return count
 
 
@@ -126,15 +131,12 @@ def activate(
     pin_stdin: PinStdinOpt = False,
     channel: ChannelOpt = None,
 ) -> None:
-    """Activate a pending card in person: identity checked, first PIN set (weak PINs refused).
-
-    Example: printf '583920\\n' | cardctl activate A10000001 --id-number 11010519491231002X --pin-stdin
-    """
+    """Activate a pending card in person: identity checked, first PIN set (weak PINs refused)."""
     from ..services.cards import activate as activate_card
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_no(card_no)
     person = parse_id_number(id_number, ctx_.now().date())
-    (pin,) = read_pins(1, pin_stdin, ("New PIN",), confirm_new=True)
+    (pin,) = read_pins(1, pin_stdin, (_("New PIN"),), confirm_new=True)
     activate_card(ctx_, card, person, pin)
-    message(f"card {card} activated")
+    message(_("card {card} activated").format(card=card))

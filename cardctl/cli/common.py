@@ -15,6 +15,8 @@ from ..clock import Clock, system_clock
 from ..config import CHANNELS, Settings
 from ..domain.roles import Role
 from ..errors import INTERNAL, CardctlError, InvalidInput
+from .. import i18n
+from ..i18n import _, localize
 from ..render.formats import OutputFormat, literal
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -74,19 +76,62 @@ def command_name(ctx: typer.Context) -> str:
     return " ".join(reversed(names)) or "cardctl"
 
 
+def examples(*lines: str) -> str:
+    """A command's epilog: worked examples, printed last in --help with their line breaks kept."""
+    return "\b\n" + ("Example:" if len(lines) == 1 else "Examples:") + "".join(f"\n  {line}" for line in lines)
+
+
+class RootGroup(typer.core.TyperGroup):
+    """The top-level group: ``--lang`` is global, yet may also be typed after the command
+    (``cardctl status A10000001 --lang zh``); it is moved in front before parsing."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_lang(args))
+
+
+def hoist_lang(args: list[str]) -> list[str]:
+    """``--lang X`` / ``--lang=X`` anywhere before ``--`` moved to the front, in order."""
+    front, rest, tokens = [], [], iter(args)
+    for token in tokens:
+        if token == "--":
+            rest += [token, *tokens]
+        elif token == "--lang":
+            value = next(tokens, None)
+            front += [token] if value is None else [token, value]
+        elif token.startswith("--lang="):
+            front.append(token)
+        else:
+            rest.append(token)
+    return front + rest
+
+
+def choose_language(flag: str | None) -> None:
+    """--lang (or CARDCTL_LANG) if given, else the locale environment; once, before any command."""
+    if flag is None:
+        i18n.set_language(i18n.from_environment())
+        return
+    chosen = i18n.parse_language(flag)
+    if chosen is None:
+        i18n.set_language(i18n.from_environment())
+        raise fail(InvalidInput(_("unknown language {lang!r} for --lang (or CARDCTL_LANG): choose en or zh")
+                                .format(lang=literal(flag)[:20])))
+    i18n.set_language(chosen)
+
+
 def check_channel(channel: str) -> str:
     if channel not in CHANNELS:
-        raise InvalidInput(f"channel must be one of {', '.join(CHANNELS[:5])}, not {channel!r}")
+        raise InvalidInput(_("channel must be one of {channels}, not {channel!r}").format(
+            channels=", ".join(CHANNELS[:5]), channel=channel))
     return channel
 
 
 def message(text: str) -> None:
-    """A diagnostic on stderr, shown literally."""
-    err.print(literal(text), markup=False)
+    """A diagnostic on stderr, shown literally, in the chosen language."""
+    err.print(literal(localize(text)), markup=False)
 
 
 def fail(error: CardctlError) -> typer.Exit:
-    err.print(f"cardctl: {literal(error.message)}", markup=False, style="red")
+    err.print(f"cardctl: {literal(localize(error.message))}", markup=False, style="red")
     return typer.Exit(error.exit_code)
 
 
@@ -100,7 +145,7 @@ def edge(command: Callable) -> Callable:
         except CardctlError as error:
             raise fail(error) from None
         except KeyboardInterrupt:
-            err.print("cardctl: interrupted; the transaction in flight was rolled back")
+            err.print("cardctl: " + localize(_("interrupted; the transaction in flight was rolled back")))
             raise typer.Exit(130) from None
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. | head); nothing more to say
@@ -110,8 +155,9 @@ def edge(command: Callable) -> Callable:
         except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
             if os.environ.get("CARDCTL_DEBUG"):
                 raise
-            err.print(f"cardctl: internal error: {type(exc).__name__}: {literal(exc)}"
-                      " (set CARDCTL_DEBUG=1 for details)", markup=False)
+            text = _("internal error: {kind}: {error} (set CARDCTL_DEBUG=1 for details)").format(
+                kind=type(exc).__name__, error=literal(exc))
+            err.print(f"cardctl: {localize(text)}", markup=False)
             raise typer.Exit(INTERNAL) from None
 
     return wrapper
@@ -123,21 +169,22 @@ def read_pins(count: int, from_stdin: bool, prompts: tuple[str, ...], confirm_ne
 
     if from_stdin:
         pins = []
-        for _ in range(count):
+        for _line in range(count):
             line = sys.stdin.readline()
             if not line:
-                raise InvalidInput(f"expected {count} PIN line(s) on standard input")
+                raise InvalidInput(_("expected {count} PIN line(s) on standard input").format(count=count))
             pins.append(parse_pin(line))
         return pins
     if not sys.stdin.isatty():
-        raise InvalidInput("no terminal to prompt for the PIN; use --pin-stdin")
+        raise InvalidInput(_("no terminal to prompt for the PIN; use --pin-stdin"))
     import getpass
 
     pins = []
     for prompt in prompts:
-        pin = parse_pin(getpass.getpass(f"{prompt}: "))
+        pin = parse_pin(getpass.getpass(f"{localize(prompt)}: "))
         if confirm_new and prompt is prompts[-1]:
-            if getpass.getpass(f"{prompt} again: ").rstrip("\r\n") != pin:
-                raise InvalidInput("the two entries of the new PIN differ")
+            again = _("{prompt} again").format(prompt=prompt)
+            if getpass.getpass(f"{localize(again)}: ").rstrip("\r\n") != pin:
+                raise InvalidInput(_("the two entries of the new PIN differ"))
         pins.append(pin)
     return pins

@@ -13,9 +13,10 @@ from ..domain.money import format_fen
 from ..domain.names import parse_name
 from ..domain.roles import Role
 from ..errors import InvalidInput
+from ..i18n import _, terms
 from ..render.formats import OutputFormat, emit
 from ..render.tables import local
-from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, message, read_pins, runtime
+from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message, read_pins, runtime
 
 IdOpt = Annotated[str, typer.Option("--id-number", help="The holder's ID number, checked against the card.")]
 AgentIdOpt = Annotated[str | None, typer.Option(
@@ -23,10 +24,28 @@ AgentIdOpt = Annotated[str | None, typer.Option(
 AgentNameOpt = Annotated[str | None, typer.Option("--agent-name", help="Name of the agent or guardian.")]
 
 
+EXAMPLES = {
+    "reset-pin": examples(
+        "printf '583920\\n583920\\n' | cardctl reset-pin A10000001 --id-number 11010519491231002X --pin-stdin",
+        "cardctl reset-pin A10000001 --id-number 11010519491231002X    # asks for the new PIN twice"),
+    "change-pin": examples(
+        "printf '583920\\n702614\\n' | cardctl change-pin A10000001 --pin-stdin",
+        "cardctl change-pin A10000001    # asks for the current PIN, then the new one twice"),
+    "report-lost": examples(
+        "cardctl report-lost A10000001 --temporary --channel hotline",
+        "cardctl report-lost A10000001 --id-number 11010519491231002X"),
+    "cancel-loss": examples("cardctl cancel-loss A10000001 --id-number 11010519491231002X"),
+    "reissue": examples(
+        "cardctl reissue A10000001 --new-card-no A10000099 --id-number 11010519491231002X",
+        "cardctl reissue A10000001 --new-card-no A10000099 --id-number 11010519491231002X --damaged"),
+    "lock": examples('cardctl lock A10000001 --kind admin --reason "suspected card sharing, case 2026-118"'),
+}
+
+
 def register(app: typer.Typer) -> None:
     for name, command in (("reset-pin", reset_pin), ("change-pin", change_pin), ("report-lost", report_lost),
                           ("cancel-loss", cancel_loss), ("reissue", reissue), ("lock", lock)):
-        app.command(name)(edge(command))
+        app.command(name, epilog=EXAMPLES[name])(edge(command))
 
 
 def parse_agent(agent_id: str | None, agent_name: str | None, today: date):
@@ -36,7 +55,7 @@ def parse_agent(agent_id: str | None, agent_name: str | None, today: date):
     if agent_id is None and agent_name is None:
         return None
     if agent_id is None or agent_name is None:
-        raise InvalidInput("an agent needs both --agent-id-number and --agent-name")
+        raise InvalidInput(_("an agent needs both --agent-id-number and --agent-name"))
     return Agent(parse_id_number(agent_id, today), parse_name(agent_name))
 
 
@@ -62,7 +81,6 @@ def reset_pin(
 
     Arrears and admin locks stay in place. A minor's card (under the region's minor age)
     needs a guardian: --agent-id-number and --agent-name.
-    Example: printf '583920\\n583920\\n' | cardctl reset-pin A10000001 --id-number 11010519491231002X --pin-stdin
     """
     from ..services.lifecycle import reset_pin as reset
 
@@ -70,14 +88,18 @@ def reset_pin(
     today = ctx_.now().date()
     card, person = parse_card_no(card_no), parse_id_number(id_number, today)
     agent = parse_agent(agent_id, agent_name, today)
-    (pin,) = read_pins(1, pin_stdin, ("New PIN",), confirm_new=True)
+    (pin,) = read_pins(1, pin_stdin, (_("New PIN"),), confirm_new=True)
     result = reset(ctx_, card, person, pin, agent)
-    text = f"PIN of card {card} reset" + ("; PIN lock cleared" if result.pin_lock_cleared else "")
+    done = (_("PIN of card {card} reset; PIN lock cleared") if result.pin_lock_cleared
+            else _("PIN of card {card} reset")).format(card=card)
     kept = sorted({lock.kind for lock in result.still_locked})
     if kept:
-        owed = f" (owed {format_fen(result.owed_fen)} yuan)" if LockKind.ARREARS in kept else ""
-        text += f"; still locked: {', '.join(kept)}{owed} — a PIN reset does not lift these"
-    _report(result.record(), output, text)
+        kinds = terms(kept)
+        done = (_("{done}; still locked: {kinds} (owed {owed} yuan) — a PIN reset does not lift these")
+                if LockKind.ARREARS in kept else
+                _("{done}; still locked: {kinds} — a PIN reset does not lift these")).format(
+            done=done, kinds=kinds, owed=format_fen(result.owed_fen))
+    _report(result.record(), output, done)
 
 
 def change_pin(
@@ -91,15 +113,14 @@ def change_pin(
 
     A wrong current PIN counts like a wrong PIN at verify and can lock the card (exit 3);
     a locked or unusable card is refused (exit 4); a weak new PIN is refused (exit 6).
-    Example: printf '583920\\n702614\\n' | cardctl change-pin A10000001 --pin-stdin
     """
     from ..services.lifecycle import change_pin as change
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_no(card_no)
-    old, new = read_pins(2, pin_stdin, ("Current PIN", "New PIN"), confirm_new=True)
+    old, new = read_pins(2, pin_stdin, (_("Current PIN"), _("New PIN")), confirm_new=True)
     change(ctx_, card, old, new)
-    _report({"card_no": card, "result": "changed"}, output, f"PIN of card {card} changed")
+    _report({"card_no": card, "result": "changed"}, output, _("PIN of card {card} changed").format(card=card))
 
 
 def report_lost(
@@ -119,9 +140,6 @@ def report_lost(
     --temporary: withdrawn with cancel-loss, or lapses by itself after the region's
     temp-loss-days. Without it (formal), the card is void for good and must be
     reissued; a temporary report is made formal the same way.
-    Examples:
-      cardctl report-lost A10000001 --temporary --channel hotline
-      cardctl report-lost A10000001 --id-number 11010519491231002X
     """
     from ..services.loss import report_lost as report
 
@@ -131,9 +149,9 @@ def report_lost(
     person = parse_id_number(id_number, today) if id_number else None
     result = report(ctx_, card, temporary, person, parse_agent(agent_id, agent_name, today))
     tz = ctx_.settings.timezone
-    text = (f"card {card} reported lost (temporary); it lapses {local(iso(result.lapses_at), tz)} unless "
-            "withdrawn with cancel-loss or made formal" if temporary else
-            f"card {card} reported lost (formal); it is void — issue a replacement with reissue")
+    text = (_("card {card} reported lost (temporary); it lapses {at} unless withdrawn with cancel-loss or "
+              "made formal").format(card=card, at=local(iso(result.lapses_at), tz)) if temporary else
+            _("card {card} reported lost (formal); it is void — issue a replacement with reissue").format(card=card))
     _report(result.record(), output, text)
 
 
@@ -146,17 +164,15 @@ def cancel_loss(
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
-    """Withdraw a temporary loss report (解挂); the card is active again. A formal report cannot be withdrawn.
-
-    Example: cardctl cancel-loss A10000001 --id-number 11010519491231002X
-    """
+    """Withdraw a temporary loss report (解挂); the card is active again. A formal report cannot be withdrawn."""
     from ..services.loss import cancel_loss as cancel
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
     card, person = parse_card_no(card_no), parse_id_number(id_number, today)
     result = cancel(ctx_, card, person, parse_agent(agent_id, agent_name, today))
-    _report(result.record(), output, f"loss report of card {card} withdrawn; the card is active again")
+    _report(result.record(), output, _("loss report of card {card} withdrawn; the card is active again").format(
+        card=card))
 
 
 def reissue(
@@ -173,8 +189,6 @@ def reissue(
 ) -> None:
     """Replace a lost or damaged card (补办): the old card becomes void, the new one is pending
     for the same holder and must be activated. Arrears and admin locks carry over.
-
-    Example: cardctl reissue A10000001 --new-card-no A10000099 --id-number 11010519491231002X
     """
     from ..services.loss import reissue as replace
 
@@ -183,9 +197,10 @@ def reissue(
     card, new = parse_card_no(card_no), parse_card_no(new_card_no)
     person = parse_id_number(id_number, today)
     result = replace(ctx_, card, new, person, damaged, parse_agent(agent_id, agent_name, today))
-    carried = f"; carried over: {', '.join(result.carried_locks)} lock" if result.carried_locks else ""
-    _report(result.record(), output,
-            f"card {card} is void; replacement {new} issued, pending activation{carried}")
+    done = _("card {card} is void; replacement {new} issued, pending activation").format(card=card, new=new)
+    if result.carried_locks:
+        done = _("{done}; carried over: {kinds} lock").format(done=done, kinds=terms(result.carried_locks))
+    _report(result.record(), output, done)
 
 
 def lock(
@@ -198,20 +213,19 @@ def lock(
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
-    """Put an admin lock on a card (account anomaly); it ends only with unlock --kind admin --reason.
-
-    Example: cardctl lock A10000001 --kind admin --reason "suspected card sharing, case 2026-118"
-    """
+    """Put an admin lock on a card (account anomaly); it ends only with unlock --kind admin --reason."""
     from ..services.lifecycle import lock_admin
 
     if kind is not LockKind.ADMIN:
-        raise InvalidInput(f"only admin locks are set by hand; {kind.value} locks come from "
-                           + ("wrong PINs" if kind is LockKind.PIN else "add-arrears"))
+        raise InvalidInput((_("only admin locks are set by hand; pin locks come from wrong PINs")
+                            if kind is LockKind.PIN else
+                            _("only admin locks are set by hand; arrears locks come from add-arrears")))
     if not reason.strip() or not reason.strip().isprintable():
-        raise InvalidInput("--reason must be printable text")
+        raise InvalidInput(_("--reason must be printable text"))
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     card = parse_card_no(card_no)
     result = lock_admin(ctx_, card, reason.strip())
     _report({"card_no": card, "result": result, "kind": kind.value}, output,
-            f"card {card}: admin lock {'set' if result == 'locked' else 'already in force'}")
+            (_("card {card}: admin lock set") if result == "locked"
+             else _("card {card}: admin lock already in force")).format(card=card))
 

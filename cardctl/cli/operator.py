@@ -9,13 +9,15 @@ import typer
 
 from ..domain.roles import Role, parse_login, parse_role
 from ..errors import InvalidInput
+from ..i18n import _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import ChannelOpt, OutputOpt, edge, message, runtime
+from .common import ChannelOpt, OutputOpt, edge, examples, message, runtime
 
 operator_app = typer.Typer(
     help="Operators and their roles: auditor (read only), staff (card actions), admin (policy, "
-         "admin locks, operators).", no_args_is_help=True)
+         "admin locks, operators).", no_args_is_help=True,
+    epilog=examples("cardctl operator list", "cardctl operator add wangfang --role staff"))
 
 NameArg = Annotated[str, typer.Argument(
     help="The login: an OS user name on SQLite, a database login on PostgreSQL.")]
@@ -33,7 +35,9 @@ def _report(record: dict, output: OutputFormat, text: str) -> None:
         emit([record], output)
 
 
-@operator_app.command("add")
+@operator_app.command("add", epilog=examples(
+    "printf '%s\\n' \"$PASSWORD\" | cardctl operator add liqiang --role auditor --password-stdin",
+    "cardctl operator add wangfang --role staff"))
 @edge
 def add(
     ctx: typer.Context,
@@ -47,10 +51,6 @@ def add(
     """Let NAME use cardctl with ROLE. On PostgreSQL this creates the database login (asking
     for its password) and grants exactly the role's privileges, so the database itself
     refuses what the role may not do.
-
-    Examples:
-      cardctl operator add wangfang --role staff
-      printf '%s\\n' "$PASSWORD" | cardctl operator add liqiang --role auditor --password-stdin
     """
     from ..services.operators import add_operator, check_password, needs_password
 
@@ -61,39 +61,43 @@ def add(
     if needs_password(ctx_, login):
         password = check_password(_read_password(password_stdin, login))
     elif password_stdin and ctx_.db.is_sqlite:
-        raise InvalidInput("on SQLite an operator is an OS login and has no password here")
+        raise InvalidInput(_("on SQLite an operator is an OS login and has no password here"))
     result = add_operator(ctx_, login, wanted, password)
-    created = "; database login created" if result.login_created else ""
-    _report(result.record(), output, f"operator {login} {result.result} as {result.role}{created}")
+    done = (_("operator {login} {result} as {role}; database login created") if result.login_created
+            else _("operator {login} {result} as {role}"))
+    _report(result.record(), output,
+            done.format(login=login, result=term(result.result), role=term(result.role, "role")))
 
 
 def _read_password(from_stdin: bool, login: str) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         if not line:
-            raise InvalidInput("expected the password on a line of standard input")
+            raise InvalidInput(_("expected the password on a line of standard input"))
         return line.rstrip("\r\n")
     if not sys.stdin.isatty():
-        raise InvalidInput("no terminal to prompt for the password; use --password-stdin")
+        raise InvalidInput(_("no terminal to prompt for the password; use --password-stdin"))
     import getpass
 
-    password = getpass.getpass(f"Password for the new login {login}: ")
-    if getpass.getpass("Again: ") != password:
-        raise InvalidInput("the two passwords differ")
+    from ..i18n import localize
+
+    password = getpass.getpass(localize(_("Password for the new login {login}").format(login=login)) + ": ")
+    if getpass.getpass(localize(_("Again")) + ": ") != password:
+        raise InvalidInput(_("the two passwords differ"))
     return password
 
 
-@operator_app.command("list")
+@operator_app.command("list", epilog=examples("cardctl operator list -o csv", "cardctl operator list"))
 @edge
 def list_(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
-    """List operators, their roles and whether they are active. Example: cardctl operator list"""
+    """List operators, their roles and whether they are active."""
     from ..services.operators import list_operators
 
     views = list_operators(runtime(ctx).context(role=Role.ADMIN))
-    emit((view.record() for view in views), output, table=lambda rows: result_table(rows, "Operators"))
+    emit((view.record() for view in views), output, table=lambda rows: result_table(rows, _("Operators")))
 
 
-@operator_app.command("set-role")
+@operator_app.command("set-role", epilog=examples("cardctl operator set-role wangfang --role admin"))
 @edge
 def set_role(
     ctx: typer.Context,
@@ -102,20 +106,19 @@ def set_role(
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
-    """Change an operator's role; the last active admin cannot be demoted.
-
-    Example: cardctl operator set-role wangfang --role admin
-    """
+    """Change an operator's role; the last active admin cannot be demoted."""
     from ..services.operators import set_role as change
 
     wanted = parse_role(role)
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     login = parse_login(name, postgresql=not ctx_.db.is_sqlite)
     result = change(ctx_, login, wanted)
-    _report(result.record(), output, f"operator {login}: {result.result} ({result.role})")
+    _report(result.record(), output, _("operator {login}: {result} ({role})").format(
+        login=login, result=term(result.result), role=term(result.role, "role")))
 
 
-@operator_app.command("disable")
+@operator_app.command("disable", epilog=examples(
+    'cardctl operator disable wangfang --reason "left the office 2026-11-30"'))
 @edge
 def disable(
     ctx: typer.Context,
@@ -127,14 +130,12 @@ def disable(
     """Stop an operator from using cardctl (on PostgreSQL the login can no longer log in).
     The record stays, so the audit trail's names stay explained; the last active admin
     cannot be disabled.
-
-    Example: cardctl operator disable wangfang --reason "left the office 2026-11-30"
     """
     from ..services.operators import disable_operator
 
     if not reason.strip() or not reason.strip().isprintable():
-        raise InvalidInput("--reason must be printable text")
+        raise InvalidInput(_("--reason must be printable text"))
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     login = parse_login(name, postgresql=not ctx_.db.is_sqlite)
     result = disable_operator(ctx_, login, reason.strip())
-    _report(result.record(), output, f"operator {login} disabled")
+    _report(result.record(), output, _("operator {login} disabled").format(login=login))

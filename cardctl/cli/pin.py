@@ -9,15 +9,18 @@ import typer
 from ..domain.identity import parse_card_no
 from ..domain.roles import Role
 from ..errors import LOCKED, OK, WRONG_PIN
+from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import verify_panel
-from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, read_pins, runtime
+from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, read_pins, runtime
 
 EXIT_FOR = {"ok": OK, "wrong_pin": WRONG_PIN, "locked": LOCKED, "unusable": LOCKED}
 
 
 def register(app: typer.Typer) -> None:
-    app.command("verify")(edge(verify))
+    app.command("verify", epilog=examples(
+        "printf '583920\\n' | cardctl verify A10000001 --pin-stdin -o json",
+        "cardctl verify A10000001    # asks for the PIN on a hidden prompt"))(edge(verify))
 
 
 def verify(
@@ -31,14 +34,13 @@ def verify(
 
     A locked or unusable card is refused without checking the PIN, and the attempt is not counted.
     Exit 0 correct, 3 wrong, 4 locked or unusable.
-    Example: printf '583920\\n' | cardctl verify A10000001 --pin-stdin
     """
     from ..services.verify import verify_pin
 
     rt = runtime(ctx)
     ctx_ = rt.context(channel, Role.STAFF)
     card = parse_card_no(card_no)
-    (pin,) = read_pins(1, pin_stdin, ("PIN",))
+    (pin,) = read_pins(1, pin_stdin, (_("PIN"),))
     result = verify_pin(ctx_, card, pin)
     tz = ctx_.settings.timezone
     emit([result.record()], output, table=lambda rows: verify_panel(next(iter(rows)), tz))

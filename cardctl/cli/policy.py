@@ -8,19 +8,21 @@ import typer
 
 from ..domain.identity import parse_region
 from ..domain.roles import Role
+from ..i18n import _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import ChannelOpt, OutputOpt, edge, message, runtime
+from .common import ChannelOpt, OutputOpt, edge, examples, message, runtime
 
 policy_app = typer.Typer(help="Per-region settings: attempts, lock hours, loss-report days, minor age.",
-                         no_args_is_help=True)
+                         no_args_is_help=True,
+                         epilog=examples("cardctl policy show 440305", "cardctl policy set 4403 --max-attempts 5"))
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(policy_app, name="policy")
 
 
-@policy_app.command("show")
+@policy_app.command("show", epilog=examples("cardctl policy show", "cardctl policy show 440305 -o json"))
 @edge
 def show(
     ctx: typer.Context,
@@ -29,27 +31,23 @@ def show(
         show_default=False)] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
-    """List the stored policies, or the one that applies to an area code.
-
-    Examples:
-      cardctl policy show
-      cardctl policy show 440305
-    """
+    """List the stored policies, or the one that applies to an area code."""
     from ..services.policies import list_policies, policy_for_region
 
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     if region is None:
         emit((entry.record() for entry in list_policies(ctx_)), output,
-             table=lambda rows: result_table(rows, "Policies (most specific prefix wins)"))
+             table=lambda rows: result_table(rows, _("Policies (most specific prefix wins)")))
         return
     code = parse_region(region)
     entry = policy_for_region(ctx_, code)
     record = entry.record()
     emit([{"area_code": code, "from": record.pop("region"), **record}], output,
-         table=lambda rows: result_table(rows, f"Policy for {code}"))
+         table=lambda rows: result_table(rows, _("Policy for {region}").format(region=code)))
 
 
-@policy_app.command("set")
+@policy_app.command("set", epilog=examples("cardctl policy set default --lock-hours 0",
+                                          "cardctl policy set 4403 --max-attempts 5 --temp-loss-days 15"))
 @edge
 def set_(
     ctx: typer.Context,
@@ -66,10 +64,7 @@ def set_(
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
-    """Change settings for a region prefix (audited); a new prefix starts from what it inherits.
-
-    Example: cardctl policy set 4403 --max-attempts 5 --temp-loss-days 15
-    """
+    """Change settings for a region prefix (audited); a new prefix starts from what it inherits."""
     from ..errors import InvalidInput
     from ..services.policies import parse_prefix, set_policy
 
@@ -77,11 +72,12 @@ def set_(
         ("max_attempts", max_attempts), ("lock_hours", lock_hours), ("temp_loss_days", temp_loss_days),
         ("minor_age", minor_age), ("default_pin", default_pin)) if value is not None}
     if not changes:
-        raise InvalidInput("name at least one setting to change (e.g. --max-attempts 5)")
+        raise InvalidInput(_("name at least one setting to change (e.g. --max-attempts 5)"))
     prefix = parse_prefix(region)
     result = set_policy(runtime(ctx).context(channel, Role.ADMIN), prefix, changes)
     if output is OutputFormat.TABLE:
         shown = result.entry.record()["region"]
-        message(f"policy {shown} {result.outcome}" + (f": {result.record()['changed']}" if result.changes else ""))
+        done = _("policy {region} {outcome}: {changes}") if result.changes else _("policy {region} {outcome}")
+        message(done.format(region=term(shown), outcome=term(result.outcome), changes=result.record()["changed"]))
         return
     emit([result.record()], output)

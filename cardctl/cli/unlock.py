@@ -12,14 +12,20 @@ from ..domain.model import LockKind
 from ..domain.names import MAX_REASON, parse_text
 from ..domain.roles import Role
 from ..errors import BatchFailed, InvalidInput
+from ..i18n import _, localize
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
 from . import progress
-from .common import ChannelOpt, OutputOpt, edge, message, runtime
+from .common import ChannelOpt, OutputOpt, edge, examples, message, runtime
 
 
 def register(app: typer.Typer) -> None:
-    app.command("unlock")(edge(unlock))
+    app.command("unlock", epilog=examples(
+        'cardctl status --locked -o jsonl | cardctl unlock --from - --reason "terminal fault 2026-11-20"',
+        "cardctl unlock --expired -o jsonl        # cron",
+        "cardctl unlock A10000001 --kind admin --reason \"case 2026-118 closed\"",
+        'cardctl unlock A10000001 --reason "holder verified at counter" --id-number 11010519491231002X',
+    ))(edge(unlock))
 
 
 def unlock(
@@ -41,20 +47,16 @@ def unlock(
 
     One result row per card: unlocked, not locked, not found, refused or invalid.
     Idempotent. Exit 0 when nothing failed, 7 when some cards were not found, refused or invalid.
-    Examples:
-      cardctl unlock A10000001 --reason "holder verified at counter" --id-number 11010519491231002X
-      cardctl status --locked -o jsonl | cardctl unlock --from - --reason "terminal fault 2026-11-20"
-      cardctl unlock --expired -o jsonl        # cron
     """
     rt = runtime(ctx)
     if expired:
         if card_nos or from_file:
-            raise InvalidInput("--expired takes no card numbers and no --from")
+            raise InvalidInput(_("--expired takes no card numbers and no --from"))
         return _expire(rt.context(channel or "system", Role.STAFF), output)
     if not card_nos and not from_file:
-        raise InvalidInput("name card numbers, --from FILE, or --expired")
+        raise InvalidInput(_("name card numbers, --from FILE, or --expired"))
     if not reason or not reason.strip():
-        raise InvalidInput("--reason is required to unlock")
+        raise InvalidInput(_("--reason is required to unlock"))
     reason = parse_text(reason, "--reason", MAX_REASON)  # it goes into the trail and onto screens
     # admin locks are an admin's to lift; PIN locks a counter's
     ctx_ = rt.context(channel, Role.ADMIN if kind is LockKind.ADMIN else Role.STAFF)
@@ -75,10 +77,11 @@ def unlock(
             counts["failed"] += item.result in FAILED
             yield item.record()
 
-    with progress.tracked(results, "unlocking", total, show_bar) as tracked:
+    with progress.tracked(results, localize(_("unlocking")), total, show_bar) as tracked:
         emit(records(tracked), output, table=lambda rows: result_table(rows))
     if counts["failed"]:
-        raise BatchFailed(f"{counts['failed']} of {counts['total']} card(s) failed")
+        raise BatchFailed(_("{failed} of {total} card(s) failed").format(
+            failed=counts["failed"], total=counts["total"]))
 
 
 def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Iterable[str]:
@@ -105,10 +108,11 @@ def _expire(ctx_, output: OutputFormat) -> None:
             lapsed += item.result == "lapsed"
             yield item.record()
 
-    with progress.tracked(expire_due(ctx_), "expiring", count_due(ctx_) if show_bar else None,
+    with progress.tracked(expire_due(ctx_), localize(_("expiring")), count_due(ctx_) if show_bar else None,
                           show_bar) as tracked:
         count = emit(records(tracked), output,
-                     table=lambda rows: result_table(rows, "PIN locks ended, loss reports lapsed"))
+                     table=lambda rows: result_table(rows, _("PIN locks ended, loss reports lapsed")))
     if output is OutputFormat.TABLE or not sys.stdout.isatty():
-        message(f"{count - lapsed} expired lock(s) recorded as ended"
-                + (f"; {lapsed} temporary loss report(s) recorded as lapsed" if lapsed else ""))
+        ended = (_("{ended} expired lock(s) recorded as ended; {lapsed} temporary loss report(s) recorded as lapsed")
+                 if lapsed else _("{ended} expired lock(s) recorded as ended"))
+        message(ended.format(ended=count - lapsed, lapsed=lapsed))

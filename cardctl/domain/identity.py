@@ -20,6 +20,7 @@ from operator import mul
 # that never validate an ID number (status, unlock --expired) should not pay for it.
 
 from cardctl.errors import InvalidInput
+from cardctl.i18n import _
 
 ID_LENGTH = 18
 CARD_NO_LENGTH = 9
@@ -119,10 +120,10 @@ def parse_card_no(raw: str) -> str:
     """A card number is exactly 9 characters from 0-9 and A-Z, with no checksum."""
     text = raw.strip()
     if not text:
-        raise InvalidInput("card number is empty")
+        raise InvalidInput(_("card number is empty"))
     problem = _card_no_problem(text)
     if problem:
-        raise InvalidInput(f"card number {shown_card_no(text)}: {problem}")
+        raise InvalidInput(_("card number {card}: {problem}").format(card=shown_card_no(text), problem=problem))
     return text
 
 
@@ -137,7 +138,7 @@ def parse_uscc(raw: str) -> str:
     """An employer unit's unified social credit code (GB 32100-2015), upper-cased."""
     text = raw.strip().upper()
     if not text:
-        raise InvalidInput("credit code is empty")
+        raise InvalidInput(_("credit code is empty"))
     # stdnum would silently drop inner spaces and dashes; refuse them as everywhere else.
     problem = _separator_problem(text)
     if not problem and _USCC_SHAPE.fullmatch(text) and text[17] == _uscc_check_char(text[:17]):
@@ -150,18 +151,18 @@ def parse_uscc(raw: str) -> str:
             return uscc.validate(text)
         except ValidationError as error:
             problem = _uscc_problem(error, text)
-    raise InvalidInput(f"credit code {_printable(text)}: {problem}")
+    raise InvalidInput(_("credit code {code}: {problem}").format(code=_printable(text), problem=problem))
 
 
 def parse_region(raw: str) -> str:
     """A 6-digit area code that stdnum's cn/loc data knows, in any period."""
     text = raw.strip()
     if not text:
-        raise InvalidInput("region is empty")
+        raise InvalidInput(_("region is empty"))
     if not (len(text) == 6 and set(text) <= _DIGITS):
-        raise InvalidInput(f"region {_printable(text)}: expected a 6-digit area code")
+        raise InvalidInput(_("region {region}: expected a 6-digit area code").format(region=_printable(text)))
     if _area_periods(text) is None:
-        raise InvalidInput(f"region {text}: unknown area code")
+        raise InvalidInput(_("region {region}: unknown area code").format(region=text))
     return text
 
 
@@ -192,7 +193,7 @@ def make_id_number(area: str, birth: date, seq: int) -> str:
 
 def _refuse_bad_id_shape(text: str) -> None:
     if not text:
-        raise InvalidInput("ID number is empty")
+        raise InvalidInput(_("ID number is empty"))
     problem = _separator_problem(text) or _id_shape_problem(text)
     if problem:
         raise InvalidInput(_id_message(text, problem))
@@ -200,12 +201,14 @@ def _refuse_bad_id_shape(text: str) -> None:
 
 def _id_shape_problem(text: str) -> str | None:
     if len(text) != ID_LENGTH:
-        hint = "; 15-digit first-generation numbers must be converted" if len(text) == 15 else ""
-        return f"wrong length ({len(text)}, expected {ID_LENGTH}){hint}"
+        if len(text) == 15:
+            return _("wrong length ({length}, expected {expected}); 15-digit first-generation numbers "
+                     "must be converted").format(length=len(text), expected=ID_LENGTH)
+        return _("wrong length ({length}, expected {expected})").format(length=len(text), expected=ID_LENGTH)
     if not (set(text[:17]) <= _DIGITS and text[17] in "0123456789Xx"):
-        return "only digits are allowed, and X as the last character"
+        return _("only digits are allowed, and X as the last character")
     if text[17].upper() != _check_char(text[:17]):
-        return "wrong check character (mistyped digit?)"
+        return _("wrong check character (mistyped digit?)")
     return None
 
 
@@ -213,16 +216,16 @@ def _birth_date(value: str) -> date:
     try:
         return date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        problem = "digits 7-14 are not a real date (YYYYMMDD)"
+        problem = _("digits 7-14 are not a real date (YYYYMMDD)")
         raise InvalidInput(_id_message(value, problem)) from None
 
 
 def _refuse_birth_out_of_range(value: str, birth: date, today: date) -> None:
     # stdnum accepts any calendar date; a future or pre-1900 birth is a typo.
     if birth > today:
-        raise InvalidInput(_id_message(value, "birth date is in the future"))
+        raise InvalidInput(_id_message(value, _("birth date is in the future")))
     if birth < EARLIEST_BIRTH:
-        raise InvalidInput(_id_message(value, "birth date is before 1900"))
+        raise InvalidInput(_id_message(value, _("birth date is before 1900")))
 
 
 def _refuse_area_not_in_use(value: str, birth: date, today: date) -> None:
@@ -230,9 +233,9 @@ def _refuse_area_not_in_use(value: str, birth: date, today: date) -> None:
     # but codes are given when the number is issued, often years after birth.
     periods = _area_periods(value[:6])
     if periods is None:
-        raise InvalidInput(_id_message(value, "unknown area code (digits 1-6)"))
+        raise InvalidInput(_id_message(value, _("unknown area code (digits 1-6)")))
     if not any(_overlaps(period, birth.year, today.year) for period in periods):
-        problem = "area code (digits 1-6) was not in use from the birth year to today"
+        problem = _("area code (digits 1-6) was not in use from the birth year to today")
         raise InvalidInput(_id_message(value, problem))
 
 
@@ -291,9 +294,9 @@ def _separator_problem(text: str) -> str | None:
     if text.isascii() and text.isalnum():
         return None  # the common case, decided without a loop in Python
     if any(char.isspace() or char == "-" for char in text):
-        return "contains spaces or dashes; type it without separators"
+        return _("contains spaces or dashes; type it without separators")
     if not text.isascii():
-        return "contains full-width or other non-ASCII characters; type ASCII digits and letters"
+        return _("contains full-width or other non-ASCII characters; type ASCII digits and letters")
     return None
 
 
@@ -302,11 +305,11 @@ def _card_no_problem(text: str) -> str | None:
     if problem:
         return problem
     if not set(text.upper()) <= _CARD_CHARS:
-        return "only digits 0-9 and letters A-Z are allowed"
+        return _("only digits 0-9 and letters A-Z are allowed")
     if len(text) != CARD_NO_LENGTH:
-        return f"wrong length ({len(text)}, expected {CARD_NO_LENGTH})"
+        return _("wrong length ({length}, expected {expected})").format(length=len(text), expected=CARD_NO_LENGTH)
     if text != text.upper():
-        return f"letters must be upper case: {text.upper()}"
+        return _("letters must be upper case: {card}").format(card=text.upper())
     return None
 
 
@@ -314,16 +317,16 @@ def _uscc_problem(error: Exception, text: str) -> str:
     from stdnum.exceptions import InvalidChecksum, InvalidFormat, InvalidLength
 
     if isinstance(error, InvalidLength):
-        return f"wrong length ({len(text)}, expected 18)"
+        return _("wrong length ({length}, expected {expected})").format(length=len(text), expected=18)
     if isinstance(error, InvalidFormat):
-        return "expected 8 digits, then digits or letters other than I, O, S, V, Z"
+        return _("expected 8 digits, then digits or letters other than I, O, S, V, Z")
     if isinstance(error, InvalidChecksum):
-        return "wrong check character (mistyped character?)"
-    return "not a valid unified social credit code"
+        return _("wrong check character (mistyped character?)")
+    return _("not a valid unified social credit code")
 
 
 def _id_message(text: str, problem: str) -> str:
-    return f"ID number {_shown_id(text)}: {problem}"
+    return _("ID number {id_number}: {problem}").format(id_number=_shown_id(text), problem=problem)
 
 
 def _shown_id(text: str) -> str:

@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 from ..errors import InvalidInput
+from ..i18n import _
 
 FEN_PER_YUAN = 100
 MAX_YUAN = 10_000_000  # one entry above this is a typo, not a contribution
@@ -25,22 +26,25 @@ def parse_yuan(raw: str) -> int:
     """A positive amount in yuan such as ``120`` or ``120.50``, returned in fen."""
     text = raw.strip()
     if not text:
-        raise InvalidInput("amount is empty")
+        raise InvalidInput(_("amount is empty"))
     shown = _shown(text)
     if not text.isascii():
-        raise InvalidInput(f"amount {shown}: type ASCII digits (full-width digits are not accepted)")
+        raise InvalidInput(_("amount {amount}: type ASCII digits (full-width digits are not accepted)").format(
+            amount=shown))
     if text.startswith("-"):
-        raise InvalidInput(f"amount {shown}: must be more than 0")
+        raise InvalidInput(_("amount {amount}: must be more than 0").format(amount=shown))
     match = _DECIMAL.fullmatch(text)
     if match is None:
-        raise InvalidInput(f"amount {shown}: expected yuan like 120 or 120.50")
+        raise InvalidInput(_("amount {amount}: expected yuan like 120 or 120.50").format(amount=shown))
     if match[1] is not None and len(match[1]) > 3:
-        raise InvalidInput(f"amount {shown}: more than two decimals (a fen is the smallest unit)")
+        raise InvalidInput(_("amount {amount}: more than two decimals (a fen is the smallest unit)").format(
+            amount=shown))
     fen = int(Decimal(text) * FEN_PER_YUAN)
     if fen <= 0:
-        raise InvalidInput(f"amount {shown}: must be more than 0")
+        raise InvalidInput(_("amount {amount}: must be more than 0").format(amount=shown))
     if fen > MAX_FEN:
-        raise InvalidInput(f"amount {shown}: over the limit of {format_fen(MAX_FEN)} yuan")
+        raise InvalidInput(_("amount {amount}: over the limit of {limit} yuan").format(
+            amount=shown, limit=format_fen(MAX_FEN)))
     return fen
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from ..errors import InvalidInput
+from ..i18n import N_, _, term
 
 MAX_NAME = 64
 MAX_REASON = 500  # an operator's reason for an action, kept in the audit trail
@@ -13,19 +14,21 @@ _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\
 
 
 def parse_name(raw: str) -> str:
-    return parse_text(raw, "name", MAX_NAME)
+    return parse_text(raw, N_("name"), MAX_NAME)
 
 
 def parse_text(raw: str, what: str, max_len: int) -> str:
     """One line of free text (a name, a reason, an issuer) that cannot steer a terminal:
     no control, format (bidi, zero-width), surrogate, private-use or unassigned characters.
     Full-width spaces and any script are fine."""
-    text = raw.strip()
+    text, field = raw.strip(), term(what)
     if not text:
-        raise InvalidInput(f"{what} must not be empty")
+        raise InvalidInput(_("{field} must not be empty").format(field=field))
     if len(text) > max_len:
-        raise InvalidInput(f"{what} is {len(text)} characters long (at most {max_len})")
+        raise InvalidInput(_("{field} is {length} characters long (at most {max_len})").format(
+            field=field, length=len(text), max_len=max_len))
     for char in text:
         if char in _BIDI or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            raise InvalidInput(f"{what} contains a control or invisible character (U+{ord(char):04X})")
+            raise InvalidInput(_("{field} contains a control or invisible character (U+{code:04X})").format(
+                field=field, code=ord(char)))
     return text

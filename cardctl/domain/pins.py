@@ -14,6 +14,7 @@ from typing import Callable
 import bcrypt
 
 from ..errors import InvalidInput
+from ..i18n import _
 
 PIN_LENGTH = 6
 SCHEME_PEPPERED = "pepper-v1"
@@ -33,7 +34,7 @@ def parse_pin(raw: str) -> str:
     """Exactly 6 ASCII digits; the PIN itself is never echoed in the message."""
     pin = raw.rstrip("\r\n")
     if len(pin) != PIN_LENGTH or not pin.isascii() or not pin.isdigit():
-        raise InvalidInput(f"a PIN must be exactly {PIN_LENGTH} digits (0-9)")
+        raise InvalidInput(_("a PIN must be exactly {length} digits (0-9)").format(length=PIN_LENGTH))
     return pin
 
 
@@ -46,15 +47,15 @@ def weakness(pin: str, *, default_pin: str, birth_pins: set[str],
              is_id_tail: Callable[[str], bool]) -> str | None:
     """Why ``pin`` may not be set, or None. Messages never contain the PIN."""
     if _is_run(pin):
-        return "it is one digit repeated or a run of digits"
+        return _("it is one digit repeated or a run of digits")
     if pin == default_pin:
-        return "it is the region's default PIN"
+        return _("it is the region's default PIN")
     if pin in birth_pins:
-        return "it is the holder's birth date"
+        return _("it is the holder's birth date")
     if is_id_tail(pin):
-        return "it is the end of the holder's ID number"
+        return _("it is the end of the holder's ID number")
     if pin in COMMON_PINS:
-        return "it is one of the most common PINs"
+        return _("it is one of the most common PINs")
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..errors import InvalidInput
+from ..i18n import _
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def check_limits(policy: Policy) -> None:
             low, high = LIMITS[field.name]
             value = getattr(policy, field.name)
             if not low <= value <= high:
-                raise InvalidInput(f"{field.name.replace('_', '-')} must be from {low} to {high}, not {value}")
+                raise InvalidInput(_("{setting} must be from {low} to {high}, not {value}").format(
+                    setting=field.name.replace("_", "-"), low=low, high=high, value=value))
     if not (len(policy.default_pin) == 6 and policy.default_pin.isascii() and policy.default_pin.isdigit()):
-        raise InvalidInput("default-pin must be 6 digits")
+        raise InvalidInput(_("default-pin must be 6 digits"))

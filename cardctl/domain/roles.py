@@ -11,6 +11,7 @@ import re
 from enum import StrEnum
 
 from ..errors import InvalidInput
+from ..i18n import _
 
 
 class Role(StrEnum):
@@ -41,7 +42,7 @@ def parse_role(raw: str) -> Role:
     try:
         return Role(raw.strip().lower())
     except ValueError:
-        raise InvalidInput(f"role must be auditor, staff or admin, not {_shown(raw)!r}") from None
+        raise InvalidInput(_("role must be auditor, staff or admin, not {role!r}").format(role=_shown(raw))) from None
 
 
 def parse_login(raw: str, postgresql: bool) -> str:
@@ -49,11 +50,11 @@ def parse_login(raw: str, postgresql: bool) -> str:
     name = raw.strip()
     pattern = PG_LOGIN if postgresql else OS_LOGIN
     if not pattern.fullmatch(name):
-        rule = ("1-63 characters: lower-case letters, digits and _, not starting with a digit"
-                if postgresql else "an OS login name: letters, digits, _ . - (or uid:N)")
-        raise InvalidInput(f"operator name {_shown(raw)!r} is not valid: {rule}")
+        rule = (_("1-63 characters: lower-case letters, digits and _, not starting with a digit")
+                if postgresql else _("an OS login name: letters, digits, _ . - (or uid:N)"))
+        raise InvalidInput(_("operator name {name!r} is not valid: {rule}").format(name=_shown(raw), rule=rule))
     if postgresql and (name.startswith("pg_") or name in _RESERVED):
-        raise InvalidInput(f"operator name {name!r} is reserved by PostgreSQL")
+        raise InvalidInput(_("operator name {name!r} is reserved by PostgreSQL").format(name=name))
     return name
 
 

@@ -19,6 +19,7 @@ from ..domain.lifecycle import pin_reset_problem, representation_problem
 from ..domain.model import CardStatus, EndCause, LockKind, LockView, effective_status
 from ..domain.money import format_fen
 from ..errors import CardLocked, InvalidInput, Refused, WrongPin
+from ..i18n import N_, _, terms
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
 from .arrears import balances
@@ -83,7 +84,7 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
             problem = pin_reset_problem(status_of(card, ctx.now()))
             if problem:
                 raise Refused(problem)
-            check_identity(ctx, session, card, person, "PIN reset")
+            check_identity(ctx, session, card, person, N_("PIN reset"))
             detail = check_representation(ctx, session, card, person, agent)
             refuse_weak(ctx, session, card, pin)
             holder_id = card.holder_id
@@ -97,13 +98,14 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
         end_due_pin_locks(session, ctx.audit, now, [card_no])
         session.refresh(card)
         problem = pin_reset_problem(status_of(card, now)) or (
-            None if card.holder_id == holder_id else "the card changed hands")
+            None if card.holder_id == holder_id else _("the card changed hands"))
         if problem is None:
             result = _apply_reset(ctx, session, card, new_hash, detail, now)
         else:
             ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=problem)], now)
     if problem is not None:
-        raise Refused(f"card {card_no} changed state during the PIN reset: {problem}; nothing changed")
+        raise Refused(_("card {card} changed state during the PIN reset: {problem}; nothing changed").format(
+            card=card_no, problem=problem))
     return result
 
 
@@ -126,7 +128,7 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
     action = "pin.change"
     try:
         if old == new:
-            raise Refused("the new PIN is the same as the current one")
+            raise Refused(_("the new PIN is the same as the current one"))
         with ctx.db.read() as session:
             card = load_card(session, card_no)
             refuse_weak(ctx, session, card, new)  # before the old PIN is tried, so no attempt is spent
@@ -136,14 +138,17 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
     checked = verify_pin(ctx, card_no, old, action=action)
     if checked.result == "wrong_pin":
         if checked.locks:
-            raise WrongPin(f"the current PIN is wrong; card {card_no} is now locked; PIN not changed")
-        raise WrongPin(f"the current PIN is wrong; {checked.attempts_left} attempt(s) left; PIN not changed")
+            raise WrongPin(_("the current PIN is wrong; card {card} is now locked; PIN not changed").format(
+                card=card_no))
+        raise WrongPin(_("the current PIN is wrong; {left} attempt(s) left; PIN not changed").format(
+            left=checked.attempts_left))
     if checked.result != "ok":
-        kinds = ", ".join(sorted({lock.kind for lock in checked.locks}))
-        raise CardLocked(f"card {card_no} is " + (f"locked ({kinds})" if kinds else "not in use")
-                         + "; PIN not changed")
+        kinds = sorted({lock.kind for lock in checked.locks})
+        raise CardLocked((_("card {card} is locked ({kinds}); PIN not changed") if kinds
+                          else _("card {card} is not in use; PIN not changed")).format(
+            card=card_no, kinds=terms(kinds)))
     new_hash = pins.hash_pin(new, ctx.keys.pepper, ctx.settings.bcrypt_cost)
-    for _ in range(3):
+    for _attempt in range(3):
         current = _swap_hash(ctx, card_no, expected, new_hash)
         if current is None:
             return
@@ -153,7 +158,8 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
         if not pins.check_pin(old, stored, scheme, ctx.keys.pepper):
             break
         expected = stored
-    raise audited_refusal(ctx, Refused(f"the PIN of card {card_no} was changed meanwhile; nothing changed"),
+    raise audited_refusal(ctx, Refused(_("the PIN of card {card} was changed meanwhile; nothing changed").format(
+        card=card_no)),
                           action, card_no)
 
 
@@ -172,7 +178,8 @@ def _swap_hash(ctx: Context, card_no: str, expected: str | None, new_hash: str) 
             ctx.audit.append(session, [EventDraft("pin.change", "refused_locked", card_no)], now)
         current = (card.pin_hash, card.pin_scheme)
     if not usable or current[0] is None:
-        raise CardLocked(f"card {card_no} became locked or unusable before the PIN was changed; nothing changed")
+        raise CardLocked(_("card {card} became locked or unusable before the PIN was changed; nothing changed").format(
+            card=card_no))
     return current
 
 
@@ -182,7 +189,7 @@ def lock_admin(ctx: Context, card_no: str, reason: str) -> str:
     with ctx.db.write() as session:
         card = load_card(session, card_no, for_update=True)
         if card.status == CardStatus.VOID:
-            problem = "card is void; a void card cannot be locked"
+            problem = _("card is void; a void card cannot be locked")
             ctx.audit.append(session, [EventDraft("lock.admin", "refused", card_no, reason=problem)], now)
         else:
             problem = None

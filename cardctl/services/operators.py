@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from ..domain.model import iso
 from ..domain.roles import Role
 from ..errors import CardctlError, InvalidInput, Refused
+from ..i18n import N_, _, term
 from ..storage.audit import EventDraft
 from ..storage.models import Operator
 from .access import acting_login
@@ -29,7 +30,7 @@ class OperatorNotFound(CardctlError):
     exit_code = 5
 
     def __init__(self, login: str) -> None:
-        super().__init__(f"operator {login} not found")
+        super().__init__(_("operator {login} not found").format(login=login))
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,10 @@ def needs_password(ctx: Context, login: str) -> bool:
 
 def check_password(password: str) -> str:
     if not password or not password.strip():
-        raise InvalidInput("the password is empty")
+        raise InvalidInput(_("the password is empty"))
     if len(password) > MAX_PASSWORD or not password.isprintable():
-        raise InvalidInput(f"the password must be printable and at most {MAX_PASSWORD} characters")
+        raise InvalidInput(_("the password must be printable and at most {max_len} characters").format(
+            max_len=MAX_PASSWORD))
     return password
 
 
@@ -91,7 +93,8 @@ def add_operator(ctx: Context, login: str, role: Role, password: str | None = No
     with ctx.db.write() as session:
         row = session.get(Operator, login, with_for_update=True)
         if row is not None and row.disabled_at is None:
-            raise Refused(f"{login} is already an operator ({row.role}); change it with operator set-role")
+            raise Refused(_("{login} is already an operator ({role}); change it with operator set-role").format(
+                login=login, role=term(row.role, "role")))
         me = acting_login(ctx.db, ctx.settings, session.connection())
         if row is None:
             session.add(Operator(login=login, role=role.value, created_at=now, created_by=me))
@@ -116,7 +119,7 @@ def set_role(ctx: Context, login: str, role: Role) -> OperatorChange:
         if before is role:
             return OperatorChange(login, "unchanged", role.value)
         if before is Role.ADMIN:
-            _keep_an_admin(session, login, "demote")
+            _keep_an_admin(session, login, N_("demote"))
         row.role = role.value
         if not ctx.db.is_sqlite:
             from ..storage import pg_access
@@ -132,7 +135,7 @@ def disable_operator(ctx: Context, login: str, reason: str) -> OperatorChange:
     with ctx.db.write() as session:
         row = _active(session, login)
         if row.role == Role.ADMIN:
-            _keep_an_admin(session, login, "disable")
+            _keep_an_admin(session, login, N_("disable"))
         row.disabled_at = now
         if not ctx.db.is_sqlite:
             from ..storage import pg_access
@@ -148,7 +151,7 @@ def _active(session, login: str) -> Operator:
     if row is None:
         raise OperatorNotFound(login)
     if row.disabled_at is not None:
-        raise Refused(f"operator {login} is disabled; add it again with operator add")
+        raise Refused(_("operator {login} is disabled; add it again with operator add").format(login=login))
     return row
 
 
@@ -157,5 +160,6 @@ def _keep_an_admin(session, login: str, verb: str) -> None:
     others = session.scalar(select(func.count()).select_from(Operator).where(
         Operator.role == Role.ADMIN.value, Operator.disabled_at.is_(None), Operator.login != login))
     if not others:
-        raise Refused(f"{login} is the last active admin; make another admin before you {verb} it")
+        raise Refused(_("{login} is the last active admin; make another admin before you {verb} it").format(
+            login=login, verb=term(verb)))
 

@@ -11,6 +11,7 @@ from ..domain import policy as rules
 from ..domain.identity import parse_region
 from ..domain.policy import Policy
 from ..errors import InvalidInput
+from ..i18n import _
 from ..storage.audit import EventDraft
 from ..storage.models import Policy as PolicyRow
 from .context import POLICY_FIELDS, Context
@@ -46,7 +47,8 @@ def parse_prefix(raw: str) -> str:
     if text.lower() in (DEFAULT_NAME, ""):
         return ""
     if not (text.isascii() and text.isdigit() and len(text) in PREFIX_LENGTHS):
-        raise InvalidInput(f"region {text[:12]!r}: expected 'default' or a 2-, 4- or 6-digit area-code prefix")
+        raise InvalidInput(_("region {region!r}: expected 'default' or a 2-, 4- or 6-digit area-code prefix").format(
+            region=text[:12]))
     return parse_region(text) if len(text) == 6 else text
 
 
@@ -70,7 +72,7 @@ def set_policy(ctx: Context, prefix: str, changes: dict[str, Any]) -> PolicyChan
     """Change settings for one prefix; a new prefix starts from the policy it would inherit."""
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
-        raise InvalidInput(f"unknown policy setting(s): {', '.join(sorted(unknown))}")
+        raise InvalidInput(_("unknown policy setting(s): {names}").format(names=", ".join(sorted(unknown))))
     now = ctx.now()
     with ctx.db.write() as session:
         row = session.get(PolicyRow, prefix, with_for_update=True)
@@ -85,7 +87,7 @@ def set_policy(ctx: Context, prefix: str, changes: dict[str, Any]) -> PolicyChan
         if row is None:
             session.add(PolicyRow(region_prefix=prefix, **asdict(after)))
         else:
-            for name, (_, value) in diff.items():
+            for name, (_old, value) in diff.items():
                 setattr(row, name, value)
         outcome = "created" if row is None else "changed" if diff else "unchanged"
         # old values are kept so an auditor can see, and undo, what a change did

@@ -11,6 +11,7 @@ from ..clock import Clock, system_clock
 from ..config import Settings
 from ..domain.policy import DEFAULT
 from ..errors import DatabaseError, KeyFileError
+from ..i18n import _
 from ..keys import create_key_file, load_keys
 from ..storage import schema
 from ..storage.audit import Actor, AuditTrail, EventDraft, init_head
@@ -43,7 +44,8 @@ def init_database(settings: Settings, clock: Clock = system_clock) -> InitReport
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror}") from None
+            raise DatabaseError(_("cannot create the folder for {path}: {error}").format(
+                path=path, error=exc.strerror)) from None
     check_may_init(db, settings, clock)  # before anything is written, the key file included
     created = create_key_file(settings.key_file)
     keys = load_keys(settings.key_file)
@@ -56,14 +58,15 @@ def init_database(settings: Settings, clock: Clock = system_clock) -> InitReport
             if not db.is_sqlite:
                 _grant_operator_groups(conn)
     if after != SCHEMA_REVISION:
-        raise DatabaseError(f"schema is at {after}, this cardctl expects {SCHEMA_REVISION}")
+        raise DatabaseError(_("schema is at {found}, this cardctl expects {expected}").format(
+            found=after, expected=SCHEMA_REVISION))
     now = clock()
     with db.write() as session:
         stored = session.get(Meta, "key_fingerprint")
         if stored is None:
             session.add(Meta(key="key_fingerprint", value=keys.fingerprint))
         elif stored.value != keys.fingerprint:
-            raise KeyFileError(f"key file {settings.key_file} does not belong to this database")
+            raise KeyFileError(_("key file {path} does not belong to this database").format(path=settings.key_file))
         if session.get(Policy, "") is None:
             session.add(Policy(region_prefix="", **{f: getattr(DEFAULT, f) for f in _DEFAULT_FIELDS}))
         init_head(session)
@@ -99,5 +102,5 @@ def _refuse_newer(conn, db: Database) -> None:
 
     found = MigrationContext.configure(conn).get_current_revision()
     if found is not None and found > SCHEMA_REVISION:
-        raise DatabaseError(f"database schema {found} is newer than this cardctl ({SCHEMA_REVISION}); "
-                            f"upgrade cardctl")
+        raise DatabaseError(_("database schema {found} is newer than this cardctl ({expected}); upgrade cardctl")
+                            .format(found=found, expected=SCHEMA_REVISION))

@@ -14,6 +14,7 @@ from sqlalchemy import exists, insert, select, update
 from ..domain import pins
 from ..domain.model import CardStatus, LockKind, LockView, VerifyResult, effective_status, iso
 from ..errors import CardNotFound
+from ..i18n import _
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
 from .context import Context
@@ -27,7 +28,7 @@ _CARD_STATE = (Card.status, Card.loss_kind, Card.loss_lapses_at, Card.pin_hash, 
 
 
 def verify_pin(ctx: Context, card_no: str, pin: str, action: str = ACTION) -> VerifyResult:
-    for _ in range(3):
+    for _attempt in range(3):
         now = ctx.now()
         with ctx.db.read() as session:
             card = _card_state(session, card_no, locked_at=now)
@@ -105,7 +106,7 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
         events = [EventDraft(action, "wrong_pin", card_no, detail={"failures": failures})]
         if failures >= policy.max_attempts:
             ends = now + timedelta(hours=policy.lock_hours) if policy.lock_hours else None
-            reason = f"{failures} consecutive wrong PINs"
+            reason = _("{failures} consecutive wrong PINs").format(failures=failures)  # stored in English
             conn.execute(insert(Lock).values(
                 card_no=card_no, kind=LockKind.PIN.value, reason=reason, started_at=now, ends_at=ends,
                 created_by=ctx.settings.operator))

@@ -1,0 +1,114 @@
+"""What a table shows for stored English values: terms, column headers, system-written texts.
+
+Records keep their English keys and values (JSON, JSON lines and CSV carry them as they are);
+only a table translates them, through ``i18n.tr``. Every term is marked with ``N_`` so the
+catalog test knows it needs a translation.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ..i18n import N_, NC_, Msg, term, tr
+
+ROLE = "role"  # the context of role names: "admin" the role is not "admin" the lock
+
+TERMS = (
+    # card status
+    N_("pending"), N_("active"), N_("lost"), N_("void"),
+    # lock kinds, and no lock at all (status --summary)
+    N_("pin"), N_("arrears"), N_("admin"), N_("none"),
+    # roles
+    NC_("role", "auditor"), NC_("role", "staff"), NC_("role", "admin"),
+    # loss reports, and why a card was replaced
+    N_("temporary"), N_("formal"), N_("damaged"),
+    # insurance types
+    N_("employee"), N_("resident"),
+    # channels
+    N_("counter"), N_("bank"), N_("terminal"), N_("online"), N_("hotline"), N_("system"),
+    # results of verify, unlock, import, the cron sweep and the lifecycle commands
+    N_("ok"), N_("wrong pin"), N_("locked"), N_("unusable"), N_("unlocked"), N_("not locked"),
+    N_("would unlock"), N_("not found"), N_("refused"), N_("invalid"), N_("expired"), N_("lapsed"),
+    N_("issued"), N_("already issued"), N_("reset"), N_("changed"), N_("reported"), N_("withdrawn"),
+    N_("reissued"), N_("already locked"), N_("created"), N_("unchanged"), N_("added"), N_("re-enabled"),
+    N_("role changed"), N_("disabled"), N_("debt"), N_("payment"), N_("released"), N_("still locked"),
+    # how a lock ended (report), beside expired, unlocked and reset above
+    N_("replaced"),
+    # a policy row that is not for one region, and yes/no cells
+    N_("default"), N_("True"), N_("False"),
+)
+
+# result_table headers by record key; the English is the key as it always read
+COLUMNS = {
+    "card_no": N_("Card no"), "result": N_("Result"), "detail": N_("Detail"), "line": N_("Line"),
+    "ended_at": N_("Ended at"), "region": N_("Region"), "area_code": N_("Area code"), "from": N_("From"),
+    "max_attempts": N_("Max attempts"), "lock_hours": N_("Lock hours"), "temp_loss_days": N_("Temp loss days"),
+    "default_pin": N_("Default pin"), "minor_age": N_("Minor age"), "login": N_("Login"), "role": N_("Role"),
+    "active": N_("Active"), "created_at": N_("Created at"), "created_by": N_("Created by"),
+    "disabled_at": N_("Disabled at"), "seq": N_("Seq"), "at": N_("At"), "operator": N_("Operator"),
+    "os_user": N_("Os user"), "channel": N_("Channel"), "action": N_("Action"), "outcome": N_("Outcome"),
+    "reason": N_("Reason"), "status": N_("Status"), "lock": N_("Lock"), "cards": N_("Cards"),
+    "kind": N_("Kind"), "loss_kind": N_("Loss kind"), "count": N_("Count"),
+    # report sections
+    "day": N_("Day"), "pin_opened": N_("Pin opened"), "pin_ended": N_("Pin ended"),
+    "arrears_opened": N_("Arrears opened"), "arrears_ended": N_("Arrears ended"),
+    "admin_opened": N_("Admin opened"), "admin_ended": N_("Admin ended"), "ended": N_("Ended"),
+    "median_s": N_("Median s"), "p95_s": N_("P95 s"), "median": N_("Median"), "p95": N_("P95"),
+    "duration": N_("Duration"), "pin": N_("Pin"), "arrears": N_("Arrears"), "admin": N_("Admin"),
+    "ended_by": N_("Ended by"), "locks": N_("Locks"), "share": N_("Share"), "holder_name": N_("Holder name"),
+    "first": N_("First"), "last": N_("Last"), "unit": N_("Unit"), "owed": N_("Owed"), "debtor": N_("Debtor"),
+    "events": N_("Events"), "refused": N_("Refused"),
+}
+# columns whose values are terms, not free text
+TERM_COLUMNS = frozenset({"result", "status", "lock", "kind", "loss_kind", "channel", "region", "from", "type",
+                          "ended_by", "duration", "debtor"})
+
+# Texts cardctl itself writes into the database (lock reasons, why a card is void). They are
+# stored in English; a table recognises them and shows them in the chosen language.
+STORED = (
+    N_("{failures} consecutive wrong PINs"),
+    N_("unpaid contributions (own)"), N_("unpaid contributions (unit)"), N_("unpaid contributions (own and unit)"),
+    N_("reported lost (formal)"),
+    N_("reissued as {card} ({cause})"),
+    N_("{reason} (carried over from {card})"),
+)
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def header(key: str) -> str:
+    return tr(COLUMNS[key]) if key in COLUMNS else key.replace("_", " ").capitalize()
+
+
+def value(key: str, raw):
+    """A cell's value in the chosen language: terms and yes/no translated, anything else as it is."""
+    if isinstance(raw, bool):
+        return tr(str(raw))
+    if key == "role" and isinstance(raw, str):
+        return tr(raw, ROLE)
+    if key in TERM_COLUMNS and isinstance(raw, str):
+        return tr(raw)
+    return raw
+
+
+@lru_cache(maxsize=None)
+def _patterns() -> tuple[tuple[re.Pattern, str], ...]:
+    found = []
+    for template in STORED:
+        parts = _FIELD.split(template)  # literal, field, literal, field, ...
+        pattern = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+)" for i, part in enumerate(parts))
+        found.append((re.compile(pattern), template))
+    return tuple(found)
+
+
+def stored_text(text: str | None):
+    """A system-written stored text as a ``Msg`` (shown translated); anything else unchanged."""
+    if not text:
+        return text
+    for pattern, template in _patterns():
+        match = pattern.fullmatch(text)
+        if match:
+            return Msg(template, {name: stored_text(found) if name == "reason" else
+                                  term(found) if name == "cause" else found
+                                  for name, found in match.groupdict().items()})
+    return text
