@@ -23,7 +23,12 @@ cards=()
 for i in "${!rows[@]}"; do
     IFS=, read -r card_no _name id_number _rest <<<"${rows[$i]}"
     cards+=("$card_no")
-    printf '58392%d\n' "$i" | cardctl activate "$card_no" --id-number "$id_number" --pin-stdin
+    guardian=()  # a minor's card is activated by a guardian (the first holder stands in here)
+    if (( $(date +%Y) - ${id_number:6:4} < 18 )); then
+        IFS=, read -r _ guardian_name guardian_id _rest <<<"${rows[0]}"
+        guardian=(--agent-id-number "$guardian_id" --agent-name "$guardian_name")
+    fi
+    printf '58392%d\n' "$i" | cardctl activate "$card_no" --id-number "$id_number" --pin-stdin "${guardian[@]}"
 done
 
 # Four of them mistype their PIN three times at a terminal: the third failure locks the card.

@@ -57,8 +57,24 @@ def lock_by_pin(ctx, card_no: str, times: int = 3) -> None:
 @pytest.fixture
 def minor_card(ctx) -> str:
     issue(ctx, "M00000001", "小明", MINOR_ID, "110105")
-    activate(ctx, "M00000001", person(ctx, MINOR_ID), GOOD_PIN)
+    activate(ctx, "M00000001", person(ctx, MINOR_ID), GOOD_PIN, Agent(person(ctx, GUARDIAN[0]), GUARDIAN[1]))
     return "M00000001"
+
+
+def test_a_minors_card_is_not_activated_without_a_guardian_and_the_refusal_is_audited(ctx):
+    issue(ctx, "M00000002", "小红", MINOR_ID, "110105")
+    with pytest.raises(Refused, match="guardian"):
+        activate(ctx, "M00000002", person(ctx, MINOR_ID), GOOD_PIN)
+    assert events(ctx, "M00000002", "card.activate")[-1].outcome == "refused"
+    assert cards_by_number(ctx, ["M00000002"])[0][0].status == CardStatus.PENDING
+
+
+def test_a_guardian_activates_a_minors_card_and_is_recorded_masked(ctx, minor_card):
+    event = events(ctx, minor_card, "card.activate")[-1]
+    assert event.outcome == "activated"
+    detail = json.loads(event.detail)
+    assert detail["guardian"] is True and detail["agent"] == mask_id(GUARDIAN[0])
+    assert cards_by_number(ctx, [minor_card])[0][0].status == CardStatus.ACTIVE
 
 
 # --- reset-pin ---------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from ..errors import BatchFailed
 from ..i18n import _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
-from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message, read_pins, runtime
+from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
+                     read_pins, runtime)
 
 IMPORT_CHUNK = 2000
 
@@ -129,14 +130,22 @@ def activate(
     card_no: Annotated[str, typer.Argument(help="Card number.")],
     id_number: Annotated[str, typer.Option("--id-number", help="The holder's ID number, checked against the card.")],
     pin_stdin: PinStdinOpt = False,
+    agent_id: AgentIdOpt = None,
+    agent_name: AgentNameOpt = None,
     channel: ChannelOpt = None,
 ) -> None:
-    """Activate a pending card in person: identity checked, first PIN set (weak PINs refused)."""
+    """Activate a pending card in person: identity checked, first PIN set (weak PINs refused).
+
+    A minor's card is activated by a guardian (--agent-id-number and --agent-name).
+    """
     from ..services.cards import activate as activate_card
+    from .lifecycle import parse_agent
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_no(card_no)
-    person = parse_id_number(id_number, ctx_.now().date())
+    today = ctx_.now().date()
+    person = parse_id_number(id_number, today)
+    agent = parse_agent(agent_id, agent_name, today)
     (pin,) = read_pins(1, pin_stdin, (_("New PIN"),), confirm_new=True)
-    activate_card(ctx_, card, person, pin)
+    activate_card(ctx_, card, person, pin, agent)
     message(_("card {card} activated").format(card=card))

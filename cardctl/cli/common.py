@@ -26,6 +26,9 @@ OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help="table, 
 ChannelOpt = Annotated[str | None, typer.Option(
     "--channel", help="Where the action happens: " + ", ".join(CHANNELS[:5]) + ".")]
 PinStdinOpt = Annotated[bool, typer.Option("--pin-stdin", help="Read the PIN(s) from standard input, one per line.")]
+AgentIdOpt = Annotated[str | None, typer.Option(
+    "--agent-id-number", help="ID number of the agent or, for a minor, the guardian acting for the holder.")]
+AgentNameOpt = Annotated[str | None, typer.Option("--agent-name", help="Name of the agent or guardian.")]
 
 
 @dataclass

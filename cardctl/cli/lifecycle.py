@@ -16,12 +16,10 @@ from ..errors import InvalidInput
 from ..i18n import _, terms
 from ..render.formats import OutputFormat, emit
 from ..render.tables import local
-from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message, read_pins, runtime
+from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
+                     read_pins, runtime)
 
 IdOpt = Annotated[str, typer.Option("--id-number", help="The holder's ID number, checked against the card.")]
-AgentIdOpt = Annotated[str | None, typer.Option(
-    "--agent-id-number", help="ID number of the agent or, for a minor, the guardian acting for the holder.")]
-AgentNameOpt = Annotated[str | None, typer.Option("--agent-name", help="Name of the agent or guardian.")]
 
 
 EXAMPLES = {

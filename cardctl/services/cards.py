@@ -215,8 +215,14 @@ def audited_refusal(ctx: Context, error: CardctlError, action: str, card_no: str
     return error
 
 
-def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str) -> None:
-    """Identity checked, first PIN set (weak PINs refused), status active."""
+def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent=None) -> None:
+    """Identity checked, first PIN set (weak PINs refused), status active.
+
+    A minor's card is activated by a guardian (``agent``, a ``services.lifecycle.Agent``),
+    as every other counter action on it; an agent is recorded in the event.
+    """
+    from .lifecycle import check_representation  # lifecycle builds on this module
+
     try:
         with ctx.db.read() as session:
             card = load_card(session, card_no)
@@ -224,6 +230,7 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str) -> None:
                 raise Refused(_("card {card} is {status}, not pending; only a pending card is activated").format(
                     card=card_no, status=term(card.status)))
             check_identity(ctx, session, card, id_number, N_("activation"))
+            detail = check_representation(ctx, session, card, id_number, agent)
             refuse_weak(ctx, session, card, pin)
     except (Refused, InvalidInput) as error:
         raise audited_refusal(ctx, error, "card.activate", card_no)
@@ -236,7 +243,7 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str) -> None:
                     failures=0, activated_at=now)
         ).rowcount
         outcome = "activated" if changed else "refused"
-        ctx.audit.append(session, [EventDraft("card.activate", outcome, card_no)], now)
+        ctx.audit.append(session, [EventDraft("card.activate", outcome, card_no, detail=detail or None)], now)
     if not changed:
         raise Refused(_("card {card} changed state while being activated; try again").format(card=card_no))
 
