@@ -14,19 +14,11 @@ from pathlib import Path
 import pytest
 
 from conftest import PgTestDatabase, SqliteTestDatabase, pg_server
+from realproc import cardctl_command
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cards.csv"
 CARD, ID_NUMBER = "GK4175892", "110105195205127044"  # first row of examples/cards.csv
 PIN, WRONG = "583920", "271828"
-
-
-def cardctl_command() -> list[str]:
-    """The console script of this interpreter's environment, else the one on PATH, else -m."""
-    beside = Path(sys.executable).parent / "cardctl"
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("cardctl")
-    return [found] if found else [sys.executable, "-m", "cardctl"]
 
 
 def environment(folder: Path, db_url: str) -> dict[str, str]:
