@@ -270,6 +270,26 @@ def test_database_errors_are_chinese(cli, tmp_path):
     assert result.stderr.startswith("cardctl: 数据库 ") and "不存在；请先运行 'cardctl init'" in result.stderr
 
 
+def test_report_tables_and_a_tampered_audit_export_are_chinese(cli, population, tmp_path):
+    english, chinese = both(cli, "report", "--section", "pin_lock_endings", "--section", "arrears_totals")
+    assert english.exit_code == chinese.exit_code == 0, chinese.stderr
+    assert "How PIN locks ended" in english.stdout and "Arrears outstanding, totals" in english.stdout
+    for words in ("密码锁定的解除方式", "未缴欠费合计", "解除方式", "欠费方", "已到期", "单位", "报表："):
+        assert words in chinese.stdout, words
+    assert "How PIN locks ended" not in chinese.stdout and "Debtor" not in chinese.stdout
+    export = tmp_path / "audit.jsonl"
+    assert cli("audit", "export", str(export)).exit_code == 0
+    rows = export.read_text().splitlines(keepends=True)
+    rows[3] = rows[3].replace('"outcome":"', '"outcome":"x', 1)  # line 4 holds event 3
+    export.write_text("".join(rows))
+    english, chinese = both(cli, "audit", "verify", "--file", str(export))
+    assert english.exit_code == chinese.exit_code == 6
+    assert english.stderr.splitlines() == [
+        f"cardctl: audit export broken: {export} line 4: event 3 was edited (its hash does not match its content)"]
+    assert chinese.stderr.splitlines() == [
+        f"cardctl: 审计日志导出文件已损坏：{export} 第 4 行：第 3 条审计记录已被篡改（哈希与内容不符）"]
+
+
 @pytest.mark.sqlite_only("the acting login is the OS user there; the refusal's wording is the same on PostgreSQL")
 def test_a_refused_role_is_chinese(cli, population, settings, monkeypatch):
     monkeypatch.setattr("cardctl.config.os_user", lambda: "visitor")

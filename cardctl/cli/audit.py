@@ -76,7 +76,7 @@ def verify(
     anchors = [parse_anchor(a) for a in anchor or []]
     if file or more_files:
         if not file:
-            raise InvalidInput("FILE arguments need --file (cardctl audit verify --file FILE...)")
+            raise InvalidInput(_("FILE arguments need --file (cardctl audit verify --file FILE...)"))
         verify_files([*file, *(more_files or [])], anchors, runtime(ctx), output)
         return
     from ..services.audit import verify_chain
@@ -104,15 +104,17 @@ def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, 
                "first_bad_seq": report.first_bad_seq, "head": head, "follows": follows,
                "files": report.files, "file": report.file, "line": report.line}], output)
     if not report.ok:
-        raise ChainBroken(f"audit export broken: {report.problem}")
+        raise ChainBroken(_("audit export broken: {problem}").format(problem=report.problem))
     if output is not OutputFormat.TABLE:
         return
-    span = (f"seq {report.from_seq}-{report.head_seq}" if report.checked
-            else f"no events after seq {report.head_seq}")
-    message(f"audit export intact: {report.checked} event(s) verified in {report.files} file(s), {span}; head {head}")
-    if report.from_seq > 1 and not any(seq == report.from_seq - 1 for seq, _ in anchors):
-        message(f"it follows {follows}: verify it together with the export before it, or check that "
-                f"this is the head noted from that export (--anchor {report.from_seq - 1}:HASH)")
+    span = (_("seq {first}-{last}").format(first=report.from_seq, last=report.head_seq) if report.checked
+            else _("no events after seq {seq}").format(seq=report.head_seq))
+    message(_("audit export intact: {count} event(s) verified in {files} file(s), {span}; head {head}").format(
+        count=report.checked, files=report.files, span=span, head=head))
+    if report.from_seq > 1 and not any(seq == report.from_seq - 1 for seq, _anchor in anchors):
+        message(_("it follows {follows}: verify it together with the export before it, or check that "
+                  "this is the head noted from that export (--anchor {seq}:HASH)").format(
+                      follows=follows, seq=report.from_seq - 1))
 
 
 @audit_app.command("export", epilog=examples(
@@ -144,16 +146,19 @@ def export(
 
     result = export_trail(runtime(ctx).context(role=Role.AUDITOR), file, from_seq, to_seq, force)
     if result.broken is not None:
-        kept = ("what was printed stops without its end line, so it does not verify" if file == "-"
-                else "nothing was exported")
-        raise ChainBroken(f"audit chain broken: {result.broken.problem}; {kept}")
+        kept = (_("what was printed stops without its end line, so it does not verify") if file == "-"
+                else _("nothing was exported"))
+        raise ChainBroken(_("audit chain broken: {problem}; {kept}").format(problem=result.broken.problem, kept=kept))
     head = f"{result.to_seq}:{result.last_hash[:16]}"
-    target = "standard output" if file == "-" else file
+    target = _("standard output") if file == "-" else file
     if result.count:
-        message(f"exported {result.count} event(s), seq {result.from_seq}-{result.to_seq}, to {target}; "
-                f"head {head} (the next export starts at --from-seq {result.to_seq + 1})")
+        message(_("exported {count} event(s), seq {first}-{last}, to {target}; "
+                  "head {head} (the next export starts at --from-seq {next})").format(
+                      count=result.count, first=result.from_seq, last=result.to_seq, target=target, head=head,
+                      next=result.to_seq + 1))
     else:
-        message(f"no events after seq {result.to_seq}: wrote an export of 0 events to {target}; head {head}")
+        message(_("no events after seq {seq}: wrote an export of 0 events to {target}; head {head}").format(
+            seq=result.to_seq, target=target, head=head))
 
 
 def parse_anchor(raw: str) -> tuple[int, str]:

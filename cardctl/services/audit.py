@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..config import Settings
 from ..errors import InvalidInput
+from ..i18n import _
 from ..storage.audit import ChainReport, iter_events, verify_rows
 from ..storage.models import AuditHead, Event
 from .context import Context
@@ -39,10 +40,11 @@ def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = ()) -> Chain
             found = session.scalar(select(Event.hash).where(Event.seq == seq))
             if found is None:
                 return replace(report, ok=False, first_bad_seq=seq,
-                               problem=f"anchor {seq}: the event is gone; the trail was cut back to {head.seq}")
+                               problem=_("anchor {seq}: the event is gone; the trail was cut back to {head}").format(
+                                   seq=seq, head=head.seq))
             if not found.startswith(prefix.lower()):
                 return replace(report, ok=False, first_bad_seq=seq,
-                               problem=f"anchor {seq}: the hash differs; events up to {seq} were rewritten")
+                               problem=_("anchor {seq}: the hash differs; events up to {seq} were rewritten").format(seq=seq))
         return report
 
 
@@ -96,7 +98,8 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
         prev = GENESIS if from_seq == 1 else session.scalar(select(Event.hash).where(Event.seq == from_seq - 1))
         if prev is None:
             return ExportResult(0, from_seq, last, GENESIS, ChainReport(
-                0, False, f"event {from_seq - 1}, which the export would follow, is missing: deleted", from_seq - 1))
+                0, False, _("event {seq}, which the export would follow, is missing: deleted").format(seq=from_seq - 1),
+                from_seq - 1))
         header = Header(ctx.keys.fingerprint, ctx.db.display, from_seq, last, prev, ctx.now().isoformat(),
                         ctx.settings.operator, ctx.settings.os_user)
         walk = ChainWalk(ctx.keys.audit_key, from_seq, prev)
@@ -129,21 +132,22 @@ def _checked(walk, records: Iterator[dict], session) -> Iterator[dict]:
 def _check_end(walk, last: int, head_seq: int, head_hash: str) -> None:
     problem = None
     if walk.next_seq <= last:
-        problem = f"events after {walk.next_seq - 1} are missing: deleted (head says {head_seq})"
+        problem = _("events after {seq} are missing: deleted (head says {head})").format(
+            seq=walk.next_seq - 1, head=head_seq)
     elif last == head_seq and walk.prev != head_hash:
-        problem = f"the head does not match event {last}: the trail was rewritten"
+        problem = _("the head does not match event {seq}: the trail was rewritten").format(seq=last)
     if problem:
         raise _ChainStop(ChainReport(walk.checked, False, problem, walk.next_seq))
 
 
 def _export_range(from_seq: int, to_seq: int | None, head_seq: int) -> int:
     if to_seq is not None and to_seq > head_seq:
-        raise InvalidInput(f"--to-seq {to_seq}: the trail ends at seq {head_seq}")
+        raise InvalidInput(_("--to-seq {seq}: the trail ends at seq {head}").format(seq=to_seq, head=head_seq))
     last = head_seq if to_seq is None else to_seq
     if from_seq > last + 1:
         if to_seq is not None:
-            raise InvalidInput(f"--from-seq {from_seq} is after --to-seq {to_seq}")
-        raise InvalidInput(f"--from-seq {from_seq}: the trail ends at seq {head_seq}")
+            raise InvalidInput(_("--from-seq {first} is after --to-seq {last}").format(first=from_seq, last=to_seq))
+        raise InvalidInput(_("--from-seq {seq}: the trail ends at seq {head}").format(seq=from_seq, head=head_seq))
     return last
 
 

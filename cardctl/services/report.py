@@ -61,8 +61,7 @@ class Period:
     def resolve(cls, now: datetime, since: datetime | None, until: datetime | None, as_of: datetime | None,
                 region: str | None, min_locks: int, timezone: str) -> "Period":
         if as_of is not None and as_of > now:
-            raise InvalidInput(_("--as-of {time} is in the future; the trail only knows the past").format(
-                time=iso(as_of)))
+            raise InvalidInput(_("--as-of {at} is in the future; the trail only knows the past").format(at=iso(as_of)))
         if as_of is not None and until is not None and until > as_of:
             raise InvalidInput(_("--until must not be later than --as-of: the report would use what came after it"))
         until = until or as_of or now

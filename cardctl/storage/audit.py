@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, select
 
+from ..i18n import _
 from .tables import audit_head, events
 
 if TYPE_CHECKING:  # the ORM is loaded only by callers that use it: the sweep and reads never do
@@ -149,21 +150,22 @@ class ChainWalk:
         """True if the event continues the chain; otherwise the problem is recorded."""
         expected = self.next_seq
         if _hmac(self.key, prev_hash, content) != hash_:
-            return self._broken(f"event {seq} was edited (its hash does not match its content)", seq)
+            return self._broken(_("event {seq} was edited (its hash does not match its content)").format(seq=seq), seq)
         if prev_hash == self.prev:
             if seq != expected:  # seq is not hashed: the content is genuine, its number is not
-                return self._broken(f"event {expected} carries seq {seq}: its seq was edited", expected)
+                return self._broken(_("event {expected} carries seq {seq}: its seq was edited").format(expected=expected, seq=seq),
+                                    expected)
             self.prev, self.next_seq, self.checked = hash_, expected + 1, self.checked + 1
             return True
         if hash_ == self.prev:
-            return self._broken(f"event {seq} appears twice: duplicated", seq)
+            return self._broken(_("event {seq} appears twice: duplicated").format(seq=seq), seq)
         if seq < expected:
-            return self._broken(f"event {seq} is out of order: reordered", seq)
+            return self._broken(_("event {seq} is out of order: reordered").format(seq=seq), seq)
         if elsewhere(prev_hash):
-            return self._broken(f"event {expected} is out of order: reordered", expected)
+            return self._broken(_("event {seq} is out of order: reordered").format(seq=expected), expected)
         if seq != expected:
-            return self._broken(f"event {expected} is missing: deleted", expected)
-        return self._broken(f"the event before {seq} was deleted", seq)
+            return self._broken(_("event {seq} is missing: deleted").format(seq=expected), expected)
+        return self._broken(_("the event before {seq} was deleted").format(seq=seq), seq)
 
     def _broken(self, problem: str, seq: int) -> bool:
         self.problem, self.first_bad_seq = problem, seq
@@ -196,7 +198,8 @@ def verify_rows(key: bytes, events: Iterable[Any], head_seq: int, head_hash: str
             return walk.report()
     count = walk.checked
     if count != head_seq or walk.prev != head_hash:
-        return ChainReport(count, False, f"events after {count} are missing: deleted (head says {head_seq})", count + 1)
+        problem = _("events after {seq} are missing: deleted (head says {head})").format(seq=count, head=head_seq)
+        return ChainReport(count, False, problem, count + 1)
     return ChainReport(count, True)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterator, TextIO
 
 from ..errors import CardctlError, InvalidInput
+from ..i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -125,13 +126,13 @@ def atomic_output(target: str, force: bool) -> Iterator[TextIO]:
         return
     path = Path(target)
     if path.is_dir():
-        raise InvalidInput(f"{target} is a directory; give a file name")
+        raise InvalidInput(_("{file} is a directory; give a file name").format(file=target))
     if path.exists() and not force:
-        raise InvalidInput(f"{target} exists; an export never replaces a file unless --force is given")
+        raise InvalidInput(_("{file} exists; an export never replaces a file unless --force is given").format(file=target))
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     except OSError as exc:
-        raise InvalidInput(f"cannot write {target}: {exc.strerror}") from None
+        raise InvalidInput(_("cannot write {file}: {error}").format(file=target, error=exc.strerror)) from None
     try:
         with os.fdopen(fd, "wb") as raw:
             stream: IO[bytes] = raw
@@ -148,7 +149,7 @@ def atomic_output(target: str, force: bool) -> Iterator[TextIO]:
         _publish(tmp, path, force)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise CardctlError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise CardctlError(_("cannot write {file}: {error}").format(file=target, error=exc.strerror or str(exc))) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -161,10 +162,12 @@ def _publish(tmp: str, path: Path, force: bool) -> None:
         try:  # a hard link never replaces: a file that appeared meanwhile is kept
             os.link(tmp, path)
         except FileExistsError:
-            raise InvalidInput(f"{path} appeared while exporting; kept it, nothing written") from None
+            raise InvalidInput(_("{file} appeared while exporting; kept it, nothing written").format(
+                file=str(path))) from None
         except OSError:  # a file system without hard links
             if path.exists():
-                raise InvalidInput(f"{path} appeared while exporting; kept it, nothing written") from None
+                raise InvalidInput(_("{file} appeared while exporting; kept it, nothing written").format(
+                    file=str(path))) from None
             os.replace(tmp, path)
         else:
             os.unlink(tmp)

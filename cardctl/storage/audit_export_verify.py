@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Sequence
 
 from ..errors import InvalidInput, KeyFileError
+from ..i18n import _
 from ..keys import Keys
 from .audit import GENESIS, ChainWalk, content_of
 from .audit_export import EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac
@@ -72,7 +73,7 @@ class ExportFile:
             try:
                 raw = open(name, "rb")  # noqa: SIM115 - closed by close()
             except OSError as exc:
-                raise InvalidInput(f"cannot read {name}: {exc.strerror}") from None
+                raise InvalidInput(_("cannot read {file}: {error}").format(file=name, error=exc.strerror)) from None
         if not hasattr(raw, "peek"):
             raw = io.BufferedReader(raw)  # type: ignore[arg-type]
         self._raw = raw
@@ -91,11 +92,11 @@ class ExportFile:
         try:
             raw = self._handle.readline(MAX_LINE + 1)
         except EOFError:  # a gzip stream without its end: the file was cut
-            raise _Broken(f"{self.name} is truncated: its compressed data ends early, after line "
-                          f"{self.line_no}", None, self.line_no) from None
+            raise _Broken(_("{file} is truncated: its compressed data ends early, after line {line}").format(
+                file=self.name, line=self.line_no), None, self.line_no) from None
         except (OSError, zlib.error) as exc:
-            raise _Broken(f"{self.name} line {self.line_no + 1}: the compressed data is damaged ({exc})",
-                          None, self.line_no + 1) from None
+            raise _Broken(_("{file} line {line}: the compressed data is damaged ({error})").format(
+                file=self.name, line=self.line_no + 1, error=str(exc)), None, self.line_no + 1) from None
         if raw:
             self.line_no += 1
         return raw
@@ -104,29 +105,33 @@ class ExportFile:
         try:
             first = self.readline()
         except _Broken:
-            raise InvalidInput(f"{self.name} is not a cardctl audit export (not readable as one)") from None
+            raise InvalidInput(_("{file} is not a cardctl audit export (not readable as one)").format(
+                file=self.name)) from None
         if not first:
-            raise InvalidInput(f"{self.name} is empty: not a cardctl audit export "
-                               "(an export always starts with a header line)")
+            raise InvalidInput(_("{file} is empty: not a cardctl audit export "
+                                 "(an export always starts with a header line)").format(file=self.name))
         if not first.startswith(_HEADER_START):
-            raise InvalidInput(f"{self.name} is not a cardctl audit export (its first line is not an export header)")
+            raise InvalidInput(_("{file} is not a cardctl audit export (its first line is not an export header)").format(
+                file=self.name))
         header = _parse(first)
         if header is None or not first.endswith(b"\n"):
-            raise _Broken(f"{self.name} line 1: the header is cut short or damaged", None, 1)
+            raise _Broken(_("{file} line 1: the header is cut short or damaged").format(file=self.name), None, 1)
         if header.get("version") != VERSION:
-            raise InvalidInput(f"{self.name} is a version {str(header.get('version'))[:12]} export; "
-                               f"this cardctl reads version {VERSION}")
+            raise InvalidInput(_("{file} is a version {found} export; this cardctl reads version {version}").format(
+                file=self.name, found=str(header.get("version"))[:12], version=VERSION))
         problem = _header_problem(header)
         if problem:
-            raise _Broken(f"{self.name} line 1: the header is damaged ({problem})", None, 1)
+            raise _Broken(_("{file} line 1: the header is damaged ({problem})").format(file=self.name, problem=problem),
+                          None, 1)
         if header["key_fingerprint"] != keys.fingerprint:
-            raise KeyFileError(
-                f"wrong key: {self.name} was exported under key fingerprint {header['key_fingerprint']}, "
-                f"but key file {key_file} has fingerprint {keys.fingerprint}; give the key file of the "
-                "database it came from (this says nothing about the file being changed)")
+            raise KeyFileError(_(
+                "wrong key: {file} was exported under key fingerprint {exported}, but key file {key_file} has "
+                "fingerprint {fingerprint}; give the key file of the database it came from (this says nothing "
+                "about the file being changed)").format(file=self.name, exported=header["key_fingerprint"],
+                                                         key_file=key_file, fingerprint=keys.fingerprint))
         fields = {k: v for k, v in header.items() if k != "mac"}
         if not hmac.compare_digest(mac(keys.audit_key, "header", fields), header["mac"]):
-            raise _Broken(f"{self.name} line 1: the header was edited (its MAC does not match)",
+            raise _Broken(_("{file} line 1: the header was edited (its MAC does not match)").format(file=self.name),
                           header["from_seq"], 1)
         self.header = header
 
@@ -158,44 +163,45 @@ def _is_int(value: Any) -> bool:
 def _header_problem(header: dict[str, Any]) -> str | None:
     for name in ("from_seq", "to_seq"):
         if not _is_int(header.get(name)):
-            return f"{name} is not a whole number"
+            return _("{field} is not a whole number").format(field=name)
     if header["from_seq"] < 1 or header["to_seq"] < header["from_seq"] - 1:
-        return "the range is impossible"
+        return _("the range is impossible")
     if not isinstance(header.get("key_fingerprint"), str) or not _FINGERPRINT.fullmatch(header["key_fingerprint"]):
-        return "no key fingerprint"
+        return _("no key fingerprint")
     for name in ("prev_hash", "mac"):
         if not isinstance(header.get(name), str) or not _HEX64.fullmatch(header[name]):
-            return f"{name} is not a hash"
+            return _("{field} is not a hash").format(field=name)
     return None
 
 
 def _event_problem(record: Any) -> str | None:
     if not isinstance(record, dict):
-        return "not a JSON object"
+        return _("not a JSON object")
     if set(record) != set(EVENT_FIELDS):
-        return "its fields are not an event's"
+        return _("its fields are not an event's")
     if not _is_int(record["seq"]):
-        return "seq is not a whole number"
+        return _("{field} is not a whole number").format(field="seq")
     for name in _REQUIRED_TEXT:
         if not isinstance(record[name], str):
-            return f"{name} is not text"
+            return _("{field} is not text").format(field=name)
     for name in _NULLABLE_TEXT:
         if record[name] is not None and not isinstance(record[name], str):
-            return f"{name} is not text"
+            return _("{field} is not text").format(field=name)
     return None
 
 
 def _last_whole(walk: ChainWalk, header: dict[str, Any]) -> str:
     last = walk.next_seq - 1
-    return f"the last whole event is {last}" if last >= header["from_seq"] else "not one event is whole"
+    return _("the last whole event is {seq}").format(seq=last) if last >= header["from_seq"] else _(
+        "not one event is whole")
 
 
 def _end_problem(record: dict[str, Any]) -> str | None:
     if record.get("end") is not True or not _is_int(record.get("count")) or not _is_int(record.get("last_seq")):
-        return "not an end line"
+        return _("not an end line")
     for name in ("last_hash", "mac"):
         if not isinstance(record.get(name), str) or not _HEX64.fullmatch(record[name]):
-            return f"{name} is not a hash"
+            return _("{field} is not a hash").format(field=name)
     return None
 
 
@@ -215,54 +221,63 @@ class _Verifier:
             n = export.line_no
             if not raw.endswith(b"\n"):
                 if len(raw) > MAX_LINE:
-                    raise _Broken(f"{name} line {n} is longer than {MAX_LINE >> 20} MiB: not an audit event",
-                                  walk.next_seq, n)
-                raise _Broken(f"{name} is truncated: line {n} is cut off and the end line is missing "
-                              f"({_last_whole(walk, header)})", walk.next_seq, n)
+                    raise _Broken(_("{file} line {line} is longer than {mib} MiB: not an audit event").format(
+                        file=name, line=n, mib=MAX_LINE >> 20), walk.next_seq, n)
+                raise _Broken(_("{file} is truncated: line {line} is cut off and the end line is missing "
+                                "({last})").format(file=name, line=n, last=_last_whole(walk, header)),
+                              walk.next_seq, n)
             record = _parse(raw)
             if isinstance(record, dict) and "end" in record:
                 self._end(export, record)
                 return
-            problem = _event_problem(record) if record is not None else "not JSON"
+            problem = _event_problem(record) if record is not None else _("not JSON")
             if problem:
-                raise _Broken(f"{name} line {n} is not an audit event ({problem}): the file was damaged "
-                              "or edited", walk.next_seq, n)
+                raise _Broken(_("{file} line {line} is not an audit event ({problem}): the file was damaged "
+                                "or edited").format(file=name, line=n, problem=problem), walk.next_seq, n)
             if walk.next_seq > last:
-                raise _Broken(f"{name} line {n}: event {record['seq']} lies beyond the range {export.span} "
-                              "the header declares: added", record["seq"], n)
+                raise _Broken(_("{file} line {line}: event {seq} lies beyond the range {span} "
+                                "the header declares: added").format(file=name, line=n, seq=record["seq"],
+                                                                     span=export.span), record["seq"], n)
             if not walk.step(record["seq"], record["prev_hash"], record["hash"], content_of(record),
                              export.found_later):
-                raise _Broken(f"{name} line {n}: {walk.problem}", walk.first_bad_seq, n)
+                raise _Broken(_("{file} line {line}: {problem}").format(file=name, line=n, problem=walk.problem),
+                              walk.first_bad_seq, n)
             self.check_anchor(walk.next_seq - 1, walk.prev, n)
-        raise _Broken(f"{name} is truncated: it ends after line {export.line_no} without its end line "
-                      f"({_last_whole(walk, header)}; the header declares {export.span})",
+        raise _Broken(_("{file} is truncated: it ends after line {line} without its end line "
+                        "({last}; the header declares {span})").format(
+                            file=name, line=export.line_no, last=_last_whole(walk, header), span=export.span),
                       walk.next_seq, export.line_no)
 
     def _end(self, export: ExportFile, record: dict[str, Any]) -> None:
         name, n, walk = export.name, export.line_no, self.walk
         problem = _end_problem(record)
         if problem:
-            raise _Broken(f"{name} line {n}: the end line is damaged ({problem})", walk.next_seq, n)
+            raise _Broken(_("{file} line {line}: the end line is damaged ({problem})").format(
+                file=name, line=n, problem=problem), walk.next_seq, n)
         fields = end_fields(export.header["mac"], record["count"], record["last_seq"], record["last_hash"])
         if not hmac.compare_digest(mac(self.keys.audit_key, "end", fields), record["mac"]):
-            raise _Broken(f"{name} line {n}: the end line was edited (its MAC does not match)", walk.next_seq, n)
+            raise _Broken(_("{file} line {line}: the end line was edited (its MAC does not match)").format(
+                file=name, line=n), walk.next_seq, n)
         to_seq = export.header["to_seq"]
         if walk.next_seq <= to_seq:
-            missing = (f"event {walk.next_seq} is" if walk.next_seq == to_seq
-                       else f"events {walk.next_seq}-{to_seq} are")
-            raise _Broken(f"{name} line {n}: {missing} missing before the end line: deleted "
-                          f"(the header declares {export.span})", walk.next_seq, n)
-        if (record["last_seq"], record["last_hash"]) != (to_seq, walk.prev):
-            raise _Broken(f"{name} line {n}: the end line does not match the events before it",
+            missing = (_("{file} line {line}: event {first} is missing before the end line: deleted "
+                         "(the header declares {span})") if walk.next_seq == to_seq else
+                       _("{file} line {line}: events {first}-{last} are missing before the end line: deleted "
+                         "(the header declares {span})"))
+            raise _Broken(missing.format(file=name, line=n, first=walk.next_seq, last=to_seq, span=export.span),
                           walk.next_seq, n)
+        if (record["last_seq"], record["last_hash"]) != (to_seq, walk.prev):
+            raise _Broken(_("{file} line {line}: the end line does not match the events before it").format(
+                file=name, line=n), walk.next_seq, n)
         if export.readline():
-            raise _Broken(f"{name} line {export.line_no}: more after the end line: appended",
-                          None, export.line_no)
+            raise _Broken(_("{file} line {line}: more after the end line: appended").format(
+                file=name, line=export.line_no), None, export.line_no)
 
     def check_anchor(self, seq: int, hash_: str, line: int | None) -> None:
         prefix = self.anchors.get(seq)
         if prefix is not None and not hash_.startswith(prefix.lower()):
-            raise _Broken(f"anchor {seq}: the hash differs; events up to {seq} were rewritten", seq, line)
+            raise _Broken(_("anchor {seq}: the hash differs; events up to {seq} were rewritten").format(seq=seq),
+                          seq, line)
 
 
 def verify_files(keys: Keys, key_file: str, names: Sequence[str],
@@ -274,9 +289,9 @@ def verify_files(keys: Keys, key_file: str, names: Sequence[str],
     wrong with an export comes back as a failed report naming the file and line.
     """
     if "-" in names and len(names) > 1:
-        raise InvalidInput("- (standard input) can be the only export file given")
+        raise InvalidInput(_("- (standard input) can be the only export file given"))
     if len(set(names)) != len(names):
-        raise InvalidInput("an export file is given twice")
+        raise InvalidInput(_("an export file is given twice"))
     current: ExportFile | None = None
     verifier: _Verifier | None = None
     try:
@@ -290,9 +305,10 @@ def verify_files(keys: Keys, key_file: str, names: Sequence[str],
         exports.sort(key=lambda e: e.header["from_seq"])
         first, final = exports[0].header, exports[-1].header
         low, high = first["from_seq"] - 1, final["to_seq"]
-        for seq, _ in anchors:
+        for seq, _hash in anchors:
             if not low <= seq <= high:
-                raise InvalidInput(f"--anchor {seq}: outside the exported range {low}-{high}")
+                raise InvalidInput(_("--anchor {seq}: outside the exported range {low}-{high}").format(
+                    seq=seq, low=low, high=high))
         verifier = _Verifier(keys, ChainWalk(keys.audit_key, first["from_seq"], first["prev_hash"]), dict(anchors))
         current = exports[0]
         verifier.check_anchor(low, first["prev_hash"], 1)
@@ -318,20 +334,24 @@ def verify_files(keys: Keys, key_file: str, names: Sequence[str],
 def _check_continues(before: ExportFile, after: ExportFile, walk: ChainWalk) -> None:
     start = after.header["from_seq"]
     if start < walk.next_seq:
-        raise InvalidInput(f"{after.name} (seq {after.span}) overlaps {before.name} (seq {before.span}); "
-                           "give each range once")
+        raise InvalidInput(_("{after} (seq {after_span}) overlaps {before} (seq {before_span}); give each range once")
+                           .format(after=after.name, after_span=after.span, before=before.name,
+                                   before_span=before.span))
     if start > walk.next_seq:
-        raise _Broken(f"{after.name} starts at seq {start}, but {before.name} ends at {walk.next_seq - 1}: "
-                      f"events {walk.next_seq}-{start - 1} are in none of the files", walk.next_seq)
+        raise _Broken(_("{after} starts at seq {start}, but {before} ends at {end}: "
+                        "events {first}-{last} are in none of the files").format(
+                            after=after.name, start=start, before=before.name, end=walk.next_seq - 1,
+                            first=walk.next_seq, last=start - 1), walk.next_seq)
     if after.header["prev_hash"] != walk.prev:
-        raise _Broken(f"{after.name} does not continue {before.name}: its first event follows hash "
-                      f"{after.header['prev_hash'][:16]}, {before.name} ends with {walk.prev[:16]}; one of "
-                      "them was made from a rewritten trail", start)
+        raise _Broken(_("{after} does not continue {before}: its first event follows hash {follows}, "
+                        "{before} ends with {ends}; one of them was made from a rewritten trail").format(
+                            after=after.name, before=before.name, follows=after.header["prev_hash"][:16],
+                            ends=walk.prev[:16]), start)
 
 
 def _reopen(export: ExportFile, keys: Keys, key_file: str) -> ExportFile:
     again = ExportFile(export.name)
     again.read_header(keys, key_file)
     if again.header != export.header:
-        raise _Broken(f"{export.name} changed while being verified", None, 1)
+        raise _Broken(_("{file} changed while being verified").format(file=export.name), None, 1)
     return again

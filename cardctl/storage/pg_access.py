@@ -28,6 +28,7 @@ from sqlalchemy import Connection, text
 
 from ..domain.roles import Role
 from ..errors import AccessRefused, Refused
+from ..i18n import _
 from .audit import chain_hash
 from .tables import metadata
 
@@ -112,13 +113,13 @@ def create_login(conn: Connection, login: str, role: Role, password: str | None)
     """Make ``login`` a member of ``role``'s group, creating it first if absent; True if created."""
     sql = _sql()
     if login in {group_name(conn, group) for group in Role}:
-        raise Refused(f"{login} is one of cardctl's group roles, not a person's login")
+        raise Refused(_("{login} is one of cardctl's group roles, not a person's login").format(login=login))
     if conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = :name"), {"name": login}).scalar():
-        raise Refused(f"{login} is a superuser; cardctl does not hand roles to superusers")
+        raise Refused(_("{login} is a superuser; cardctl does not hand roles to superusers").format(login=login))
     created = not login_exists(conn, login)
     if created:
         if password is None:
-            raise Refused(f"login {login} does not exist; a password is needed to create it")
+            raise Refused(_("login {login} does not exist; a password is needed to create it").format(login=login))
         _run(conn, sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
             sql.Identifier(login), sql.Literal(scram_verifier(password))))
     else:
@@ -166,8 +167,8 @@ def disable_login(conn: Connection, login: str) -> None:
 
 def _require_groups(conn: Connection) -> None:
     if not login_exists(conn, group_name(conn, Role.AUDITOR)):
-        raise Refused("this database has no cardctl group roles: the login that ran 'cardctl init' "
-                      "may not create roles; give it CREATEROLE and run 'cardctl init' again")
+        raise Refused(_("this database has no cardctl group roles: the login that ran 'cardctl init' "
+                        "may not create roles; give it CREATEROLE and run 'cardctl init' again"))
 
 
 def owns_schema(conn: Connection, login: str | None = None) -> bool:
@@ -219,7 +220,8 @@ def refuse_login_without_rights(conn: Connection, db, error) -> None:
     conn.rollback()
     if sqlstate == "42501" or schema_hidden(conn):
         login = current_login(conn)
-        raise AccessRefused(f"login {login} has no rights on {db.display}: it is not a cardctl operator", login)
+        raise AccessRefused(_("login {login} has no rights on {db}: it is not a cardctl operator").format(
+            login=login, db=db.display), login)
 
 
 def schema_hidden(conn: Connection) -> bool:

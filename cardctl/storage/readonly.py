@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from ..errors import DatabaseError
+from ..i18n import _
 
 
 def make_read_only(engine: Engine, sqlite_path: str | None) -> None:
@@ -64,7 +65,7 @@ def _complete_without_wal(path: str, exc: sqlite3.OperationalError) -> bool:
     wal = Path(path + "-wal")
     if wal.exists() and wal.stat().st_size > 0:
         raise DatabaseError(
-            f"cannot open {path} read-only: its write-ahead log {wal.name} holds changes not yet in the "
-            f"file and the folder is not writable for this user; retry when no one is writing, "
-            f"or read a copy (sqlite3 {Path(path).name} '.backup copy.db')") from None
+            _("cannot open {file} read-only: its write-ahead log {wal} holds changes not yet in the file and the "
+              "folder is not writable for this user; retry when no one is writing, or read a copy "
+              "(sqlite3 {name} '.backup copy.db')").format(file=path, wal=wal.name, name=Path(path).name)) from None
     return os.access(path, os.R_OK)
