@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from typing import Annotated
 
 import typer
@@ -15,7 +14,7 @@ from ..errors import CardctlError, InvalidInput
 from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import OutputOpt, Runtime, edge, examples, message, runtime
+from .common import OutputOpt, Runtime, edge, examples, message, parse_time, runtime
 
 audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True,
                         epilog=examples("cardctl audit log --card A10000001", "cardctl audit verify"))
@@ -27,23 +26,6 @@ class ChainBroken(CardctlError):
 
 def register(app: typer.Typer) -> None:
     app.add_typer(audit_app, name="audit")
-
-
-def parse_time(raw: str | None, option: str) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(_("{option} {value!r} is not an ISO-8601 time (e.g. 2026-11-23T08:00:00Z)").format(
-            option=option, value=raw)) from None
-    if moment.tzinfo is None:
-        from zoneinfo import ZoneInfo
-
-        import os
-
-        moment = moment.replace(tzinfo=ZoneInfo(os.environ.get("CARDCTL_TZ") or "Asia/Shanghai"))
-    return moment.astimezone(timezone.utc)
 
 
 @audit_app.command("verify", epilog=examples(
@@ -192,5 +174,6 @@ def log(
 
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     events = event_log(ctx_, parse_card_no(card) if card else None,
-                       parse_time(since, "--since"), parse_time(until, "--until"))
+                       parse_time(since, "--since", ctx_.settings.timezone),
+                       parse_time(until, "--until", ctx_.settings.timezone))
     emit((_event_record(e) for e in events), output, table=lambda rows: result_table(rows, _("Audit events")))

@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Annotated, Callable
 
 import typer
@@ -191,3 +192,19 @@ def read_pins(count: int, from_stdin: bool, prompts: tuple[str, ...], confirm_ne
                 raise InvalidInput(_("the two entries of the new PIN differ"))
         pins.append(pin)
     return pins
+
+
+def parse_time(raw: str | None, option: str, zone: str) -> datetime | None:
+    """An ISO-8601 option value as aware UTC; without an offset it is local time in ``zone``."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(_("{option} {value!r} is not an ISO-8601 time (e.g. 2026-11-23T08:00:00Z)").format(
+            option=option, value=raw)) from None
+    if moment.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    return moment.astimezone(timezone.utc)

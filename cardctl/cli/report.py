@@ -13,7 +13,7 @@ from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, write_csv, write_jsonl
-from .common import OutputOpt, edge, examples, message, runtime
+from .common import OutputOpt, edge, examples, message, parse_time, runtime
 from .status import AsOfOpt, RegionOpt, parse_as_of, parse_region_option
 
 TABLE_ROWS = 100  # rows of one section in a table; JSON, JSON lines and CSV carry them all
@@ -81,14 +81,13 @@ def report(
     per line with its "section"; -o csv one section, chosen with --section.
     """
     from ..services.report import Period, build_report
-    from .audit import parse_time
 
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     wanted = parse_sections(section, output) if html is None else parse_sections(section, OutputFormat.JSON)
     now = ctx_.now()
-    period = Period.resolve(now, parse_time(since, "--since"), parse_time(until, "--until"),
-                            parse_as_of(as_of, now), parse_region_option(region), min_locks,
-                            ctx_.settings.timezone)
+    zone = ctx_.settings.timezone
+    period = Period.resolve(now, parse_time(since, "--since", zone), parse_time(until, "--until", zone),
+                            parse_as_of(as_of, now, zone), parse_region_option(region), min_locks, zone)
     result = build_report(ctx_, period, wanted)
     if html is not None:
         from ..render.html import render_report

@@ -15,7 +15,7 @@ from ..errors import CardNotFound, InvalidInput
 from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import card_table, result_table
-from .common import OutputOpt, edge, examples, runtime
+from .common import OutputOpt, edge, examples, parse_time, runtime
 
 TABLE_LIMIT = 100
 
@@ -50,11 +50,9 @@ def parse_region_option(region: str | None) -> str | None:
     return parse_region(region) if len(region) == 6 else region
 
 
-def parse_as_of(raw: str | None, now: datetime) -> datetime | None:
+def parse_as_of(raw: str | None, now: datetime, zone: str) -> datetime | None:
     """--as-of: a past moment (the trail knows nothing later than now)."""
-    from .audit import parse_time
-
-    moment = parse_time(raw, "--as-of")
+    moment = parse_time(raw, "--as-of", zone)
     if moment is not None and moment > now:
         raise InvalidInput(_("--as-of {at} is in the future; the trail only knows the past").format(at=iso(moment)))
     return moment
@@ -78,13 +76,14 @@ def status(
     With --as-of every card, count and lock is shown as it stood at that moment (time left
     counted from it), replayed from the audit trail.
     """
-    from ..services import history
     from ..services import status as service
 
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     tz = ctx_.settings.timezone
     region = parse_region_option(region)
-    moment = parse_as_of(as_of, ctx_.now())
+    moment = parse_as_of(as_of, ctx_.now(), tz)
+    if moment is not None:  # the replay is loaded only when asked for
+        from ..services import history
     filters = service.Filters(locked, card_status.value if card_status else None, region)
     if summary:
         rows = history.summary_at(ctx_, moment, filters) if moment else service.summary(ctx_, filters)
