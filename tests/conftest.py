@@ -369,20 +369,26 @@ class PgTestDatabase(TestDatabase):
                 holder.execute("ROLLBACK")
 
 
+def empty_database(engine: str, folder: Path, label: str, create: bool = True) -> TestDatabase:
+    """An empty database of ``engine``: SQLite ``folder/label.db`` (not yet created); on PostgreSQL
+    database ``label`` of the run's cluster, existing and empty (``create=False``: missing)."""
+    if engine == "sqlite":
+        return SqliteTestDatabase(folder / f"{label}.db")
+    server = pg_server()
+    name = server.name(label)
+    if create:
+        server.empty(name)
+    else:
+        server.drop(name)
+    return PgTestDatabase(server, name)
+
+
 @pytest.fixture
 def new_database(engine: str, tmp_path: Path):
     """``new_database(label)``: an empty (SQLite: not yet created) database of this test's engine."""
 
     def make(label: str, create: bool = True) -> TestDatabase:
-        if engine == "sqlite":
-            return SqliteTestDatabase(tmp_path / f"{label}.db")
-        server = pg_server()
-        name = server.name(label)
-        if create:
-            server.empty(name)
-        else:
-            server.drop(name)
-        return PgTestDatabase(server, name)
+        return empty_database(engine, tmp_path, label, create)
 
     return make
 

@@ -79,14 +79,10 @@ class History:
 @pytest.fixture(scope="module")
 def recorded(engine, tmp_path_factory) -> tuple[Path, object, list, datetime]:
     """The scripted history, played once per engine: (key folder, database, snapshots, end time)."""
-    from conftest import FakeClock, PgTestDatabase, SqliteTestDatabase, pg_server
+    from conftest import FakeClock, empty_database
 
     folder = tmp_path_factory.mktemp("history")
-    if engine == "sqlite":
-        template = SqliteTestDatabase(folder / "cards.db")
-    else:
-        template = PgTestDatabase(pg_server(), pg_server().name("asof_template"))
-        template.create_empty()
+    template = empty_database(engine, folder, "asof_template")
     clock = FakeClock()
     with pytest.MonkeyPatch.context() as monkeypatch:
         office = Office(template, folder, monkeypatch)

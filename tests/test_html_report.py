@@ -55,14 +55,10 @@ class Tags(HTMLParser):
 def page(engine, tmp_path_factory) -> Path:
     """A report over cards held by hostile names, each locked twice, written with --html
     (once per engine)."""
-    from conftest import FakeClock, PgTestDatabase, SqliteTestDatabase, pg_server
+    from conftest import FakeClock, empty_database
 
     folder = tmp_path_factory.mktemp("html")
-    if engine == "sqlite":
-        database = SqliteTestDatabase(folder / "cards.db")
-    else:
-        database = PgTestDatabase(pg_server(), pg_server().name("html_report"))
-        database.create_empty()
+    database = empty_database(engine, folder, "html_report")
     out = folder / "report.html"
     with pytest.MonkeyPatch.context() as monkeypatch:
         office = Office(database, folder, monkeypatch)

@@ -78,14 +78,10 @@ def play_month(m: Month) -> None:
 @pytest.fixture(scope="module")
 def played(engine, tmp_path_factory):
     """The month, played once per engine: (key folder, database)."""
-    from conftest import FakeClock, PgTestDatabase, SqliteTestDatabase, pg_server
+    from conftest import FakeClock, empty_database
 
     folder = tmp_path_factory.mktemp("month")
-    if engine == "sqlite":
-        template = SqliteTestDatabase(folder / "cards.db")
-    else:
-        template = PgTestDatabase(pg_server(), pg_server().name("report_template"))
-        template.create_empty()
+    template = empty_database(engine, folder, "report_template")
     with pytest.MonkeyPatch.context() as monkeypatch:
         office = Office(template, folder, monkeypatch)
         office.clock = FakeClock()

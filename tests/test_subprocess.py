@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PgTestDatabase, SqliteTestDatabase, pg_server
+from conftest import empty_database
 from realproc import cardctl_command
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cards.csv"
@@ -41,11 +41,7 @@ def locked_template(engine, tmp_path_factory) -> tuple[Path, object, dict]:
     """Built once per engine, by the real commands: the example cards, the first active and locked
     by three wrong PINs. Returns the key's folder, the database and the lock as ``status -o json`` shows it."""
     folder = tmp_path_factory.mktemp("locked")
-    if engine == "sqlite":
-        template = SqliteTestDatabase(folder / "cards.db")
-    else:
-        template = PgTestDatabase(pg_server(), pg_server().name("locked_template"))
-        template.create_empty()
+    template = empty_database(engine, folder, "locked_template")
     env = environment(folder, template.url)
     assert run(env, "init").returncode == 0
     assert run(env, "import", str(EXAMPLES)).returncode == 0
