@@ -30,6 +30,8 @@ NAMES = sorted({name for entry in json.loads((HOSTILE / "corpus.json").read_text
     "<script>alert('name')</script>", '"><img src=x onerror=alert(1)>', "</td></tr></table><h1>x", "a & b <i>"]
 BIDI_NAME = "abc\u202edef\x1b[31m"  # written behind cardctl's back: parse_name would refuse it
 OPERATOR = "<b>clerk</b>&amp;"
+ZH_PAGE = "report.zh.html"
+CJK = re.compile(r"[\u4e00-\u9fff]")
 BANNED_TAGS = {"script", "img", "link", "iframe", "object", "embed", "base", "image", "use", "foreignobject",
                "audio", "video", "source", "form", "input", "a"}
 
@@ -54,7 +56,7 @@ class Tags(HTMLParser):
 @pytest.fixture(scope="module")
 def page(engine, tmp_path_factory) -> Path:
     """A report over cards held by hostile names, each locked twice, written with --html
-    (once per engine)."""
+    (once per engine); beside it the same report with --lang zh (``zh_page``)."""
     from conftest import FakeClock, empty_database
 
     folder = tmp_path_factory.mktemp("html")
@@ -75,11 +77,19 @@ def page(engine, tmp_path_factory) -> Path:
                 clock.advance(hours=25)
         database.run_sql("UPDATE holders SET name = :name WHERE id = (SELECT holder_id FROM cards "
                          "WHERE card_no = :card)", name=BIDI_NAME, card=f"X{len(NAMES):08d}")
-        result = office("report", "--html", str(out), "--since", "2026-11-01T00:00Z", "--min-locks", "2")
+        report = ("report", "--since", "2026-11-01T00:00Z", "--min-locks", "2", "--html")
+        chinese = office("--lang", "zh", *report, str(out.with_name(ZH_PAGE)))
+        result = office(*report, str(out))  # the English run last leaves the process in English
         office.close()
+    assert chinese.exit_code == 0, chinese.stderr
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "" and str(out) in result.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def zh_page(page) -> Path:
+    return page.with_name(ZH_PAGE)
 
 
 def test_the_page_is_self_contained(page):
@@ -107,6 +117,113 @@ def test_hostile_names_are_text_not_markup(page):
     assert "\u202e" not in text and "\x1b" not in text
     assert "abc\\u202edef\\x1b[31m" in shown  # control and bidi characters shown as escapes
     assert "&lt;script&gt;alert(&#x27;name&#x27;)&lt;/script&gt;" in text
+
+
+class Labels(HTMLParser):
+    """The texts cardctl itself writes into a page, as (kind, text): title, heading, meta, note,
+    caption, legend, axis, chart (a chart's own message) and header; no cell, tick or tooltip."""
+
+    VOID = {"meta", "br", "hr", "img", "link", "input"}
+    KINDS = {"title": "title", "h1": "heading", "h2": "heading", "figcaption": "caption", "span": "legend",
+             "th": "header"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, str]] = []
+        self.open: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.open.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        if self.open and self.open[-1][0] == tag:
+            self.open.pop()
+
+    def handle_data(self, data):
+        if data.strip() and self.open:
+            kind = self.kind(*self.open[-1])
+            if kind:
+                self.found.append((kind, data.strip()))
+
+    def kind(self, tag: str, attrs: dict) -> str | None:
+        if tag == "title" and any(name == "rect" for name, _attrs in self.open):
+            return None  # a bar's tooltip
+        if tag == "text":
+            return "axis" if "transform" in attrs else None if attrs.get("text-anchor") == "end" else "chart"
+        if tag == "p":
+            return {"meta": "meta", "none": "note", "more": "note"}.get(attrs.get("class"))
+        return self.KINDS.get(tag)
+
+
+def labels_of(page: Path, kind: str | None = None) -> list:
+    parsed = Labels()
+    parsed.feed(page.read_text(encoding="utf-8"))
+    return parsed.found if kind is None else [text for found, text in parsed.found if found == kind]
+
+
+def table_under(page: Path, heading: str) -> list[dict[str, str]]:
+    """The rows of the table under the section heading ``heading``, by column header."""
+    section = page.read_text(encoding="utf-8").split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
+    headers = re.findall(r"<th>([^<]*)</th>", section)
+    rows = re.findall(r"<tr>(.*?)</tr>", section)[1:]
+    return [dict(zip(headers, re.findall(r"<td[^>]*>([^<]*)</td>", row))) for row in rows]
+
+
+ENGLISH_TERMS = {"pin", "arrears", "admin", "expired", "unlocked", "reset", "replaced", "counter", "active",
+                 "none", "done", "refused", "up to 1h", "1h-6h", "24h-48h"}
+DURATION = re.compile(r"\d+[dhms]( \d+[hms])?")
+
+
+def test_the_chinese_page_has_chinese_titles_and_no_english_label_left(zh_page):
+    assert zh_page.read_text(encoding="utf-8").startswith('<!DOCTYPE html>\n<html lang="zh-CN">')
+    assert labels_of(zh_page, "caption") == ["每日新增锁定（按类型）", "每日结束锁定（按类型）",
+                                             "锁定持续时长（期间内结束的锁定）", "密码锁定的解除方式", "各渠道的操作次数"]
+    assert labels_of(zh_page, "title") == ["cardctl 报表"]
+    assert "锁定 2 次及以上的卡" in labels_of(zh_page, "heading")
+    assert {"密码锁定", "欠费锁定", "管理锁定", "已到期", "已完成", "已拒绝"} <= set(labels_of(zh_page, "legend"))
+    assert {"卡号", "持卡人", "中位数", "解除方式"} <= set(labels_of(zh_page, "header"))
+    for kind, text in labels_of(zh_page):
+        if not (kind == "axis" and re.fullmatch(r"\d\d-\d\d", text)):  # days are numbers in every language
+            assert CJK.search(text), (kind, text)
+    parsed = Tags()
+    parsed.feed(zh_page.read_text(encoding="utf-8"))
+    shown = {text.strip() for text in parsed.text}
+    assert not shown & ENGLISH_TERMS
+    assert not [text for text in shown if DURATION.fullmatch(text)]
+    durations = table_under(zh_page, "锁定持续时长（期间内结束的锁定）")
+    assert [row["类型"] for row in durations] == ["密码锁定", "欠费锁定", "管理锁定"]
+    assert re.fullmatch(r"\d+(天|小时|分)\d+(小时|分|秒)", durations[0]["中位数"]), durations[0]
+
+
+def test_the_english_page_keeps_its_english_labels(page):
+    assert page.read_text(encoding="utf-8").startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert labels_of(page, "caption") == [
+        "Locks opened per day, by kind", "Locks ended per day, by kind",
+        "How long locks lasted (locks that ended in the period)", "How PIN locks ended", "Actions per channel"]
+    assert labels_of(page, "title") == ["cardctl report"]
+    assert "Cards locked 2 or more times" in labels_of(page, "heading")
+    assert {"pin", "arrears", "admin", "expired", "done", "refused"} <= set(labels_of(page, "legend"))
+    assert {"card no", "holder name", "median", "ended by"} <= set(labels_of(page, "header"))
+    assert {"up to 1h", "24h-48h", "expired", "counter"} <= set(labels_of(page, "axis"))
+    (meta,) = labels_of(page, "meta")
+    assert meta.startswith("Cards and arrears: all regions, now. Locks and events from 2026-11-01 08:00 to ")
+    assert not [text for _kind, text in labels_of(page) if CJK.search(text)]
+    durations = table_under(page, "How long locks lasted (locks that ended in the period)")
+    assert [row["kind"] for row in durations] == ["pin", "arrears", "admin"]
+    assert DURATION.fullmatch(durations[0]["median"]), durations[0]
+
+
+def test_only_the_words_differ_between_the_english_and_the_chinese_page(page, zh_page):
+    """Every tag and attribute (classes, colours, geometry) is the same: the language is in the text."""
+    english, chinese = Tags(), Tags()
+    english.feed(page.read_text(encoding="utf-8"))
+    chinese.feed(zh_page.read_text(encoding="utf-8"))
+    assert english.tags[0] == ("html", [("lang", "en")]) and chinese.tags[0] == ("html", [("lang", "zh-CN")])
+    assert english.tags[1:] == chinese.tags[1:]
 
 
 def test_an_unwritable_path_is_one_line_and_leaves_nothing(database, tmp_path, monkeypatch):

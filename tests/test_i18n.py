@@ -340,6 +340,18 @@ def test_a_message_takes_named_fields_only():
         _("card {0} not found").format("A00000001")
 
 
+def test_a_report_duration_reads_as_the_record_words_it_and_shows_in_chinese():
+    from cardctl.render.labels import duration, worded_durations
+
+    # the English wording itself: tests/test_report.py::test_durations_are_shown_for_people
+    row = {"kind": "pin", "median_s": 7500, "p95_s": None, "median": "2h 05m", "p95": "-"}
+    assert worded_durations(row) == row
+    i18n.set_language("zh")
+    assert [localize(duration(s)) for s in (5, 65, 7500, 90000)] == ["5秒", "1分05秒", "2小时05分", "1天1小时"]
+    assert {key: localize(shown) for key, shown in worded_durations(row).items()} == {
+        "kind": "pin", "median_s": 7500, "p95_s": None, "median": "2小时05分", "p95": "-"}
+
+
 # --- the catalog ------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import typer
 
 from ..domain.roles import Role
 from ..errors import InvalidInput
-from ..i18n import N_, _
+from ..i18n import N_, _, tr
 from ..render.formats import OutputFormat, write_csv, write_jsonl
 from .common import OutputOpt, edge, examples, message, parse_time, runtime
 from .status import AsOfOpt, RegionOpt, parse_as_of, parse_region_option
@@ -92,7 +92,7 @@ def report(
     if html is not None:
         from ..render.html import render_report
 
-        titles = {name: title.format(min_locks=period.min_locks) for name, title in TITLES.items()}
+        titles = {name: tr(title).format(min_locks=period.min_locks) for name, title in TITLES.items()}
         write_atomically(html, render_report(result.record(), titles))
         message(_("report written to {file}").format(file=str(html)))
         return
@@ -121,7 +121,8 @@ def _print(record: dict, output: OutputFormat, min_locks: int, tz: str) -> None:
 
 def _tables(record: dict, min_locks: int, tz: str) -> None:
     from ..render.formats import literal
-    from ..i18n import localize, tr
+    from ..i18n import localize
+    from ..render.labels import worded_durations
     from ..render.tables import console, local, result_table
 
     period = record["period"]
@@ -138,7 +139,7 @@ def _tables(record: dict, min_locks: int, tz: str) -> None:
         if not rows:
             console.print(localize(_("{title}: none").format(title=title)), style="dim", markup=False)
             continue
-        result_table(rows[:TABLE_ROWS], title)
+        result_table([worded_durations(row) for row in rows[:TABLE_ROWS]], title)
         if len(rows) > TABLE_ROWS:
             more = _("… and {count} more (use -o json, -o jsonl or -o csv for all)").format(
                 count=len(rows) - TABLE_ROWS)

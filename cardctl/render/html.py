@@ -5,6 +5,9 @@ Content-Security-Policy that forbids them anyway, so a name that slipped past ev
 check could neither run nor call out. Every value from the database goes through
 ``literal`` (control and bidi characters become visible escapes) and then
 ``html.escape``; the charts are drawn here as SVG rectangles, one per bar segment.
+
+What a person reads (headings, captions, legends, axis labels, headers, terms, durations) is in
+the chosen language, as in a table (``i18n``, ``labels``); the record's keys and values stay English.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from datetime import datetime, timedelta
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
+from ..i18n import CHINESE, ENGLISH, N_, _, language, localize, tr
 from .formats import literal
+from .labels import header, value, worded_durations
 
 KIND_COLOURS = (("pin", "#c0392b"), ("arrears", "#e67e22"), ("admin", "#2c6fbb"))
 CAUSE_COLOURS = {"expired": "#7f8c8d", "unlocked": "#27ae60", "reset": "#8e44ad", "replaced": "#34495e"}
 MAX_DAYS_DRAWN = 400  # beyond this a day axis shows only the days that have data
 MAX_TABLE_ROWS = 500
 TIME_COLUMNS = frozenset({"first", "last", "since", "until", "as_of", "generated_at"})
+HTML_LANG = {ENGLISH: "en", CHINESE: "zh-CN"}
+PER_DAY = {"opened": N_("Locks opened per day, by kind"), "ended": N_("Locks ended per day, by kind")}
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","Microsoft YaHei",sans-serif;
@@ -65,7 +72,7 @@ def bar_chart(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[i
     totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))]
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" preserveAspectRatio="xMinYMin meet">']
     if not labels or not any(totals):
-        parts.append(f'<text x="{left}" y="{top + plot_h // 2}">no data in this period</text></svg>')
+        parts.append(f'<text x="{left}" y="{top + plot_h // 2}">{_e(tr(N_("no data in this period")))}</text></svg>')
         return "".join(parts)
     step = _nice_step(max(totals))
     ceiling = step * math.ceil(max(totals) / step)
@@ -119,21 +126,21 @@ def _charts(record: dict, zone: ZoneInfo) -> list[str]:
         by_day = {row["day"]: row for row in rows}
         days = _days(record["period"], zone, rows)
         for what in ("opened", "ended"):
-            series = [(kind, colour, [by_day.get(day, {}).get(f"{kind}_{what}", 0) for day in days])
+            series = [(tr(kind), colour, [by_day.get(day, {}).get(f"{kind}_{what}", 0) for day in days])
                       for kind, colour in KIND_COLOURS]
-            figures.append(_figure(f"Locks {what} per day, by kind", bar_chart([d[5:] for d in days], series),
-                                   series))
+            figures.append(_figure(tr(PER_DAY[what]), bar_chart([d[5:] for d in days], series), series))
     if "duration_buckets" in sections:
         rows = sections["duration_buckets"]
-        series = [(kind, colour, [row[kind] for row in rows]) for kind, colour in KIND_COLOURS]
-        figures.append(_figure("How long locks lasted (locks that ended in the period)",
-                               bar_chart([row["duration"] for row in rows], series, height=230), series))
+        series = [(tr(kind), colour, [row[kind] for row in rows]) for kind, colour in KIND_COLOURS]
+        figures.append(_figure(tr(N_("How long locks lasted (locks that ended in the period)")),
+                               bar_chart([value("duration", row["duration"]) for row in rows], series, height=230),
+                               series))
     if "pin_lock_endings" in sections:
         rows = sections["pin_lock_endings"]
-        series = [(row["ended_by"], CAUSE_COLOURS.get(row["ended_by"], "#95a5a6"),
-                   [row["locks"] if other is row else 0 for other in rows]) for row in rows]
-        figures.append(_figure("How PIN locks ended", bar_chart([row["ended_by"] for row in rows], series,
-                                                               height=220), series))
+        causes = [value("ended_by", row["ended_by"]) for row in rows]
+        series = [(cause, CAUSE_COLOURS.get(row["ended_by"], "#95a5a6"),
+                   [row["locks"] if other is row else 0 for other in rows]) for cause, row in zip(causes, rows)]
+        figures.append(_figure(tr(N_("How PIN locks ended")), bar_chart(causes, series, height=220), series))
     if "actions" in sections:
         done: dict[str, int] = {}
         refused: dict[str, int] = {}
@@ -141,47 +148,59 @@ def _charts(record: dict, zone: ZoneInfo) -> list[str]:
             done[row["channel"]] = done.get(row["channel"], 0) + row["events"] - row["refused"]
             refused[row["channel"]] = refused.get(row["channel"], 0) + row["refused"]
         channels = sorted(done)
-        series = [("done", "#2c6fbb", [done[c] for c in channels]),
-                  ("refused", "#c0392b", [refused[c] for c in channels])]
-        figures.append(_figure("Actions per channel", bar_chart(channels, series, height=220), series))
+        series = [(tr(N_("done")), "#2c6fbb", [done[c] for c in channels]),
+                  (tr(N_("refused")), "#c0392b", [refused[c] for c in channels])]
+        figures.append(_figure(tr(N_("Actions per channel")),
+                               bar_chart([value("channel", c) for c in channels], series, height=220), series))
     return figures
+
+
+def _heading(name: str) -> str:
+    """A column's header: in English the record's key as this page has always shown it."""
+    return name.replace("_", " ") if language() == ENGLISH else header(name)
 
 
 def _table(rows: list[dict], zone: ZoneInfo) -> str:
     if not rows:
-        return '<p class="none">none</p>'
-    head = "".join(f"<th>{_e(name.replace('_', ' '))}</th>" for name in rows[0])
+        return f'<p class="none">{_e(tr(N_("none")))}</p>'
+    head = "".join(f"<th>{_e(_heading(name))}</th>" for name in rows[0])
     body = []
     for row in rows[:MAX_TABLE_ROWS]:
         cells = []
-        for name, value in row.items():
-            if name in TIME_COLUMNS and isinstance(value, str):
-                value = _local(value, zone)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                cells.append(f'<td class="num">{_e(value)}</td>')
+        for name, shown in worded_durations(row).items():
+            if name in TIME_COLUMNS and isinstance(shown, str):
+                shown = _local(shown, zone)
+            if isinstance(shown, (int, float)) and not isinstance(shown, bool):
+                cells.append(f'<td class="num">{_e(shown)}</td>')
             else:
-                cells.append(f"<td>{_e('-' if value is None else value)}</td>")
+                cells.append(f"<td>{_e('-' if shown is None else localize(value(name, shown)))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    more = (f'<p class="more">… and {len(rows) - MAX_TABLE_ROWS} more rows (cardctl report -o json has them all)</p>'
-            if len(rows) > MAX_TABLE_ROWS else "")
+    more = ""
+    if len(rows) > MAX_TABLE_ROWS:
+        hidden = _("… and {count} more rows (cardctl report -o json has them all)").format(
+            count=len(rows) - MAX_TABLE_ROWS)
+        more = f'<p class="more">{_e(localize(hidden))}</p>'
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
 def render_report(record: dict, titles: dict[str, str] | None = None) -> str:
-    """The whole page for a report record ({"period": ..., "sections": ...})."""
+    """The whole page for a report record ({"period": ..., "sections": ...}) in the chosen language;
+    ``titles`` are the section headings, already in it."""
     period = record["period"]
     zone = ZoneInfo(period["timezone"])
     titles = titles or {}
-    scope = f"region {period['region']}" if period["region"] else "all regions"
-    moment = f"as of {_local(period['as_of'], zone)}" if period["as_of"] else "now"
-    meta = (f"Cards and arrears: {scope}, {moment}. Locks and events from {_local(period['since'], zone)} "
-            f"to {_local(period['until'], zone)} ({period['timezone']}). "
-            f"Generated {_local(period['generated_at'], zone)}.")
+    scope = _("region {region}").format(region=period["region"]) if period["region"] else _("all regions")
+    moment = _("as of {time}").format(time=_local(period["as_of"], zone)) if period["as_of"] else _("now")
+    meta = localize(_("Cards and arrears: {scope}, {moment}. Locks and events from {since} to {until} ({tz}). "
+                      "Generated {generated}.").format(
+        scope=scope, moment=moment, since=_local(period["since"], zone), until=_local(period["until"], zone),
+        tz=period["timezone"], generated=_local(period["generated_at"], zone)))
+    heading = _e(tr(N_("cardctl report")))
     tables = "".join(f"<h2>{_e(titles.get(name, name.replace('_', ' ').capitalize()))}</h2>{_table(rows, zone)}"
                      for name, rows in record["sections"].items())
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return (f"<!DOCTYPE html>\n<html lang=\"{HTML_LANG[language()]}\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>cardctl report</title><style>{STYLE}</style></head><body>"
-            f"<h1>cardctl report</h1><p class=\"meta\">{_e(meta)}</p>"
+            f"<title>{heading}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{heading}</h1><p class=\"meta\">{_e(meta)}</p>"
             f"<div class=\"charts\">{''.join(_charts(record, zone))}</div>{tables}</body></html>\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..i18n import N_, NC_, Msg, term, tr
+from ..i18n import N_, NC_, Msg, _, term, tr
 
 ROLE = "role"  # the context of role names: "admin" the role is not "admin" the lock
 
@@ -35,6 +35,8 @@ TERMS = (
     N_("role changed"), N_("disabled"), N_("debt"), N_("payment"), N_("released"), N_("still locked"),
     # how a lock ended (report), beside expired, unlocked and reset above
     N_("replaced"),
+    # how long a lock lasted (report), between "up to 1h" and "over 30d" (marked where they are made)
+    N_("1h-6h"), N_("6h-12h"), N_("12h-24h"), N_("24h-48h"), N_("2d-7d"), N_("7d-30d"),
     # a policy row that is not for one region, and yes/no cells
     N_("default"), N_("True"), N_("False"),
 )
@@ -75,6 +77,9 @@ STORED = (
 )
 _FIELD = re.compile(r"\{(\w+)\}")
 
+# report columns that word a duration ('2h 05m'), and the column of seconds each is worded from
+DURATION_SECONDS = {"median": "median_s", "p95": "p95_s"}
+
 
 def header(key: str) -> str:
     return tr(COLUMNS[key]) if key in COLUMNS else key.replace("_", " ").capitalize()
@@ -89,6 +94,31 @@ def value(key: str, raw):
     if key in TERM_COLUMNS and isinstance(raw, str):
         return tr(raw)
     return raw
+
+
+def duration(seconds: int | None):
+    """Seconds worded as the report words them ('1d 1h', '2h 05m', '1m 05s', '5s'), as a ``Msg``."""
+    if seconds is None:
+        return "-"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return _("{days}d {hours}h").format(days=days, hours=hours)
+    if hours:
+        return _("{hours}h {minutes:02d}m").format(hours=hours, minutes=minutes)
+    if minutes:
+        return _("{minutes}m {seconds:02d}s").format(minutes=minutes, seconds=secs)
+    return _("{seconds}s").format(seconds=secs)
+
+
+def worded_durations(row: dict) -> dict:
+    """A report row whose worded durations are ``Msg``s, worded again from their seconds, so a
+    table or page shows them translated; the record keeps its English."""
+    if not DURATION_SECONDS.keys() & row.keys():
+        return row
+    return {key: duration(row[DURATION_SECONDS[key]]) if key in DURATION_SECONDS and DURATION_SECONDS[key] in row
+            else raw for key, raw in row.items()}
 
 
 @lru_cache(maxsize=None)

@@ -356,18 +356,11 @@ def _bucket(seconds: int) -> str:
 
 
 def human_seconds(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
+    """The record's English wording ('1d 1h', '2h 05m'); tables and pages word it again in the
+    chosen language from the seconds (``labels.worded_durations``)."""
+    from ..render.labels import duration
+
+    return str(duration(seconds))
 
 
 def _day_namer(timezone: str) -> Callable[[int], str]:
