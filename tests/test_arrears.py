@@ -14,7 +14,7 @@ from cardctl.domain.money import MAX_FEN, format_fen, parse_yuan
 from cardctl.errors import InvalidInput, Refused
 from cardctl.services.arrears import Debtor, add_arrears, pay_arrears
 from cardctl.services.audit import event_log
-from cardctl.services.status import cards_by_number
+from cardctl.services.reads import cards_by_number
 from cardctl.services.unlock import REFUSED, UnlockRequest, unlock_cards
 from cardctl.storage.models import Arrears, Lock
 from conftest import HOLDERS, issue

@@ -212,9 +212,18 @@ def one_line(result, *says: str) -> None:
         assert phrase in lines[0], (phrase, lines[0])
 
 
+def lock_past_its_end(cli: Cli) -> None:
+    """CARD locked by wrong PINs, its end time already passed: something for cron to record."""
+    for _ in range(3):
+        cli("verify", CARD, "--pin-stdin", input=WRONG + "\n")
+    cli.database.run_sql("UPDATE locks SET ends_at = started_at WHERE card_no = :card", card=CARD)
+
+
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_database_locked_past_the_busy_timeout_exits_1_naming_the_setting_and_writes_nothing(ready, command):
     args, stdin = COMMANDS[command]
+    if command == "cron":  # with nothing due it has nothing to write: see the test below
+        lock_past_its_end(ready)
     before = ready.database.dump()
     with ready.database.hold_write_lock():
         started = time.monotonic()
@@ -224,6 +233,20 @@ def test_a_database_locked_past_the_busy_timeout_exits_1_naming_the_setting_and_
         assert waited >= 0.9  # it waited CARDCTL_BUSY_TIMEOUT=1 before giving up
         # readers are not blocked by a writer
         assert ready("audit", "verify").exit_code == 0
+    assert ready.database.dump() == before
+
+
+def test_cron_with_nothing_due_is_not_held_up_by_a_writer(ready):
+    # it only reads (WAL: a reader is never blocked by a writer); with a lock due it must
+    # write, and then it waits and gives up like any writer (the test above)
+    before = ready.database.dump()
+    with ready.database.hold_write_lock():
+        started = time.monotonic()
+        result = ready("unlock", "--expired")
+        waited = time.monotonic() - started
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert result.stderr == "0 expired lock(s) recorded as ended\n"
+    assert waited < 0.9
     assert ready.database.dump() == before
 
 

@@ -17,7 +17,7 @@ from cardctl.services.cards import activate
 from cardctl.services.lifecycle import Agent, change_pin, lock_admin, reset_pin
 from cardctl.services.loss import cancel_loss, reissue, report_lost
 from cardctl.services.policies import set_policy
-from cardctl.services.status import cards_by_number
+from cardctl.services.reads import cards_by_number
 from cardctl.services.unlock import REFUSED, UNLOCKED, UnlockRequest, expire_due, unlock_cards
 from cardctl.services.verify import verify_pin
 from cardctl.storage.models import Lock

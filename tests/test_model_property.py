@@ -37,7 +37,7 @@ from cardctl.services.context import Context
 from cardctl.services.lifecycle import change_pin, lock_admin, reset_pin
 from cardctl.services.loss import cancel_loss, reissue, report_lost
 from cardctl.services.policies import set_policy
-from cardctl.services.status import cards_by_number
+from cardctl.services.reads import cards_by_number
 from cardctl.services.unlock import UnlockRequest, expire_due, unlock_cards
 from cardctl.services.setup import init_database
 from cardctl.services.verify import verify_pin

@@ -1,7 +1,8 @@
 """Start-up imports only what the command needs (issue #4).
 
-``status CARD`` and the cron sweep with nothing due run on SQLAlchemy Core: they must
-not load the ORM, bcrypt, Alembic or the code of other commands. Each is run as a real
+``status CARD`` and the cron sweep with nothing due run, on SQLite, on the sqlite3 start-up
+path (storage/lite.py): no SQLAlchemy at all. On PostgreSQL they run on SQLAlchemy Core:
+never the ORM, bcrypt, Alembic or the code of other commands. Each is run as a real
 process through the ``cardctl`` entry point, which reports at exit which modules it
 loaded. No timings here: the benchmark measures those; this pins down the cause.
 """
@@ -61,21 +62,23 @@ def loaded_by(env: dict[str, str], tmp_path: Path, *args: str,
     return set(json.loads(out.read_text())), done
 
 
-def test_status_of_one_card_loads_no_orm_no_bcrypt_no_alembic(env, tmp_path):
+def test_status_of_one_card_loads_no_orm_no_bcrypt_no_alembic(env, tmp_path, engine):
     modules, done = loaded_by(env, tmp_path, "status", CARD, "-o", "json")
 
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["card_no"] == CARD  # it really read the card
-    assert "sqlalchemy" in modules and "cardctl.services.status" in modules
+    assert "cardctl.services.reads" in modules
+    assert ("sqlalchemy" in modules) is (engine == "postgresql")  # SQLite: the sqlite3 start-up path
     assert sorted(modules.intersection(NEVER_ON_FAST_PATHS)) == []
 
 
-def test_the_idle_cron_sweep_loads_no_orm_no_bcrypt_no_alembic(env, tmp_path):
+def test_the_idle_cron_sweep_loads_no_orm_no_bcrypt_no_alembic(env, tmp_path, engine):
     modules, done = loaded_by(env, tmp_path, "unlock", "--expired", "-o", "jsonl")
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""  # nothing was due
-    assert "sqlalchemy" in modules and "cardctl.services.unlock" in modules
+    assert ("sqlalchemy" in modules) is (engine == "postgresql")
+    assert ("cardctl.services.unlock" in modules) is (engine == "postgresql")  # SQLite: counted, not swept
     assert sorted(modules.intersection(NEVER_ON_FAST_PATHS)) == []
 
 

@@ -13,7 +13,7 @@ from cardctl.domain import pins
 from cardctl.domain.model import EndCause
 from cardctl.errors import CardNotFound
 from cardctl.services.cards import activate, parse_card_input
-from cardctl.services.status import cards_by_number
+from cardctl.services.reads import cards_by_number
 from cardctl.services.unlock import expire_due
 from cardctl.services.verify import verify_pin
 from cardctl.storage.models import Card, Event, Lock, Policy

@@ -64,6 +64,17 @@ class Runtime:
             self._context.settings.channel = self.channel
         return self._context
 
+    def quick_context(self, role: Role, channel: str | None = None):
+        """The context of the sqlite3 start-up path (``Context.open_quick``) for a command that
+        only reads, or None where that path cannot serve (then use ``context``)."""
+        from ..services.context import Context
+
+        if channel is not None:
+            self.channel = check_channel(channel)
+        if self._context is not None:
+            return None
+        return Context.open_quick(self.settings(), self.clock, role)
+
 
 def runtime(ctx: typer.Context) -> Runtime:
     found = ctx.find_root().obj

@@ -8,10 +8,11 @@ everything the one below it can. Pure rules; no database, no terminal.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 
 from ..errors import InvalidInput
-from ..i18n import _
+from ..i18n import _, term
 
 
 class Role(StrEnum):
@@ -28,6 +29,25 @@ class Role(StrEnum):
 
 
 _RANKS = {Role.AUDITOR: 0, Role.STAFF: 1, Role.ADMIN: 2}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the operators table says about one login."""
+
+    login: str
+    role: Role | None  # None: not an operator
+    disabled: bool = False
+
+    def allows(self, needed: Role) -> bool:
+        return self.role is not None and not self.disabled and self.role.allows(needed)
+
+    def describe(self) -> str:
+        if self.role is None:
+            return _("{login} is not a cardctl operator").format(login=self.login)
+        if self.disabled:
+            return _("operator {login} is disabled").format(login=self.login)
+        return _("{login} is {role}").format(login=self.login, role=term(self.role.value, "role"))
 
 # A PostgreSQL login is created with this name, so it must be a plain lower-case identifier
 # (no quoting games, at most 63 bytes); pg_ is reserved by PostgreSQL for its own roles.

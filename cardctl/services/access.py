@@ -10,14 +10,13 @@ that need no more than ``auditor`` open the database read-only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, inspect, select
 from sqlalchemy.exc import DBAPIError
 
 from ..clock import Clock
 from ..config import Settings
-from ..domain.roles import Role
+from ..domain.roles import Role, Standing
 from ..errors import AccessRefused, CardctlError, DatabaseError, KeyFileError
 from ..i18n import _, term
 from ..keys import Keys, load_keys
@@ -25,27 +24,9 @@ from ..storage.audit import Actor, AuditTrail, EventDraft
 from ..storage.db import Database
 from ..storage.tables import operators
 from .context import Context
+from .reads import standing_of
 
 REFUSED_ACTION = "access.refused"
-
-
-@dataclass(frozen=True)
-class Standing:
-    """What the operators table says about one login."""
-
-    login: str
-    role: Role | None  # None: not an operator
-    disabled: bool = False
-
-    def allows(self, needed: Role) -> bool:
-        return self.role is not None and not self.disabled and self.role.allows(needed)
-
-    def describe(self) -> str:
-        if self.role is None:
-            return _("{login} is not a cardctl operator").format(login=self.login)
-        if self.disabled:
-            return _("operator {login} is disabled").format(login=self.login)
-        return _("{login} is {role}").format(login=self.login, role=term(self.role.value, "role"))
 
 
 def acting_login(db: Database, settings: Settings, conn: Connection | None = None) -> str:
@@ -56,14 +37,6 @@ def acting_login(db: Database, settings: Settings, conn: Connection | None = Non
         return conn.exec_driver_sql("SELECT current_user").scalar()
     with db.connect_read() as conn:
         return conn.exec_driver_sql("SELECT current_user").scalar()
-
-
-def standing_of(conn: Connection, login: str) -> Standing:
-    op = operators.c
-    row = conn.execute(select(op.role, op.disabled_at).where(op.login == login)).first()
-    if row is None:
-        return Standing(login, None)
-    return Standing(login, Role(row.role), row.disabled_at is not None)
 
 
 def open_for(settings: Settings, clock: Clock, needed: Role, command: str) -> Context:

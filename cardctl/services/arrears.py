@@ -26,7 +26,7 @@ from ..storage.tables import audit_head, cards, locks
 from .context import Context
 
 # .cards (load_card, audited_refusal) is imported inside the use cases that change the
-# ledger: it brings the ORM and bcrypt, which ``balances`` (read by status) must not.
+# ledger: it brings the ORM and bcrypt, which status (``reads.balances``) must not.
 
 _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 MAX_RECEIPT = 64
@@ -83,23 +83,6 @@ def parse_receipt(raw: str) -> str:
     if not text or len(text) > MAX_RECEIPT or not text.isprintable():
         raise InvalidInput(_("receipt must be 1-{max_len} printable characters").format(max_len=MAX_RECEIPT))
     return text
-
-
-def balances(session, holder_ids: Iterable[int], units: Iterable[str | None]) -> tuple[dict[int, int], dict[str, int]]:
-    """Balances in fen of these holders and units; absent means zero."""
-    holder_ids, units = list(set(holder_ids)), list({u for u in units if u})
-    own: dict[int, int] = {}
-    owed_by_unit: dict[str, int] = {}
-    # int(): PostgreSQL sums a BIGINT column as NUMERIC
-    if holder_ids:
-        own = {holder: int(fen) for holder, fen in session.execute(
-            select(ledger.c.holder_id, func.sum(ledger.c.amount_fen))
-            .where(ledger.c.holder_id.in_(holder_ids)).group_by(ledger.c.holder_id))}
-    if units:
-        owed_by_unit = {unit: int(fen) for unit, fen in session.execute(
-            select(ledger.c.unit, func.sum(ledger.c.amount_fen))
-            .where(ledger.c.unit.in_(units)).group_by(ledger.c.unit))}
-    return own, owed_by_unit
 
 
 def add_arrears(ctx: Context, debtor: Debtor, amount_fen: int, period: str | None) -> ArrearsResult:

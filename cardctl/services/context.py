@@ -1,29 +1,36 @@
-"""What every use case needs: the database, the keys, who is acting, and the clock."""
+"""What every use case needs: the database, the keys, who is acting, and the clock.
+
+Imports no SQLAlchemy: ``open_quick`` serves ``status CARD`` and the idle cron sweep on
+the sqlite3 start-up path (``storage/lite.py``); ``open`` is everything else.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from ..clock import Clock, system_clock
 from ..config import Settings
 from ..domain import policy as policy_rules
 from ..domain.policy import Policy
-from ..errors import DatabaseError, KeyFileError
+from ..domain.roles import Role
+from ..errors import CardctlError, DatabaseError, KeyFileError
 from ..i18n import _
 from ..keys import Keys, load_keys
-from ..storage import tables
-from ..storage.audit import Actor, AuditTrail
-from ..storage.db import Database
+from .reads import run, scalar, standing_of
+
+if TYPE_CHECKING:
+    from ..storage.audit import AuditTrail
+    from ..storage.db import Database
+    from ..storage.lite import LiteDatabase
 
 POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
 
 
 @dataclass
 class Context:
-    db: Database
+    db: Database | LiteDatabase
     keys: Keys
     settings: Settings
     clock: Clock = system_clock
@@ -32,6 +39,8 @@ class Context:
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock, read_only: bool = False) -> "Context":
         """Open an initialised database with the key that belongs to it."""
+        from ..storage.db import Database
+
         db = Database(settings.db_url, settings.busy_timeout_s, read_only=read_only)
         db.require_ready()
         keys = load_keys(settings.key_file)
@@ -39,17 +48,38 @@ class Context:
         ctx.check_key()
         return ctx
 
+    @classmethod
+    def open_quick(cls, settings: Settings, clock: Clock, needed: Role) -> "Context | None":
+        """The context of the sqlite3 start-up path (read-only), or None where it cannot serve:
+        not an SQLite file, another schema revision or key, an operator without ``needed``, or any
+        error. The caller then opens the database the usual way, which says what is wrong."""
+        from ..storage import SCHEMA_REVISION
+        from ..storage.lite import LiteDatabase, Unavailable
+
+        try:
+            db = LiteDatabase(settings.db_url, settings.busy_timeout_s)
+            keys = load_keys(settings.key_file)
+            with db.connect_read() as conn:
+                ready = (scalar(conn, "schema_revision") == SCHEMA_REVISION
+                         and scalar(conn, "key_fingerprint") == keys.fingerprint
+                         and standing_of(conn, settings.os_user).allows(needed))
+        except (Unavailable, CardctlError):
+            return None
+        return cls(db, keys, settings, clock) if ready else None
+
     def now(self) -> datetime:
         return self.clock()
 
     @property
     def audit(self) -> AuditTrail:
+        from ..storage.audit import Actor, AuditTrail
+
         actor = Actor(self.settings.operator, self.settings.os_user, self.settings.channel)
         return AuditTrail(self.keys.audit_key, actor)
 
     def check_key(self) -> None:
         with self.db.connect_read() as conn:
-            stored = conn.scalar(select(tables.meta.c.value).where(tables.meta.c.key == "key_fingerprint"))
+            stored = scalar(conn, "key_fingerprint")
         if stored is None:  # init commits the schema, then the rest: it was cut short in between
             raise DatabaseError(_("database {db} is not fully initialised; run 'cardctl init'").format(
                 db=self.db.display))
@@ -61,7 +91,7 @@ class Context:
     def policies(self, session) -> dict[str, Policy]:
         """Every region's policy, read once (``session``: an ORM Session or a Core Connection)."""
         if self._policies is None:
-            rows = session.execute(select(tables.policies)).all()
+            rows = run(session, "policies")
             self._policies = {
                 row.region_prefix: Policy(**{f: getattr(row, f) for f in POLICY_FIELDS}) for row in rows
             }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, select, update
 
 from ..domain.model import CardStatus, LossKind
 from ..storage.audit import AuditTrail, EventDraft
@@ -27,11 +27,6 @@ def lapsed(now: datetime):
     card = cards.c
     return and_(card.status == CardStatus.LOST.value, card.loss_kind == LossKind.TEMPORARY.value,
                 card.loss_lapses_at <= now)
-
-
-def count_lapsed_losses(db, now: datetime) -> int:
-    """How many temporary loss reports the cron sweep would record as lapsed now."""
-    return db.scalar(select(func.count()).select_from(cards).where(lapsed(now)))
 
 
 def end_lapsed_losses(db, audit: AuditTrail, now: datetime,

@@ -22,10 +22,10 @@ from ..errors import CardLocked, InvalidInput, Refused, WrongPin
 from ..i18n import N_, _, terms
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
-from .arrears import balances
 from .cards import audited_refusal, check_identity, load_card, refuse_weak
 from .context import Context
-from .locks import effective, end_due_pin_locks, end_locks, open_locks
+from .locks import effective, end_due_pin_locks, end_locks
+from .reads import balances, open_locks
 from .verify import verify_pin
 
 

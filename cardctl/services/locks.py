@@ -1,4 +1,5 @@
-"""Reading and ending locks, shared by verify, unlock, status and the cron sweep.
+"""Ending locks, and the SQL conditions of a lock's state; shared by verify, unlock, status
+and the cron sweep (reading locks: ``services/reads.py``).
 
 Core statements over ``storage.tables``: each function runs in the caller's
 transaction, an ORM Session or a Core Connection alike (``db`` below), so the read
@@ -7,13 +8,12 @@ paths and the sweep use them without loading the ORM.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
-from ..domain.model import EndCause, LockKind, LockView
+from ..domain.model import EndCause, LockKind
 from ..storage.audit import AuditTrail, EventDraft
 from ..storage.tables import cards, locks
 
@@ -26,37 +26,9 @@ def effective(now: datetime):
     return and_(locks.c.ended_at.is_(None), or_(locks.c.ends_at.is_(None), locks.c.ends_at > now))
 
 
-def open_locks(db, card_nos: Sequence[str], now: datetime) -> dict[str, list[LockView]]:
-    """Effective locks of these cards, oldest first."""
-    found: dict[str, list[LockView]] = defaultdict(list)
-    if not card_nos:
-        return found
-    lock = locks.c
-    rows = db.execute(
-        select(lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at)
-        .where(lock.card_no.in_(card_nos), effective(now))
-        .order_by(lock.started_at, lock.id)
-    )
-    for card_no, kind, reason, since, until in rows:
-        found[card_no].append(LockView(kind, reason, since, until, now))
-    return found
-
-
-def _pin_due(now: datetime):
+def pin_due(now: datetime):
     """SQL conditions: an open PIN lock whose end time has passed (ix_locks_pin_due's rows)."""
     return (locks.c.kind == LockKind.PIN.value, locks.c.ended_at.is_(None), locks.c.ends_at <= now)
-
-
-def count_due_pin_locks(db, now: datetime) -> int:
-    """How many PIN locks the cron sweep would end now: a count over the partial index."""
-    return db.scalar(select(func.count()).select_from(locks).where(*_pin_due(now)))
-
-
-def expired_pin_cards(db, card_nos: Sequence[str], now: datetime) -> set[str]:
-    """Cards whose PIN lock has passed its end but is not yet recorded as ended."""
-    if not card_nos:
-        return set()
-    return set(db.scalars(select(locks.c.card_no).where(locks.c.card_no.in_(card_nos), *_pin_due(now))))
 
 
 def end_due_pin_locks(db, audit: AuditTrail, now: datetime,
@@ -67,7 +39,7 @@ def end_due_pin_locks(db, audit: AuditTrail, now: datetime,
     Returns (card_no, ended_at) pairs. Runs inside the caller's write transaction.
     """
     lock = locks.c
-    due = select(lock.id).where(*_pin_due(now)).order_by(lock.ends_at, lock.id)
+    due = select(lock.id).where(*pin_due(now)).order_by(lock.ends_at, lock.id)
     if card_nos is not None:
         due = due.where(lock.card_no.in_(list(card_nos)))
     if limit is not None:

@@ -21,12 +21,13 @@ from ..errors import InvalidInput, Refused
 from ..i18n import N_, _
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Holder, Lock
-from .arrears import balances, sync_arrears_locks
+from .arrears import sync_arrears_locks
 from .cards import audited_refusal, check_identity, load_card
 from .context import Context
 from .lapses import CLEARED, end_lapsed_losses
 from .lifecycle import Agent, check_representation, status_of
 from .locks import effective, end_due_pin_locks
+from .reads import balances
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,20 @@
-"""Read-only views of cards: one card, filtered streams, and population counts."""
+"""Read-only views of cards: filtered streams and population counts (named cards: ``reads.cards_by_number``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Iterator, Sequence
+from typing import Iterator
 
-from sqlalchemy import Connection, and_, case, exists, func, literal, or_, select
+from sqlalchemy import and_, case, exists, func, literal, or_, select
 
-from ..domain.model import CardStatus, CardView, LockKind, LossKind, effective_status
+from ..domain.model import CardStatus, CardView, LockKind, LossKind
 from ..storage.tables import cards, holders, locks
-from .arrears import balances
 from .context import Context
 from .lapses import lapsed
-from .locks import effective, expired_pin_cards, open_locks
+from .locks import effective
+from .reads import card_views
 
 PAGE = 1000
 
@@ -37,7 +37,7 @@ def _status_is(status: str, now: datetime):
     return card.status == status
 
 
-def _card_query(filters: Filters, now: datetime):
+def card_query(filters: Filters, now: datetime):
     card, holder = cards.c, holders.c
     stmt = (select(card.card_no, holder.name, holder.id_masked, card.region, card.status,
                    card.failures, card.insurance_type, card.unit, card.holder_id, card.loss_kind,
@@ -52,39 +52,10 @@ def _card_query(filters: Filters, now: datetime):
     return stmt
 
 
-def _views(ctx: Context, conn: Connection, rows: Sequence, now: datetime) -> list[CardView]:
-    card_nos = [row.card_no for row in rows]
-    held = open_locks(conn, card_nos, now)
-    expired = expired_pin_cards(conn, card_nos, now)
-    own, of_unit = balances(conn, (row.holder_id for row in rows), (row.unit for row in rows))
-    views = []
-    for row in rows:
-        policy = ctx.policy_for(conn, row.region)
-        # an expired PIN lock resets the count even before cron records it
-        failures = 0 if row.card_no in expired else row.failures
-        status = effective_status(row.status, row.loss_kind, row.loss_lapses_at, now)
-        # a lapsed report is shown as what it is now: no loss report at all
-        loss = (row.loss_kind, row.lost_at, row.loss_lapses_at) if status == row.status else (None, None, None)
-        views.append(CardView(row.card_no, row.name, row.id_masked, row.region, status,
-                              failures, policy.max_attempts, held.get(row.card_no, []),
-                              row.insurance_type, row.unit, own.get(row.holder_id, 0),
-                              of_unit.get(row.unit, 0), *loss, row.void_reason, row.replaced_by, row.replaces))
-    return views
-
-
-def cards_by_number(ctx: Context, card_nos: Sequence[str]) -> tuple[list[CardView], list[str]]:
-    """Views of the named cards in the order given, and the numbers not found."""
-    now = ctx.now()
-    with ctx.db.connect_read() as conn:
-        rows = conn.execute(_card_query(Filters(), now).where(cards.c.card_no.in_(list(card_nos)))).all()
-        views = {view.card_no: view for view in _views(ctx, conn, rows, now)}
-    return [views[n] for n in card_nos if n in views], [n for n in card_nos if n not in views]
-
-
 def count_cards(ctx: Context, filters: Filters) -> int:
     now = ctx.now()
     with ctx.db.connect_read() as conn:
-        inner = _card_query(filters, now).with_only_columns(cards.c.card_no).subquery()
+        inner = card_query(filters, now).with_only_columns(cards.c.card_no).subquery()
         return conn.scalar(select(func.count()).select_from(inner))
 
 
@@ -92,12 +63,12 @@ def list_cards(ctx: Context, filters: Filters, limit: int | None = None) -> Iter
     """Stream matching cards in card-number order, one page of locks at a time."""
     now = ctx.now()
     with ctx.db.connect_read() as conn:
-        stmt = _card_query(filters, now).order_by(cards.c.card_no)
+        stmt = card_query(filters, now).order_by(cards.c.card_no)
         if limit is not None:
             stmt = stmt.limit(limit)
         result = conn.execute(stmt.execution_options(yield_per=PAGE))
         while page := list(islice(result, PAGE)):
-            yield from _views(ctx, conn, page, now)
+            yield from card_views(ctx, conn, page, now)
 
 
 @dataclass(frozen=True)

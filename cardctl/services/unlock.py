@@ -19,8 +19,9 @@ from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
 from ..storage.tables import cards, holders, locks
 from .context import Context
-from .lapses import count_lapsed_losses, end_lapsed_losses
-from .locks import count_due_pin_locks, effective, end_due_pin_locks
+from .lapses import end_lapsed_losses
+from .locks import effective, end_due_pin_locks
+from .reads import count_due as count_due_in
 
 CHUNK = 5000
 
@@ -153,7 +154,7 @@ def count_due(ctx: Context) -> int:
     over the partial index ix_locks_pin_due and the status index, no rows read."""
     now = ctx.now()
     with ctx.db.connect_read() as conn:
-        return count_due_pin_locks(conn, now) + count_lapsed_losses(conn, now)
+        return count_due_in(conn, now)
 
 
 def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:

@@ -18,7 +18,8 @@ from ..i18n import _
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
 from .context import Context
-from .locks import effective, end_due_pin_locks, open_locks
+from .locks import effective, end_due_pin_locks
+from .reads import open_locks
 
 ACTION = "pin.verify"
 

@@ -22,12 +22,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, Programm
 
 from ..errors import DatabaseError
 from ..i18n import _
+from . import SCHEMA_REVISION
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-# Bumped with every Alembic revision; checked on open without loading Alembic.
-SCHEMA_REVISION = "0002"
 
 # pg_advisory_xact_lock key every PostgreSQL write transaction takes first: the
 # equivalent of SQLite's BEGIN IMMEDIATE (any constant works; this one spells "cardctl")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from ..errors import DatabaseError
 from ..i18n import _
+
+if TYPE_CHECKING:  # the sqlite3 start-up path (storage/lite.py) uses connect_read_only without SQLAlchemy
+    from sqlalchemy.engine import Engine
 
 
 def make_read_only(engine: Engine, sqlite_path: str | None) -> None:
@@ -28,6 +29,8 @@ def make_read_only(engine: Engine, sqlite_path: str | None) -> None:
 
 
 def _postgresql_read_only(engine: Engine) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         with dbapi_conn.cursor() as cur:
@@ -36,6 +39,8 @@ def _postgresql_read_only(engine: Engine) -> None:
 
 
 def _sqlite_read_only(engine: Engine, path: str) -> None:
+    from sqlalchemy import event
+
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect, _record, _cargs, cparams):
         return connect_read_only(path, {k: v for k, v in cparams.items() if k != "uri"})

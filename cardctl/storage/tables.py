@@ -16,7 +16,7 @@ even on SQLite; tests/test_schema.py checks the database has them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import (
@@ -33,6 +33,8 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.types import TypeDecorator
+
+from .lite import aware_utc, naive_utc
 
 # 64-bit ids on PostgreSQL; SQLite needs plain INTEGER for a rowid primary key
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -53,18 +55,10 @@ class UTCDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: Optional[datetime], dialect) -> Optional[datetime]:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return None if value is None else naive_utc(value)
 
     def process_result_value(self, value, dialect) -> Optional[datetime]:
-        if value is None:
-            return None
-        if isinstance(value, str):  # raw text written by another tool
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=timezone.utc)
+        return aware_utc(value)  # a str: raw text written by another tool
 
 
 metadata = MetaData(naming_convention=NAMING)
