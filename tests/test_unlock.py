@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -9,11 +10,14 @@ from sqlalchemy import insert, select, text
 
 from cardctl.config import Settings
 from cardctl.domain import pins
-from cardctl.domain.identity import parse_id_number
+from cardctl.domain.identity import make_id_number, mask_id, parse_id_number
 from cardctl.domain.model import EndCause, LockKind
 from cardctl.errors import InvalidInput
 from cardctl.services import unlock as unlock_service
+from cardctl.services.cards import activate
 from cardctl.services.context import Context
+from cardctl.services.lifecycle import Agent
+from cardctl.services.policies import set_policy
 from cardctl.services.setup import init_database
 from cardctl.services.unlock import UnlockRequest, expire_due, unlock_cards
 from cardctl.services.verify import verify_pin
@@ -151,6 +155,143 @@ def test_the_holders_id_number_allows_the_unlock(ctx, active_card):
     holder = parse_id_number(HOLDERS[0][2], date(2026, 11, 23))
     request = UnlockRequest(LockKind.PIN, "counter", id_number=holder)
     assert unlock(ctx, active_card, request=request) == [(active_card, "unlocked")]
+
+
+# --- at a counter: the holder, an agent, a minor's guardian -------------------------------
+
+HOLDER_ID = HOLDERS[0][2]
+STRANGER_ID = HOLDERS[1][2]  # a valid number, but not the holder of A00000001
+MINOR_ID = make_id_number("110105", date(2016, 5, 1), 12)  # 10 years old at the test clock
+GUARDIAN = (HOLDERS[1][2], "王芳")
+MINOR_CARD = "M00000001"
+
+
+def person(ctx, raw: str):
+    return parse_id_number(raw, ctx.now().date())
+
+
+def counter(ctx, id_number: str, agent: tuple[str, str] | None = None, dry_run: bool = False) -> UnlockRequest:
+    acting = Agent(person(ctx, agent[0]), agent[1]) if agent else None
+    return UnlockRequest(LockKind.PIN, "at the counter", person(ctx, id_number), dry_run, acting)
+
+
+def detail_of(event: Event) -> dict:
+    return json.loads(event.detail)
+
+
+@pytest.fixture
+def minor_card(ctx) -> str:
+    """A 10-year-old's active card, activated by the guardian, locked by three wrong PINs."""
+    issue(ctx, MINOR_CARD, "小明", MINOR_ID, "110105")
+    activate(ctx, MINOR_CARD, person(ctx, MINOR_ID), GOOD_PIN, Agent(person(ctx, GUARDIAN[0]), GUARDIAN[1]))
+    lock_by_pin(ctx, MINOR_CARD)
+    return MINOR_CARD
+
+
+def test_a_minors_card_is_not_unlocked_at_a_counter_without_a_guardian(ctx, minor_card):
+    [item] = unlock_cards(ctx, [minor_card], counter(ctx, MINOR_ID))
+    assert item.result == "refused"
+    assert item.detail == ("the holder is 10, under the region's minor age of 16; a guardian must act "
+                           "(--agent-id-number and --agent-name)")
+    assert open_kinds(ctx, minor_card) == ["pin"] and failures(ctx, minor_card) == 3
+    [event] = events(ctx, "lock.unlock")
+    assert (event.outcome, detail_of(event)) == ("refused", {"kind": "pin", "note": item.detail})
+
+
+def test_a_guardian_unlocks_a_minors_card_and_is_recorded_masked(ctx, minor_card):
+    assert unlock(ctx, minor_card, request=counter(ctx, MINOR_ID, GUARDIAN)) == [(minor_card, "unlocked")]
+    assert open_kinds(ctx, minor_card) == [] and failures(ctx, minor_card) == 0
+    [event] = events(ctx, "lock.unlock")
+    assert detail_of(event) == {"kind": "pin", "agent": mask_id(GUARDIAN[0]), "agent_name": GUARDIAN[1],
+                                "guardian": True}
+    assert GUARDIAN[0] not in event.detail and MINOR_ID not in event.detail
+
+
+def test_the_minor_age_of_an_unlock_is_the_card_regions(ctx):
+    seventeen = make_id_number("110105", date(2009, 1, 1), 31)
+    issue(ctx, MINOR_CARD, "小刚", seventeen, "110105")
+    activate(ctx, MINOR_CARD, person(ctx, seventeen), GOOD_PIN)  # 17: no guardian under the default 16
+    lock_by_pin(ctx, MINOR_CARD)
+    set_policy(ctx, "11", {"minor_age": 18})
+    [item] = unlock_cards(ctx, [MINOR_CARD], counter(ctx, seventeen))
+    assert (item.result, "minor age of 18" in item.detail) == ("refused", True)
+    assert unlock(ctx, MINOR_CARD, request=counter(ctx, seventeen, GUARDIAN)) == [(MINOR_CARD, "unlocked")]
+
+
+def test_an_agent_unlocks_an_adults_card_with_both_id_numbers_recorded(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    agent = (STRANGER_ID, "王芳")
+    assert unlock(ctx, active_card, request=counter(ctx, HOLDER_ID, agent)) == [(active_card, "unlocked")]
+    [event] = events(ctx, "lock.unlock")
+    assert detail_of(event) == {"kind": "pin", "agent": mask_id(STRANGER_ID), "agent_name": "王芳",
+                                "guardian": False}
+
+
+def test_the_holder_acting_alone_records_no_agent(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    unlock(ctx, active_card, request=counter(ctx, HOLDER_ID))
+    assert detail_of(events(ctx, "lock.unlock")[-1]) == {"kind": "pin"}
+
+
+def test_an_agent_does_not_make_up_for_a_holder_who_does_not_match(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    [item] = unlock_cards(ctx, [active_card], counter(ctx, STRANGER_ID, (HOLDER_ID, "张伟")))
+    assert (item.result, item.detail) == ("refused", "the ID number given does not match the holder")
+    assert open_kinds(ctx, active_card) == ["pin"]
+
+
+@pytest.mark.parametrize("agent, why", [
+    ((HOLDER_ID, "张伟"), "the agent's ID number is the holder's own; an agent is someone else"),
+    ((make_id_number("110105", date(2012, 1, 1), 21), "小红"),
+     "the agent is 14; an agent or guardian must be 18 or older"),
+], ids=["the holder", "a minor"])
+def test_an_agent_who_may_not_act_is_refused(ctx, active_card, agent, why):
+    lock_by_pin(ctx, active_card)
+    [item] = unlock_cards(ctx, [active_card], counter(ctx, HOLDER_ID, agent))
+    assert (item.result, item.detail) == ("refused", why)
+    assert open_kinds(ctx, active_card) == ["pin"]
+
+
+def test_an_agent_without_the_holders_id_number_is_refused(ctx, active_card):
+    lock_by_pin(ctx, active_card)
+    request = UnlockRequest(LockKind.PIN, "at the counter", agent=Agent(person(ctx, STRANGER_ID), "王芳"))
+    with pytest.raises(InvalidInput, match="--id-number"):
+        unlock(ctx, active_card, request=request)
+    assert open_kinds(ctx, active_card) == ["pin"] and events(ctx, "lock.unlock") == []
+
+
+def test_a_counter_batch_checks_the_same_holder_and_guardian_against_each_card(ctx, active_card, minor_card):
+    lock_by_pin(ctx, active_card)
+    request = counter(ctx, MINOR_ID, GUARDIAN)
+    assert unlock(ctx, minor_card, active_card, request=request) == [
+        (minor_card, "unlocked"), (active_card, "refused")]  # not the minor's card: the guardian cannot act on it
+    assert open_kinds(ctx, active_card) == ["pin"]
+
+
+def test_a_counter_dry_run_says_what_the_guardian_rule_would_do_and_changes_nothing(ctx, minor_card):
+    before = dump(ctx)
+    alone = list(unlock_cards(ctx, [minor_card], counter(ctx, MINOR_ID, dry_run=True)))
+    assert [(item.result, "guardian" in item.detail) for item in alone] == [("refused", True)]
+    assert unlock(ctx, minor_card, request=counter(ctx, MINOR_ID, GUARDIAN, dry_run=True)) == [
+        (minor_card, "would unlock")]
+    assert dump(ctx) == before
+
+
+def test_unlock_at_the_command_line_takes_a_guardian(run, minor_card):
+    base = ("unlock", minor_card, "--reason", "at the counter", "--id-number", MINOR_ID, "-o", "json")
+    alone = run(*base)
+    assert alone.exit_code == 7 and json.loads(alone.stdout)[0]["result"] == "refused"
+    half = run(*base, "--agent-id-number", GUARDIAN[0])
+    assert half.exit_code == 2 and "--agent-name" in half.stderr
+    done = run(*base, "--agent-id-number", GUARDIAN[0], "--agent-name", GUARDIAN[1])
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)[0]["result"] == "unlocked"
+
+
+def test_agent_options_without_id_number_are_a_usage_error(run, active_card):
+    result = run("unlock", active_card, "--reason", "at the counter",
+                 "--agent-id-number", STRANGER_ID, "--agent-name", "王芳")
+    assert result.exit_code == 2 and "--id-number" in result.stderr
 
 
 # --- batches ----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..i18n import _, localize
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
 from . import progress
-from .common import ChannelOpt, OutputOpt, edge, examples, message, runtime
+from .common import AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, edge, examples, message, runtime
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         "cardctl unlock --expired -o jsonl        # cron",
         "cardctl unlock A10000001 --kind admin --reason \"case 2026-118 closed\"",
         'cardctl unlock A10000001 --reason "holder verified at counter" --id-number 11010519491231002X',
+        'cardctl unlock M00000001 --reason "guardian at counter" --id-number 110105201605010126 '
+        '--agent-id-number 11010519491231002X --agent-name 王芳',
     ))(edge(unlock))
 
 
@@ -39,6 +41,8 @@ def unlock(
                                            case_sensitive=False)] = LockKind.PIN,
     id_number: Annotated[str | None, typer.Option(
         "--id-number", help="Holder's ID number, checked against each card (counter unlock).")] = None,
+    agent_id: AgentIdOpt = None,
+    agent_name: AgentNameOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")] = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
@@ -47,6 +51,10 @@ def unlock(
 
     One result row per card: unlocked, not locked, not found, refused or invalid.
     Idempotent. Exit 0 when nothing failed, 7 when some cards were not found, refused or invalid.
+
+    With --id-number (at a counter) each card must be that holder's, and a minor's card
+    (under the region's minor age) needs a guardian: --agent-id-number and --agent-name.
+    An agent acts for that one holder on every card named; both ID numbers are recorded.
     """
     rt = runtime(ctx)
     if expired:
@@ -62,8 +70,14 @@ def unlock(
     ctx_ = rt.context(channel, Role.ADMIN if kind is LockKind.ADMIN else Role.STAFF)
     from ..services.unlock import FAILED, UnlockRequest, unlock_cards
 
-    request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, ctx_.now().date())
-                            if id_number else None, dry_run)
+    today = ctx_.now().date()
+    agent = None
+    if agent_id is not None or agent_name is not None:  # parse_agent loads the ORM: not for batches without one
+        from .lifecycle import parse_agent
+
+        agent = parse_agent(agent_id, agent_name, today)
+    request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, today) if id_number else None,
+                            dry_run, agent)
     counts = {"failed": 0, "total": 0}
     results = unlock_cards(ctx_, _card_numbers(card_nos or [], from_file, counts), request)
     show_bar, total = progress.wanted(output), None

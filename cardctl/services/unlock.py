@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from sqlalchemy import select, update
 
 from ..domain.identity import IdNumber, parse_card_no, shown_card_no
 from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, effective_status
-from ..errors import InvalidInput
+from ..errors import InvalidInput, Refused
 from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
 from ..storage.tables import cards, holders, locks
@@ -22,6 +22,9 @@ from .context import Context
 from .lapses import end_lapsed_losses
 from .locks import effective, end_due_pin_locks
 from .reads import count_due as count_due_in
+
+if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the ORM
+    from .lifecycle import Agent
 
 CHUNK = 5000
 
@@ -32,16 +35,22 @@ FAILED = frozenset({NOT_FOUND, REFUSED, INVALID})
 
 @dataclass(frozen=True)
 class UnlockRequest:
+    """``id_number`` makes it a counter unlock: the holder's ID number, checked against each card,
+    with ``agent`` the agent or, for a minor, the guardian acting for that same holder."""
+
     kind: LockKind
     reason: str
     id_number: IdNumber | None = None
     dry_run: bool = False
+    agent: Agent | None = None
 
 
 def unlock_cards(ctx: Context, raw_card_nos: Iterable[str], request: UnlockRequest) -> Iterator[ItemResult]:
     """One result per card, in input order; duplicates within a chunk are reported once."""
     if request.kind is LockKind.ARREARS:
         raise InvalidInput(_("arrears locks are lifted only by pay-arrears, never by unlock"))
+    if request.agent is not None and request.id_number is None:
+        raise InvalidInput(_("an agent acts with the holder's --id-number"))
     items = iter(raw_card_nos)
     while chunk := list(islice(items, CHUNK)):
         yield from _unlock_chunk(ctx, chunk, request)
@@ -72,7 +81,7 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
         for lock_id, card_no, kind in conn.execute(
                 select(lock.id, lock.card_no, lock.kind).where(lock.card_no.in_(list(found)), effective(now))):
             held.setdefault(card_no, []).append((lock_id, kind))
-        decided = {card_no: _decide(found.get(card_no), held.get(card_no, []), request, holder_hash, now)
+        decided = {card_no: _decide(ctx, conn, found.get(card_no), held.get(card_no, []), request, holder_hash, now)
                    for card_no in wanted}
         if not request.dry_run:
             _apply(ctx, conn, decided, request, now)
@@ -82,59 +91,67 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
             results.append(ItemResult(shown_card_no(raw)[:20], INVALID, problem))
         elif card_no not in reported:
             reported.add(card_no)
-            result, detail, _ = decided[card_no]
+            result, detail, *_ = decided[card_no]
             results.append(ItemResult(card_no, WOULD_UNLOCK if request.dry_run and result == UNLOCKED else result, detail))
     return results
 
 
 def _cards_query(card_nos: list[str], request: UnlockRequest):
-    """The chunk's cards, under their row locks unless a dry run; holders only when compared."""
+    """The chunk's cards, under their row locks unless a dry run; holders (and the region,
+    for its minor age) only when compared."""
     card = cards.c
     stmt = select(card.card_no, card.status, card.loss_kind, card.loss_lapses_at).where(card.card_no.in_(card_nos))
     if request.id_number is not None:
-        stmt = stmt.add_columns(holders.c.id_hash).join(holders, holders.c.id == card.holder_id)
+        stmt = stmt.add_columns(card.region, holders.c.id_hash).join(holders, holders.c.id == card.holder_id)
     return stmt if request.dry_run else stmt.with_for_update(of=cards)
 
 
-def _decide(card, held: list[tuple[int, str]], request: UnlockRequest, holder_hash: str | None,
-            now) -> tuple[str, str, list[int]]:
-    """(result, detail, lock ids to end) for one card; ``holder_hash`` is the keyed hash of
-    the ID number given with the request, if one was."""
+def _decide(ctx: Context, conn, card, held: list[tuple[int, str]], request: UnlockRequest, holder_hash: str | None,
+            now) -> tuple[str, str, list[int], dict]:
+    """(result, detail, lock ids to end, who acted for the holder) for one card; ``holder_hash``
+    is the keyed hash of the ID number given with the request, if one was."""
     if card is None:
-        return NOT_FOUND, _("no such card"), []
+        return NOT_FOUND, _("no such card"), [], {}
     status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
     if status in (CardStatus.LOST, CardStatus.VOID):
-        return REFUSED, _("card is {status}; a {status} card cannot be unlocked").format(status=term(status)), []
-    if holder_hash is not None and card.id_hash != holder_hash:
-        return REFUSED, _("the ID number given does not match the holder"), []
+        return REFUSED, _("card is {status}; a {status} card cannot be unlocked").format(status=term(status)), [], {}
+    acting: dict = {}
+    if holder_hash is not None:
+        if card.id_hash != holder_hash:
+            return REFUSED, _("the ID number given does not match the holder"), [], {}
+        from .lifecycle import check_representation
+
+        try:  # per card: the minor age is its region's
+            acting = check_representation(ctx, conn, card, request.id_number, request.agent)
+        except Refused as refusal:
+            return REFUSED, refusal.message, [], {}
     clearable = [lock_id for lock_id, kind in held if kind == request.kind.value]
     if clearable:
         others = sorted({kind for _, kind in held if kind != request.kind.value})
         detail = _("still locked: {kinds}").format(kinds=terms(others)) if others else ""
-        return UNLOCKED, detail, clearable
+        return UNLOCKED, detail, clearable, acting
     if any(kind == LockKind.ARREARS.value for _, kind in held):
-        return REFUSED, _("arrears lock: only pay-arrears lifts it"), []
+        return REFUSED, _("arrears lock: only pay-arrears lifts it"), [], acting
     if held:
         kinds = sorted({kind for _lock, kind in held})
         needs = _("{kinds} lock: needs unlock --kind {kind}").format(kinds=terms(kinds), kind=", ".join(kinds))
-        return REFUSED, needs, []
-    return NOT_LOCKED, "", []
+        return REFUSED, needs, [], acting
+    return NOT_LOCKED, "", [], acting
 
 
 def _apply(ctx: Context, conn, decided: dict, request: UnlockRequest, now) -> None:
-    to_end = [lock_id for _, _, ids in decided.values() for lock_id in ids]
+    to_end = [lock_id for _, _, ids, _ in decided.values() for lock_id in ids]
     if to_end:
         conn.execute(update(locks).where(locks.c.id.in_(to_end), locks.c.ended_at.is_(None)).values(
             ended_at=now, end_cause=EndCause.UNLOCKED.value, ended_by=ctx.settings.operator))
     if request.kind is LockKind.PIN:
-        cleared = [card_no for card_no, (result, _, _) in decided.items() if result == UNLOCKED]
+        cleared = [card_no for card_no, (result, *_) in decided.items() if result == UNLOCKED]
         if cleared:  # clearing a PIN lock resets the consecutive-failure count
             conn.execute(update(cards).where(cards.c.card_no.in_(cleared)).values(failures=0))
     ctx.audit.append(conn, [
-        EventDraft("lock.unlock", result.replace(" ", "_"), card_no,
-                   reason=request.reason, detail={"kind": request.kind.value, "note": detail} if detail else
-                   {"kind": request.kind.value})
-        for card_no, (result, detail, _) in decided.items()
+        EventDraft("lock.unlock", result.replace(" ", "_"), card_no, reason=request.reason,
+                   detail={"kind": request.kind.value, **acting, **({"note": detail} if detail else {})})
+        for card_no, (result, detail, _, acting) in decided.items()
     ], now)
 
 
