@@ -157,7 +157,10 @@ class LiteDatabase:
         try:
             yield LiteConnection(raw)
         finally:
-            raw.execute("ROLLBACK")  # it only read
+            try:
+                raw.execute("ROLLBACK")  # it only read
+            except sqlite3.Error:  # a connection already broken: the error that broke it is the one to see
+                pass
 
     def close(self) -> None:
         if self._raw is not None:
