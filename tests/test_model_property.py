@@ -29,6 +29,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from cardctl.config import Settings
 from cardctl.domain.identity import parse_id_number
 from cardctl.domain.model import LockKind
+from cardctl.domain.roles import Role
 from cardctl.errors import CardLocked, Refused, WrongPin
 from cardctl.services.arrears import Debtor, add_arrears, pay_arrears
 from cardctl.services.audit import verify_chain
@@ -357,6 +358,19 @@ class CardModel(RuleBasedStateMachine):
             assert kinds == sorted(self.locks(card)), (card, kinds)  # e.g. unlock never clears arrears
             # usable exactly when active with no lock in force
             assert view.usable == (card.status == "active" and not self.locks(card))
+
+    @invariant()
+    def the_start_up_path_shows_what_the_services_show(self) -> None:
+        # status CARD on SQLite reads through sqlite3 (storage/lite.py): same views, every state
+        if not self.cards or not self.ctx.db.is_sqlite:
+            return
+        quick = Context.open_quick(self.ctx.settings, self.clock, Role.AUDITOR)
+        assert quick is not None
+        numbers = [card.card_no for card in self.cards]
+        try:
+            assert cards_by_number(quick, numbers) == cards_by_number(self.ctx, numbers)
+        finally:
+            quick.db.close()
 
     @invariant()
     def the_audit_chain_verifies(self) -> None:
