@@ -5,6 +5,8 @@ Code writes every message in English as a template: ``_("card {card} not found")
 template and arguments. The English value is what the audit trail stores and what JSON, JSON
 lines and CSV carry, so records and scripts are the same whatever the operator's language;
 the CLI edge and the table renderer show a ``Msg`` in the chosen language with ``localize``.
+``--help`` looks up its texts (option help marked with ``N_``, docstrings as they are) with
+``tr`` when it is printed (cli/helptext.py).
 
 The language is chosen once per run, by the top-level ``--lang`` option (or ``CARDCTL_LANG``),
 else from LANGUAGE, LC_ALL, LC_MESSAGES and LANG as gettext reads them. The Chinese catalog

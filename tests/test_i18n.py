@@ -356,7 +356,8 @@ def test_a_report_duration_reads_as_the_record_words_it_and_shows_in_chinese():
 
 
 def _marked_messages() -> dict[tuple[str | None, str], str]:
-    """Every (context, msgid) the code marks with _(), N_() or NC_(), and where it is first used."""
+    """Every (context, msgid) the code marks with _(), N_() or NC_(), and where it is first used;
+    then every text --help looks up (``_help_texts``)."""
     found: dict[tuple[str | None, str], str] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
@@ -368,6 +369,29 @@ def _marked_messages() -> dict[tuple[str | None, str], str]:
                     f"{where}: {node.func.id}() takes string literals only (no f-strings: use .format)")
                 key = (args[0].value, args[1].value) if node.func.id == "NC_" else (None, args[0].value)
                 found.setdefault(key, where)
+    for key, where in _help_texts().items():
+        found.setdefault(key, where)
+    return found
+
+
+def _help_texts() -> dict[tuple[None, str], str]:
+    """The texts --help translates, as click holds them: each command's description (its docstring,
+    which no marker can wrap) and each parameter's help, in every command and group."""
+    import typer
+
+    from cardctl.cli import app
+
+    found: dict[tuple[None, str], str] = {}
+
+    def walk(command, ctx) -> None:
+        for text in (command.help, *(param.help for param in command.get_params(ctx))):
+            if text:
+                found.setdefault((None, text), f"cardctl {ctx.command_path} --help")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, typer.Context(sub, info_name=name, parent=ctx))
+
+    root = typer.main.get_command(app)
+    walk(root, typer.Context(root, info_name=""))
     return found
 
 

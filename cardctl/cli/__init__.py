@@ -17,7 +17,8 @@ from typing import Annotated
 
 import typer
 
-from .common import RootGroup, Runtime, choose_language, examples
+from ..i18n import N_
+from .common import App, RootGroup, Runtime, choose_language, examples
 
 # In the order --help lists them.
 MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator")
@@ -40,10 +41,10 @@ COMMANDS = {
 
 def root() -> typer.Typer:
     """The top-level app with its global options and no commands yet."""
-    app = typer.Typer(
+    app = App(
         name="cardctl",
         cls=RootGroup,
-        help="Administer social-security / medical-insurance cards and their PINs.",
+        help=N_("Administer social-security / medical-insurance cards and their PINs."),
         no_args_is_help=True,
         add_completion=True,
         pretty_exceptions_enable=False,
@@ -58,15 +59,15 @@ def root() -> typer.Typer:
 def main_options(
     ctx: typer.Context,
     db: Annotated[str | None, typer.Option("--db", envvar="CARDCTL_DB",
-                                           help="SQLAlchemy URL or SQLite file path.")] = None,
+                                           help=N_("SQLAlchemy URL or SQLite file path."))] = None,
     key_file: Annotated[str | None, typer.Option("--key-file", envvar="CARDCTL_KEY_FILE",
-                                                 help="Secret key file (created by init).")] = None,
+                                                 help=N_("Secret key file (created by init)."))] = None,
     operator: Annotated[str | None, typer.Option("--operator", envvar="CARDCTL_OPERATOR",
-                                                 help="Who is acting; default the login name.")] = None,
+                                                 help=N_("Who is acting; default the login name."))] = None,
     lang: Annotated[str | None, typer.Option(
         "--lang", envvar="CARDCTL_LANG", autocompletion=lambda: ["en", "zh"],
-        help="Language of tables and messages: en or zh (default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); "
-             "JSON, JSON lines and CSV stay English.")] = None,
+        help=N_("Language of tables and messages: en or zh (default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); "
+                "JSON, JSON lines and CSV stay English."))] = None,
 ) -> None:
     choose_language(lang)
     if ctx.obj is None:

@@ -10,15 +10,15 @@ from ..domain.identity import parse_card_no, parse_uscc
 from ..domain.money import parse_yuan
 from ..domain.roles import Role
 from ..errors import InvalidInput
-from ..i18n import _
+from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import arrears_panel
 from .common import ChannelOpt, OutputOpt, edge, examples, runtime
 
-CardArg = Annotated[str | None, typer.Argument(help="A card of the holder who owes.", show_default=False)]
+CardArg = Annotated[str | None, typer.Argument(help=N_("A card of the holder who owes."), show_default=False)]
 UnitOpt = Annotated[str | None, typer.Option(
-    "--unit", help="Employer's unified social credit code: the unit's arrears lock every employee's card.")]
-AmountOpt = Annotated[str, typer.Option("--amount", help="Yuan, at most two decimals, e.g. 1200.50.")]
+    "--unit", help=N_("Employer's unified social credit code: the unit's arrears lock every employee's card."))]
+AmountOpt = Annotated[str, typer.Option("--amount", help=N_("Yuan, at most two decimals, e.g. 1200.50."))]
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +49,7 @@ def add_arrears(
     amount: AmountOpt,
     card_no: CardArg = None,
     unit: UnitOpt = None,
-    period: Annotated[str | None, typer.Option("--period", help="Contribution month, YYYY-MM.")] = None,
+    period: Annotated[str | None, typer.Option("--period", help=N_("Contribution month, YYYY-MM."))] = None,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -71,7 +71,8 @@ def pay_arrears(
     amount: AmountOpt,
     card_no: CardArg = None,
     unit: UnitOpt = None,
-    receipt: Annotated[str | None, typer.Option("--receipt", help="Payment reference, e.g. a bank receipt.")] = None,
+    receipt: Annotated[str | None, typer.Option(
+        "--receipt", help=N_("Payment reference, e.g. a bank receipt."))] = None,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:

@@ -11,13 +11,13 @@ from ..domain.identity import parse_card_no
 from ..domain.model import iso
 from ..domain.roles import Role
 from ..errors import CardctlError, InvalidInput
-from ..i18n import _
+from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import OutputOpt, Runtime, edge, examples, message, parse_time, runtime
+from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time, runtime
 
-audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True,
-                        epilog=examples("cardctl audit log --card A10000001", "cardctl audit verify"))
+audit_app = App(help=N_("The append-only, hash-chained audit trail."), no_args_is_help=True,
+                epilog=examples("cardctl audit log --card A10000001", "cardctl audit verify"))
 
 
 class ChainBroken(CardctlError):
@@ -35,13 +35,14 @@ def register(app: typer.Typer) -> None:
 def verify(
     ctx: typer.Context,
     more_files: Annotated[list[str] | None, typer.Argument(
-        metavar="[FILE]...", help="More export files, after --file (e.g. a shell glob).", show_default=False)] = None,
+        metavar="[FILE]...", help=N_("More export files, after --file (e.g. a shell glob)."),
+        show_default=False)] = None,
     file: Annotated[list[str] | None, typer.Option(
-        "--file", help="Verify this export file instead of the database; needs only the key file. "
-                       "Repeat it or list more files after it, in any order; - reads standard input.",
+        "--file", help=N_("Verify this export file instead of the database; needs only the key file. "
+                       "Repeat it or list more files after it, in any order; - reads standard input."),
         show_default=False)] = None,
     anchor: Annotated[list[str] | None, typer.Option(
-        "--anchor", help="SEQ:HASH (16+ hex) printed by an earlier verify; proves no newer event was cut off.",
+        "--anchor", help=N_("SEQ:HASH (16+ hex) printed by an earlier verify; proves no newer event was cut off."),
         show_default=False)] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
@@ -106,14 +107,14 @@ def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, 
 def export(
     ctx: typer.Context,
     file: Annotated[str, typer.Argument(
-        help="A new file (a name ending in .gz is compressed), or - for standard output.",
+        help=N_("A new file (a name ending in .gz is compressed), or - for standard output."),
         show_default=False)],
     from_seq: Annotated[int, typer.Option(
-        "--from-seq", min=1, help="First event to export. For an incremental archive: the last seq "
-                                  "of the previous export plus one.")] = 1,
+        "--from-seq", min=1, help=N_("First event to export. For an incremental archive: the last seq "
+                                  "of the previous export plus one."))] = 1,
     to_seq: Annotated[int | None, typer.Option(
-        "--to-seq", min=0, help="Last event to export; default the newest.", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+        "--to-seq", min=0, help=N_("Last event to export; default the newest."), show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help=N_("Replace FILE if it exists."))] = False,
 ) -> None:
     """Write the audit trail to FILE as JSON lines that verify later, anywhere, with the key file alone.
 
@@ -164,9 +165,9 @@ def _event_record(event) -> dict:
 @edge
 def log(
     ctx: typer.Context,
-    card: Annotated[str | None, typer.Option("--card", help="Only this card's events.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="ISO-8601 time (local if no zone).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="ISO-8601 time, exclusive.")] = None,
+    card: Annotated[str | None, typer.Option("--card", help=N_("Only this card's events."))] = None,
+    since: Annotated[str | None, typer.Option("--since", help=N_("ISO-8601 time (local if no zone)."))] = None,
+    until: Annotated[str | None, typer.Option("--until", help=N_("ISO-8601 time, exclusive."))] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
     """List audit events in order."""

@@ -10,7 +10,7 @@ from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import ItemResult
 from ..domain.roles import Role
 from ..errors import BatchFailed
-from ..i18n import _, localize, term
+from ..i18n import N_, _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
 from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
@@ -52,13 +52,14 @@ def init(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
 
 def issue(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="9 characters, 0-9 and A-Z.")],
-    name: Annotated[str, typer.Option("--name", help="Holder's name.")],
-    id_number: Annotated[str, typer.Option("--id-number", help="Holder's 18-character resident ID number.")],
-    region: Annotated[str, typer.Option("--region", help="6-digit area code of the issuing office.")],
-    insurance_type: Annotated[str, typer.Option("--type", help="employee or resident.")] = "employee",
-    unit: Annotated[str | None, typer.Option("--unit", help="Employer's unified social credit code.")] = None,
-    issuer: Annotated[str, typer.Option("--issuer", help="social-security or the issuing bank's name.")] = "social-security",
+    card_no: Annotated[str, typer.Argument(help=N_("9 characters, 0-9 and A-Z."))],
+    name: Annotated[str, typer.Option("--name", help=N_("Holder's name."))],
+    id_number: Annotated[str, typer.Option("--id-number", help=N_("Holder's 18-character resident ID number."))],
+    region: Annotated[str, typer.Option("--region", help=N_("6-digit area code of the issuing office."))],
+    insurance_type: Annotated[str, typer.Option("--type", help=N_("employee or resident."))] = "employee",
+    unit: Annotated[str | None, typer.Option("--unit", help=N_("Employer's unified social credit code."))] = None,
+    issuer: Annotated[str, typer.Option(
+        "--issuer", help=N_("social-security or the issuing bank's name."))] = "social-security",
     channel: ChannelOpt = None,
 ) -> None:
     """Register a card in status pending; it must be activated before use."""
@@ -74,7 +75,7 @@ def issue(
 
 def import_cards(
     ctx: typer.Context,
-    file: Annotated[str, typer.Argument(help="CSV with a header, or JSON lines; - for stdin.")],
+    file: Annotated[str, typer.Argument(help=N_("CSV with a header, or JSON lines; - for stdin."))],
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -127,8 +128,9 @@ def _print_failures(rows) -> int:
 
 def activate(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="Card number.")],
-    id_number: Annotated[str, typer.Option("--id-number", help="The holder's ID number, checked against the card.")],
+    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
+    id_number: Annotated[str, typer.Option(
+        "--id-number", help=N_("The holder's ID number, checked against the card."))],
     pin_stdin: PinStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,

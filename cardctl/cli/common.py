@@ -17,19 +17,20 @@ from ..config import CHANNELS, Settings
 from ..domain.roles import Role
 from ..errors import INTERNAL, CardctlError, InvalidInput
 from .. import i18n
-from ..i18n import _, localize
+from ..i18n import N_, _, localize
 from ..render.formats import OutputFormat, literal
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help="table, json, jsonl or csv.",
+OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help=N_("table, json, jsonl or csv."),
                                                  case_sensitive=False)]
-ChannelOpt = Annotated[str | None, typer.Option(
-    "--channel", help="Where the action happens: " + ", ".join(CHANNELS[:5]) + ".")]
-PinStdinOpt = Annotated[bool, typer.Option("--pin-stdin", help="Read the PIN(s) from standard input, one per line.")]
+ChannelOpt = Annotated[str | None, typer.Option(  # the channels an operator names: CHANNELS[:5]
+    "--channel", help=N_("Where the action happens: counter, bank, terminal, online, hotline."))]
+PinStdinOpt = Annotated[bool, typer.Option(
+    "--pin-stdin", help=N_("Read the PIN(s) from standard input, one per line."))]
 AgentIdOpt = Annotated[str | None, typer.Option(
-    "--agent-id-number", help="ID number of the agent or, for a minor, the guardian acting for the holder.")]
-AgentNameOpt = Annotated[str | None, typer.Option("--agent-name", help="Name of the agent or guardian.")]
+    "--agent-id-number", help=N_("ID number of the agent or, for a minor, the guardian acting for the holder."))]
+AgentNameOpt = Annotated[str | None, typer.Option("--agent-name", help=N_("Name of the agent or guardian."))]
 
 
 @dataclass
@@ -93,15 +94,53 @@ def command_name(ctx: typer.Context) -> str:
 
 def examples(*lines: str) -> str:
     """A command's epilog: worked examples, printed last in --help with their line breaks kept."""
-    return "\b\n" + ("Example:" if len(lines) == 1 else "Examples:") + "".join(f"\n  {line}" for line in lines)
+    heading = N_("Example:") if len(lines) == 1 else N_("Examples:")
+    return "\b\n" + heading + "".join(f"\n  {line}" for line in lines)
 
 
-class RootGroup(typer.core.TyperGroup):
+# --- --help in the chosen language ------------------------------------------------------------
+
+
+class _LocalizedHelp:
+    """--help in the chosen language. English is click's own layout, untouched; any other
+    language is written by cli/helptext.py (loaded only then) from the catalog's translations
+    of the same texts: help, option help, the epilog's heading and click's fixed words."""
+
+    def format_help(self, ctx, formatter) -> None:
+        if i18n.language() == i18n.ENGLISH:
+            return super().format_help(ctx, formatter)
+        from .helptext import format_help
+
+        format_help(self, ctx, formatter)
+
+
+class HelpCommand(_LocalizedHelp, typer.core.TyperCommand):
+    """Every cardctl command (``App.command``)."""
+
+
+class HelpGroup(_LocalizedHelp, typer.core.TyperGroup):
+    """Every cardctl group (``App``): policy, audit, operator."""
+
+
+class App(typer.Typer):
+    """``typer.Typer`` whose groups and commands show --help in the chosen language."""
+
+    def __init__(self, *args, cls: type[HelpGroup] = HelpGroup, **kwargs) -> None:
+        super().__init__(*args, cls=cls, **kwargs)
+
+    def command(self, *args, cls: type[HelpCommand] = HelpCommand, **kwargs):
+        return super().command(*args, cls=cls, **kwargs)
+
+
+class RootGroup(HelpGroup):
     """The top-level group: ``--lang`` is global, yet may also be typed after the command
     (``cardctl status A10000001 --lang zh``); it is moved in front before parsing."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, hoist_lang(args))
+        args = hoist_lang(args)
+        if not ctx.resilient_parsing:  # shell completion stays English
+            preview_language(args)
+        return super().parse_args(ctx, args)
 
 
 def hoist_lang(args: list[str]) -> list[str]:
@@ -120,17 +159,35 @@ def hoist_lang(args: list[str]) -> list[str]:
     return front + rest
 
 
+def language_for(flag: str | None) -> str | None:
+    """--lang (or CARDCTL_LANG) if given, else the locale environment; None for a flag naming
+    a language cardctl lacks."""
+    return i18n.from_environment() if flag is None else i18n.parse_language(flag)
+
+
+def preview_language(args: list[str]) -> None:
+    """The language for --help, which click prints while parsing, before the callback runs
+    ``choose_language``: from the hoisted --lang (the last one, as click takes it) or
+    CARDCTL_LANG. An unknown value is left for the callback to refuse."""
+    flag = os.environ.get("CARDCTL_LANG") or None  # click ignores an empty variable too
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--lang":
+            flag = next(tokens, flag)
+        elif token.startswith("--lang="):
+            flag = token.removeprefix("--lang=")
+        else:
+            break
+    i18n.set_language(language_for(flag) or i18n.from_environment())
+
+
 def choose_language(flag: str | None) -> None:
     """--lang (or CARDCTL_LANG) if given, else the locale environment; once, before any command."""
-    if flag is None:
-        i18n.set_language(i18n.from_environment())
-        return
-    chosen = i18n.parse_language(flag)
+    chosen = language_for(flag)
+    i18n.set_language(chosen or i18n.from_environment())
     if chosen is None:
-        i18n.set_language(i18n.from_environment())
         raise fail(InvalidInput(_("unknown language {lang!r} for --lang (or CARDCTL_LANG): choose en or zh")
                                 .format(lang=literal(flag)[:20])))
-    i18n.set_language(chosen)
 
 
 def check_channel(channel: str) -> str:

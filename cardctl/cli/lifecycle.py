@@ -13,13 +13,13 @@ from ..domain.money import format_fen
 from ..domain.names import parse_name
 from ..domain.roles import Role
 from ..errors import InvalidInput
-from ..i18n import _, terms
+from ..i18n import N_, _, terms
 from ..render.formats import OutputFormat, emit
 from ..render.tables import local
 from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
                      read_pins, runtime)
 
-IdOpt = Annotated[str, typer.Option("--id-number", help="The holder's ID number, checked against the card.")]
+IdOpt = Annotated[str, typer.Option("--id-number", help=N_("The holder's ID number, checked against the card."))]
 
 
 EXAMPLES = {
@@ -67,7 +67,7 @@ def _report(record: dict, output: OutputFormat, text: str) -> None:
 
 def reset_pin(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
     id_number: IdOpt,
     pin_stdin: PinStdinOpt = False,
     agent_id: AgentIdOpt = None,
@@ -102,7 +102,7 @@ def reset_pin(
 
 def change_pin(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
     pin_stdin: PinStdinOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
@@ -123,11 +123,12 @@ def change_pin(
 
 def report_lost(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
     temporary: Annotated[bool, typer.Option(
-        "--temporary", help="Temporary report (phone, online): withdrawable, lapses after the region's days.")] = False,
+        "--temporary",
+        help=N_("Temporary report (phone, online): withdrawable, lapses after the region's days."))] = False,
     id_number: Annotated[str | None, typer.Option(
-        "--id-number", help="The holder's ID number; required for a formal report.")] = None,
+        "--id-number", help=N_("The holder's ID number; required for a formal report."))] = None,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
     output: OutputOpt = OutputFormat.TABLE,
@@ -155,7 +156,7 @@ def report_lost(
 
 def cancel_loss(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
     id_number: IdOpt,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
@@ -175,11 +176,12 @@ def cancel_loss(
 
 def reissue(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="The lost or damaged card's number.")],
-    new_card_no: Annotated[str, typer.Option("--new-card-no", help="Number of the replacement card.")],
+    card_no: Annotated[str, typer.Argument(help=N_("The lost or damaged card's number."))],
+    new_card_no: Annotated[str, typer.Option("--new-card-no", help=N_("Number of the replacement card."))],
     id_number: IdOpt,
     damaged: Annotated[bool, typer.Option(
-        "--damaged", help="Replace a card that is not reported lost (damaged, demagnetised, never collected).")] = False,
+        "--damaged",
+        help=N_("Replace a card that is not reported lost (damaged, demagnetised, never collected)."))] = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
     output: OutputOpt = OutputFormat.TABLE,
@@ -203,11 +205,11 @@ def reissue(
 
 def lock(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="Card number.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why: the account anomaly or violation.")],
+    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
+    reason: Annotated[str, typer.Option("--reason", help=N_("Why: the account anomaly or violation."))],
     kind: Annotated[LockKind, typer.Option(
-        "--kind", help="admin: the only kind set by hand (pin locks come from wrong PINs, "
-                       "arrears locks from add-arrears).", case_sensitive=False)] = LockKind.ADMIN,
+        "--kind", help=N_("admin: the only kind set by hand (pin locks come from wrong PINs, "
+                       "arrears locks from add-arrears)."), case_sensitive=False)] = LockKind.ADMIN,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:

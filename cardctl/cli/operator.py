@@ -9,19 +9,19 @@ import typer
 
 from ..domain.roles import Role, parse_login, parse_role
 from ..errors import InvalidInput
-from ..i18n import _, term
+from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import ChannelOpt, OutputOpt, edge, examples, message, runtime
+from .common import App, ChannelOpt, OutputOpt, edge, examples, message, runtime
 
-operator_app = typer.Typer(
-    help="Operators and their roles: auditor (read only), staff (card actions), admin (policy, "
-         "admin locks, operators).", no_args_is_help=True,
+operator_app = App(
+    help=N_("Operators and their roles: auditor (read only), staff (card actions), admin (policy, "
+            "admin locks, operators)."), no_args_is_help=True,
     epilog=examples("cardctl operator list", "cardctl operator add wangfang --role staff"))
 
 NameArg = Annotated[str, typer.Argument(
-    help="The login: an OS user name on SQLite, a database login on PostgreSQL.")]
-RoleOpt = Annotated[str, typer.Option("--role", help="auditor, staff or admin.")]
+    help=N_("The login: an OS user name on SQLite, a database login on PostgreSQL."))]
+RoleOpt = Annotated[str, typer.Option("--role", help=N_("auditor, staff or admin."))]
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +44,7 @@ def add(
     name: NameArg,
     role: RoleOpt,
     password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="PostgreSQL: read the new login's password from standard input.")] = False,
+        "--password-stdin", help=N_("PostgreSQL: read the new login's password from standard input."))] = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -123,7 +123,7 @@ def set_role(
 def disable(
     ctx: typer.Context,
     name: NameArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")],
+    reason: Annotated[str, typer.Option("--reason", help=N_("Why, for the audit trail."))],
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:

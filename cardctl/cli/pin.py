@@ -9,7 +9,7 @@ import typer
 from ..domain.identity import parse_card_no
 from ..domain.roles import Role
 from ..errors import LOCKED, OK, WRONG_PIN
-from ..i18n import _
+from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import verify_panel
 from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, read_pins, runtime
@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def verify(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help="Card number.")],
+    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
     pin_stdin: PinStdinOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,

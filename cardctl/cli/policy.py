@@ -8,14 +8,14 @@ import typer
 
 from ..domain.identity import parse_region
 from ..domain.roles import Role
-from ..i18n import _, term
+from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import ChannelOpt, OutputOpt, edge, examples, message, runtime
+from .common import App, ChannelOpt, OutputOpt, edge, examples, message, runtime
 
-policy_app = typer.Typer(help="Per-region settings: attempts, lock hours, loss-report days, minor age.",
-                         no_args_is_help=True,
-                         epilog=examples("cardctl policy show 440305", "cardctl policy set 4403 --max-attempts 5"))
+policy_app = App(help=N_("Per-region settings: attempts, lock hours, loss-report days, minor age."),
+                 no_args_is_help=True,
+                 epilog=examples("cardctl policy show 440305", "cardctl policy set 4403 --max-attempts 5"))
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
 def show(
     ctx: typer.Context,
     region: Annotated[str | None, typer.Argument(
-        help="A 6-digit area code: show the policy that applies to it and where it comes from.",
+        help=N_("A 6-digit area code: show the policy that applies to it and where it comes from."),
         show_default=False)] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
@@ -51,16 +51,17 @@ def show(
 @edge
 def set_(
     ctx: typer.Context,
-    region: Annotated[str, typer.Argument(help="'default', or a 2-, 4- or 6-digit area-code prefix.")],
-    max_attempts: Annotated[int | None, typer.Option("--max-attempts", help="Wrong PINs before a lock, 1-10.")] = None,
+    region: Annotated[str, typer.Argument(help=N_("'default', or a 2-, 4- or 6-digit area-code prefix."))],
+    max_attempts: Annotated[int | None, typer.Option(
+        "--max-attempts", help=N_("Wrong PINs before a lock, 1-10."))] = None,
     lock_hours: Annotated[int | None, typer.Option(
-        "--lock-hours", help="Hours a PIN lock lasts; 0 = until unlocked.")] = None,
+        "--lock-hours", help=N_("Hours a PIN lock lasts; 0 = until unlocked."))] = None,
     temp_loss_days: Annotated[int | None, typer.Option(
-        "--temp-loss-days", help="Days before a temporary loss report lapses, 1-90.")] = None,
+        "--temp-loss-days", help=N_("Days before a temporary loss report lapses, 1-90."))] = None,
     minor_age: Annotated[int | None, typer.Option(
-        "--minor-age", help="Below this age a guardian acts for the holder, 14-18.")] = None,
+        "--minor-age", help=N_("Below this age a guardian acts for the holder, 14-18."))] = None,
     default_pin: Annotated[str | None, typer.Option(
-        "--default-pin", help="The PIN new cards are issued with in this region; refused as a chosen PIN.")] = None,
+        "--default-pin", help=N_("The PIN new cards are issued with in this region; refused as a chosen PIN."))] = None,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:

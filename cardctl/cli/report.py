@@ -56,19 +56,19 @@ def parse_sections(raw: list[str] | None, output: OutputFormat) -> list[str]:
 def report(
     ctx: typer.Context,
     since: Annotated[str | None, typer.Option(
-        "--since", help="ISO-8601 time (local if no zone); default 30 days before --until.")] = None,
+        "--since", help=N_("ISO-8601 time (local if no zone); default 30 days before --until."))] = None,
     until: Annotated[str | None, typer.Option(
-        "--until", help="ISO-8601 time, exclusive; default now (or --as-of).")] = None,
+        "--until", help=N_("ISO-8601 time, exclusive; default now (or --as-of)."))] = None,
     as_of: AsOfOpt = None,
     region: RegionOpt = None,
     section: Annotated[list[str] | None, typer.Option(
-        "--section", help="Only this section (repeatable); -o csv needs exactly one. Sections: cards, "
+        "--section", help=N_("Only this section (repeatable); -o csv needs exactly one. Sections: cards, "
                           "locks_per_day, lock_durations, duration_buckets, pin_lock_endings, repeat_locked, "
-                          "arrears_units, arrears_totals, actions.", show_default=False)] = None,
+                          "arrears_units, arrears_totals, actions."), show_default=False)] = None,
     min_locks: Annotated[int, typer.Option(
-        "--min-locks", min=2, max=1000, help="Locks in the period that make a card 'locked again and again'.")] = 3,
+        "--min-locks", min=2, max=1000, help=N_("Locks in the period that make a card 'locked again and again'."))] = 3,
     html: Annotated[Path | None, typer.Option(
-        "--html", help="Write one self-contained HTML file (charts and tables) instead of printing.",
+        "--html", help=N_("Write one self-contained HTML file (charts and tables) instead of printing."),
         dir_okay=False, show_default=False)] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:

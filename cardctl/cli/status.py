@@ -12,7 +12,7 @@ from ..domain.identity import parse_card_no, parse_region
 from ..domain.model import CardStatus, iso
 from ..domain.roles import Role
 from ..errors import CardNotFound, InvalidInput
-from ..i18n import _
+from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import card_table, result_table
 from .common import OutputOpt, edge, examples, parse_time, runtime
@@ -20,9 +20,9 @@ from .common import OutputOpt, edge, examples, parse_time, runtime
 TABLE_LIMIT = 100
 
 AsOfOpt = Annotated[str | None, typer.Option(
-    "--as-of", help="ISO-8601 time (local if no zone): the cards as they stood then, rebuilt from the audit trail.",
+    "--as-of", help=N_("ISO-8601 time (local if no zone): the cards as they stood then, rebuilt from the audit trail."),
     show_default=False)]
-RegionOpt = Annotated[str | None, typer.Option("--region", help="Area code or prefix (e.g. 4403).")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help=N_("Area code or prefix (e.g. 4403)."))]
 
 
 def register(app: typer.Typer) -> None:
@@ -60,13 +60,13 @@ def parse_as_of(raw: str | None, now: datetime, zone: str) -> datetime | None:
 
 def status(
     ctx: typer.Context,
-    card_nos: Annotated[list[str] | None, typer.Argument(help="Card numbers; none lists by filters.",
+    card_nos: Annotated[list[str] | None, typer.Argument(help=N_("Card numbers; none lists by filters."),
                                                          show_default=False)] = None,
-    locked: Annotated[bool, typer.Option("--locked", help="Only cards with a lock in force.")] = False,
-    card_status: Annotated[CardStatus | None, typer.Option("--status", help="pending, active, lost or void.",
+    locked: Annotated[bool, typer.Option("--locked", help=N_("Only cards with a lock in force."))] = False,
+    card_status: Annotated[CardStatus | None, typer.Option("--status", help=N_("pending, active, lost or void."),
                                                            case_sensitive=False)] = None,
     region: RegionOpt = None,
-    summary: Annotated[bool, typer.Option("--summary", help="Counts by region x status x lock kind.")] = False,
+    summary: Annotated[bool, typer.Option("--summary", help=N_("Counts by region x status x lock kind."))] = False,
     as_of: AsOfOpt = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:

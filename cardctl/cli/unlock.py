@@ -12,7 +12,7 @@ from ..domain.model import LockKind
 from ..domain.names import MAX_REASON, parse_text
 from ..domain.roles import Role
 from ..errors import BatchFailed, InvalidInput
-from ..i18n import _, localize
+from ..i18n import N_, _, localize
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
 from . import progress
@@ -32,18 +32,20 @@ def register(app: typer.Typer) -> None:
 
 def unlock(
     ctx: typer.Context,
-    card_nos: Annotated[list[str] | None, typer.Argument(help="Card numbers.", show_default=False)] = None,
+    card_nos: Annotated[list[str] | None, typer.Argument(help=N_("Card numbers."), show_default=False)] = None,
     from_file: Annotated[str | None, typer.Option(
-        "--from", help="File (or - for stdin) of card numbers: one per line, or CSV / JSON lines with card_no.")] = None,
-    expired: Annotated[bool, typer.Option("--expired", help="Cron: end every PIN lock past its end time and record lapsed temporary loss reports.")] = False,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why (required except with --expired).")] = None,
-    kind: Annotated[LockKind, typer.Option("--kind", help="pin (default) or admin; arrears only via pay-arrears.",
+        "--from",
+        help=N_("File (or - for stdin) of card numbers: one per line, or CSV / JSON lines with card_no."))] = None,
+    expired: Annotated[bool, typer.Option("--expired", help=N_(
+        "Cron: end every PIN lock past its end time and record lapsed temporary loss reports."))] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help=N_("Why (required except with --expired)."))] = None,
+    kind: Annotated[LockKind, typer.Option("--kind", help=N_("pin (default) or admin; arrears only via pay-arrears."),
                                            case_sensitive=False)] = LockKind.PIN,
     id_number: Annotated[str | None, typer.Option(
-        "--id-number", help="Holder's ID number, checked against each card (counter unlock).")] = None,
+        "--id-number", help=N_("Holder's ID number, checked against each card (counter unlock)."))] = None,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=N_("Say what would happen; change nothing."))] = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
