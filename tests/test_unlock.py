@@ -316,6 +316,17 @@ def test_a_card_named_twice_is_reported_once(ctx, active_card):
     assert len(events(ctx, "lock.unlock")) == 2
 
 
+def test_a_card_named_again_in_a_later_chunk_is_still_reported_once(ctx, active_card, monkeypatch):
+    # a list of tens of thousands of cards is read in chunks; a repeat far down the file
+    # must not come back as "not locked" (nor be audited twice)
+    monkeypatch.setattr(unlock_service, "CHUNK", 2)
+    lock_by_pin(ctx, active_card)
+    assert unlock(ctx, active_card, "Z99999999", "Z99999998", "Z99999999", "Z99999997", active_card) == [
+        (active_card, "unlocked"), ("Z99999999", "not found"), ("Z99999998", "not found"),
+        ("Z99999997", "not found")]
+    assert len(events(ctx, "lock.unlock")) == 4
+
+
 def test_a_second_run_of_the_same_batch_changes_nothing(ctx):
     cards = issue_all(ctx)
     for card_no in cards:

@@ -46,14 +46,16 @@ class UnlockRequest:
 
 
 def unlock_cards(ctx: Context, raw_card_nos: Iterable[str], request: UnlockRequest) -> Iterator[ItemResult]:
-    """One result per card, in input order; duplicates within a chunk are reported once."""
+    """One result per card, in input order: a card named again, however far apart, is
+    reported (and audited) once, at its first mention."""
     if request.kind is LockKind.ARREARS:
         raise InvalidInput(_("arrears locks are lifted only by pay-arrears, never by unlock"))
     if request.agent is not None and request.id_number is None:
         raise InvalidInput(_("an agent acts with the holder's --id-number"))
     items = iter(raw_card_nos)
+    seen: set[str] = set()  # card numbers already decided in this run (about 70 bytes each)
     while chunk := list(islice(items, CHUNK)):
-        yield from _unlock_chunk(ctx, chunk, request)
+        yield from _unlock_chunk(ctx, chunk, request, seen)
 
 
 def _parse(raw: str) -> tuple[str | None, str]:
@@ -63,9 +65,9 @@ def _parse(raw: str) -> tuple[str | None, str]:
         return None, exc.message
 
 
-def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> list[ItemResult]:
+def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: set[str]) -> list[ItemResult]:
     parsed = [(raw, *_parse(raw)) for raw in chunk]
-    wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no))
+    wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no and card_no not in seen))
     now = ctx.now()
     holder_hash = ctx.keys.id_hash(request.id_number.value) if request.id_number is not None else None
     # plain rows through Core: the ORM's result processing costs more than the query
@@ -85,12 +87,12 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest) -> lis
                    for card_no in wanted}
         if not request.dry_run:
             _apply(ctx, conn, decided, request, now)
-    results, reported = [], set()
+    results = []
     for raw, card_no, problem in parsed:
         if card_no is None:
             results.append(ItemResult(shown_card_no(raw)[:20], INVALID, problem))
-        elif card_no not in reported:
-            reported.add(card_no)
+        elif card_no not in seen:
+            seen.add(card_no)
             result, detail, *_ = decided[card_no]
             results.append(ItemResult(card_no, WOULD_UNLOCK if request.dry_run and result == UNLOCKED else result, detail))
     return results
