@@ -11,7 +11,8 @@ from cardctl.domain.identity import parse_id_number
 from cardctl.render.formats import OutputFormat
 from cardctl.services.cards import activate
 from cardctl.services.loss import report_lost
-from cardctl.services.unlock import count_due, expire_due
+from cardctl.services.reads import count_due
+from cardctl.services.unlock import expire_due
 from cardctl.services.verify import verify_pin
 from conftest import GOOD_PIN, HOLDERS, issue
 

@@ -112,35 +112,30 @@ def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Itera
                 yield row.fields["card_no"]
 
 
-def _nothing_due(rt, channel: str) -> bool:
-    """True when the sqlite3 start-up path (storage/lite.py) finds nothing due: the sweep then
-    has nothing to record, and cron's every-few-minutes run costs no more than that check."""
+def _expire(rt, channel: str, output: OutputFormat) -> None:
     from ..services.reads import count_due
     from ..storage.lite import Unavailable
 
-    quick = rt.quick_context(Role.STAFF, channel)
-    if quick is None:
-        return False
-    try:
-        with quick.db.connect_read() as conn:
-            return count_due(conn, quick.now()) == 0
-    except Unavailable:
-        return False
-
-
-def _expire(rt, channel: str, output: OutputFormat) -> None:
     lapsed = 0
     show_bar = progress.wanted(output)  # cron never asks: its output is not a terminal
-    if _nothing_due(rt, channel):
-        items, total = iter(()), 0
-    else:
-        from ..services.unlock import count_due, expire_due
+    # What is due is counted in a read transaction first, on the sqlite3 start-up path
+    # (storage/lite.py) where it can serve: with nothing due the sweep takes no write lock, so it
+    # is never held up by a writer, and cron's every-few-minutes run costs no more than the count.
+    quick, total = rt.quick_context(Role.STAFF, channel), None
+    if quick is not None:
+        try:
+            total = count_due(quick)
+        except Unavailable:
+            pass
+    items = iter(())
+    if total != 0:
+        from ..services.unlock import expire_due
 
         ctx_ = rt.context(channel, Role.STAFF)
-        # counted in a read transaction first: with nothing due the sweep takes no write lock,
-        # so it is never held up by a writer, on either engine
-        total = count_due(ctx_)
-        items = expire_due(ctx_) if total else iter(())
+        if total is None:
+            total = count_due(ctx_)
+        if total:
+            items = expire_due(ctx_)
 
     def records(items) -> Iterator[dict]:
         nonlocal lapsed

@@ -63,10 +63,13 @@ def balances(conn, holder_ids: Iterable[int], units: Iterable[str | None]) -> tu
     return own, of_unit
 
 
-def count_due(conn, now: datetime) -> int:
+def count_due(ctx: Context) -> int:
     """PIN locks past their end and temporary loss reports past their lapse: what the cron
-    sweep would record now. Two counts over indexes (ix_locks_pin_due, the status index)."""
-    return scalar(conn, "due_pin_locks", now=now) + scalar(conn, "lapsed_losses", now=now)
+    sweep (``unlock.expire_due``) would record now. Two counts over indexes (ix_locks_pin_due,
+    the status index) in one read transaction, no rows read."""
+    now = ctx.now()
+    with ctx.db.connect_read() as conn:
+        return scalar(conn, "due_pin_locks", now=now) + scalar(conn, "lapsed_losses", now=now)
 
 
 def standing_of(conn, login: str) -> Standing:

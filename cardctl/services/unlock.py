@@ -21,7 +21,6 @@ from ..storage.tables import cards, holders, locks
 from .context import Context
 from .lapses import end_lapsed_losses
 from .locks import effective, end_due_pin_locks
-from .reads import count_due as count_due_in
 
 if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the ORM
     from .lifecycle import Agent
@@ -166,14 +165,6 @@ class Expired:
     def record(self) -> dict:
         from ..domain.model import iso
         return {"card_no": self.card_no, "result": self.result, "ended_at": iso(self.ended_at)}
-
-
-def count_due(ctx: Context) -> int:
-    """How many items ``expire_due`` would yield now (for a progress bar): two counts
-    over the partial index ix_locks_pin_due and the status index, no rows read."""
-    now = ctx.now()
-    with ctx.db.connect_read() as conn:
-        return count_due_in(conn, now)
 
 
 def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
