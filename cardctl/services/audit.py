@@ -79,10 +79,13 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
 
     with ctx.db.connect_read() as conn:
         head = walker.read_head(conn)
-        if head is None:
-            walk = walker.ChainWalk(ctx.keys.audit_key, from_seq)
+        if head is None:  # nothing to export against; the walk still counts what else is wrong
+            walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, walker.stored_hash(conn, from_seq - 1) or GENESIS)
+            elsewhere = walker.hash_exists(conn)
+            for record in walker.read_records(conn, EVENT_FIELDS, from_seq, to_seq, batch):
+                walker.take(walk, record, elsewhere)
             walker.walk_to_head(walk, None)
-            return ExportResult(0, from_seq, from_seq - 1, GENESIS, walk.report())
+            return ExportResult(0, from_seq, walk.next_seq - 1, walk.prev, walk.report())
         head_seq, head_hash = head
         last = _export_range(from_seq, to_seq, head_seq)
         prev = GENESIS if from_seq == 1 else walker.stored_hash(conn, from_seq - 1)

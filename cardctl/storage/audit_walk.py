@@ -112,11 +112,15 @@ class ChainWalk:
         self._anchor(hash_, seq)
         return False
 
-    def damaged(self, problem: str, seq: int | None = None) -> None:
+    def damaged(self, problem: str, seq: int | None = None, stray: bool = False) -> None:
         """An event that cannot be read (``seq`` if its number at least could): counted, and the
-        next one is judged by its own hash and seq, since this one's hash is unknown."""
+        next one is judged by its own hash and seq, since this one's hash is unknown. A ``stray``
+        (a database row without a seq) holds no place in the order: the walk stays where it is."""
         expected = self.next_seq
         self.checked += 1
+        if stray:
+            self._broken(problem, None)
+            return
         at = seq if seq is not None and seq >= expected else expected
         self._broken(problem, at)
         self.next_seq, self._loose = at + 1, True
@@ -134,11 +138,16 @@ class ChainWalk:
     def _anchor(self, hash_: str, seq: int, loose: bool = False) -> None:
         self.prev, self.next_seq, self._loose = hash_, seq + 1, loose
 
-    def _broken(self, problem: str, first: int, last: int | None = None) -> None:
+    def _broken(self, problem: str, first: int | None, last: int | None = None) -> None:
         problem = self.where(problem)
+        if first is None:  # a bad event of no known seq: named only if nothing else is
+            self.bad += 1
+            self.problem = self.problem or problem
+            self.last_problem = self.last_problem or problem
+            return
         last = first if last is None else last
         self.bad += last - first + 1
-        if self.problem is None:
+        if self.first_bad_seq is None:
             self.problem, self.first_bad_seq = problem, first
         self.last_problem, self.last_bad_seq = problem, last
 
@@ -265,28 +274,29 @@ def hash_exists(conn) -> Callable[[str], bool]:
 def take(walk: ChainWalk, record: dict[str, Any] | Damaged, elsewhere: Callable[[str], bool]) -> bool:
     """One row of a database walk (verify or export): True if it continues the chain."""
     if isinstance(record, Damaged):
-        walk.damaged(damaged_problem(record, walk.next_seq), record.seq)
+        walk.damaged(damaged_problem(record), record.seq, stray=record.seq is None)
         return False
     try:
         content = content_of(record)
     except (TypeError, ValueError):
-        walk.damaged(damaged_problem(Damaged("detail", record["seq"]), walk.next_seq), record["seq"])
+        walk.damaged(damaged_problem(Damaged("detail", record["seq"])), record["seq"])
         return False
     return walk.step(record["seq"], record["prev_hash"], record["hash"], content, elsewhere)
 
 
-def damaged_problem(damaged: Damaged, expected: int) -> str:
-    seq = damaged.seq if damaged.seq is not None else expected
+def damaged_problem(damaged: Damaged) -> str:
+    if damaged.seq is None:
+        return _("an event without a readable seq is in the trail (edited outside cardctl)")
     return _("event {seq} is damaged: its {field} is not readable as stored (edited outside cardctl)").format(
-        seq=seq, field=damaged.field)
+        seq=damaged.seq, field=damaged.field)
 
 
 def walk_to_head(walk: ChainWalk, head: tuple[int, str] | None, last: int | None = None) -> None:
     """After the last event: the head row must name it (``last``: where the walk was to end)."""
     walked = walk.next_seq - 1
     if head is None:
-        walk.broken(_("the head row is missing or damaged; events after {seq} cannot be vouched for").format(
-            seq=walked), walked + 1)
+        walk.broken(_("the head row is missing or damaged: events from {seq} on may have been cut off").format(
+            seq=walked + 1), walked + 1)
         return
     head_seq, head_hash = head
     end = head_seq if last is None else last
