@@ -13,6 +13,7 @@ from .i18n import _
 DEFAULT_BCRYPT_COST = 12
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
+DEFAULT_CLOCK_TOLERANCE_S = 300  # seconds a host's clock may be off (clock.py, docs/security.md)
 CHANNELS = ("counter", "bank", "terminal", "online", "hotline", "cron", "system")
 
 
@@ -63,6 +64,7 @@ class Settings:
     bcrypt_cost: int = DEFAULT_BCRYPT_COST
     timezone: str = DEFAULT_TIMEZONE
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+    clock_tolerance_s: int = DEFAULT_CLOCK_TOLERANCE_S  # see clock.py
 
     @classmethod
     def resolve(cls, db: str | None, key_file: str | None, operator: str | None,
@@ -79,6 +81,7 @@ class Settings:
             bcrypt_cost=_int_env("CARDCTL_BCRYPT_COST", DEFAULT_BCRYPT_COST, 4, 31),
             timezone=tz,
             busy_timeout_s=float(_int_env("CARDCTL_BUSY_TIMEOUT", int(DEFAULT_BUSY_TIMEOUT_S), 0, 3600)),
+            clock_tolerance_s=_int_env("CARDCTL_CLOCK_TOLERANCE", DEFAULT_CLOCK_TOLERANCE_S, 0, 86400),
         )
 
 

@@ -274,6 +274,7 @@ def at(env: dict, moment: str, *args: str, input: str | None = None) -> subproce
 
 
 @pytest.mark.skipif(FAKETIME is None, reason="faketime (libfaketime) is not on PATH; apt-get install faketime")
+@pytest.mark.sqlite_only("on PostgreSQL the server's clock governs: a client under faketime is refused")
 def test_real_processes_under_faketime_are_reproduced_by_as_of(tmp_path, database):
     env = cli_env(database.url, tmp_path / "cardctl.key")
     card, (name, id_number, region, _) = "A00000001", CARDS["A00000001"]

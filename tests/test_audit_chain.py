@@ -97,7 +97,9 @@ def test_after_normal_activity_the_chain_verifies(busy):
 def test_an_edited_event_is_named_by_its_seq(busy):
     run_sql(busy, "UPDATE events SET outcome = 'ok' WHERE seq = 7")
     report = verify_chain(busy)
-    assert (report.ok, report.first_bad_seq, report.checked) == (False, 7, 6)
+    # every event is still read, and the one edited is the only one counted
+    assert (report.ok, report.first_bad_seq, report.last_bad_seq, report.bad) == (False, 7, 7, 1)
+    assert report.checked == event_count(busy)
     assert "edited" in report.problem
 
 
@@ -121,7 +123,7 @@ def test_an_edit_with_a_recomputed_plain_hash_is_still_detected(busy):
 def test_a_deleted_middle_event_is_detected_as_deleted(busy):
     run_sql(busy, "DELETE FROM events WHERE seq = 10")
     report = verify_chain(busy)
-    assert (report.ok, report.first_bad_seq, report.checked) == (False, 10, 9)
+    assert (report.ok, report.first_bad_seq, report.last_bad_seq, report.bad) == (False, 10, 10, 1)
     assert "deleted" in report.problem
 
 

@@ -99,6 +99,9 @@ def test_locked_cards_pipe_into_unlock_through_a_real_shell(env, locked):
 FAKETIME = shutil.which("faketime")
 needs_faketime = pytest.mark.skipif(FAKETIME is None, reason="faketime (libfaketime) is not on PATH; "
                                     "install it (apt-get install faketime) to run the black-box expiry tests")
+# faketime moves the client's clock only: on PostgreSQL the server's clock decides locks and a client
+# whose clock is hours off is refused (tests/test_clock.py), so these run where the host's clock governs
+host_clock_governs = pytest.mark.sqlite_only("on PostgreSQL the server's clock governs, not faketime's")
 
 
 def later(env: dict, offset: str, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
@@ -117,6 +120,7 @@ def test_faketime_moves_the_clock_that_python_sees():
 
 
 @needs_faketime
+@host_clock_governs
 def test_a_day_later_the_lock_no_longer_binds_even_before_cron(env, locked):
     assert locked["remaining_s"] > 86_000
     still = json.loads(later(env, "+23h", "status", CARD, "-o", "json").stdout)[0]
@@ -131,6 +135,7 @@ def test_a_day_later_the_lock_no_longer_binds_even_before_cron(env, locked):
 
 
 @needs_faketime
+@host_clock_governs
 def test_the_cron_sweep_records_the_end_at_the_locks_end_time(env, locked):
     result = later(env, "+25h", "unlock", "--expired", "-o", "json")
     assert result.returncode == 0, result.stderr
@@ -150,6 +155,7 @@ def test_the_cron_sweep_records_the_end_at_the_locks_end_time(env, locked):
 
 
 @needs_faketime
+@host_clock_governs
 def test_a_pin_tried_after_the_end_records_the_expiry_at_the_end_time_too(env, locked):
     assert later(env, "+30h", "verify", CARD, "--pin-stdin", input=PIN + "\n").returncode == 0
     assert json.loads(later(env, "+30h", "unlock", "--expired", "-o", "json").stdout) == []
@@ -158,6 +164,7 @@ def test_a_pin_tried_after_the_end_records_the_expiry_at_the_end_time_too(env, l
 
 
 @needs_faketime
+@host_clock_governs
 def test_before_its_end_the_cron_sweep_leaves_the_lock_alone(env, locked):
     result = later(env, "+23h", "unlock", "--expired", "-o", "json")
     assert result.returncode == 0 and json.loads(result.stdout) == []

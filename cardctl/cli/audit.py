@@ -68,9 +68,9 @@ def verify(
     head = f"{report.checked}:{(report.head_hash or '')[:16]}"
     if output is not OutputFormat.TABLE:
         emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
-               "first_bad_seq": report.first_bad_seq, "head": head}], output)
+               "first_bad_seq": report.first_bad_seq, "head": head, **_bad_fields(report)}], output)
     if not report.ok:
-        raise ChainBroken(_("audit chain broken: {problem}").format(problem=report.problem))
+        raise ChainBroken(_("audit chain broken: {problem}").format(problem=_all_bad(report)))
     if output is OutputFormat.TABLE:
         message(_("audit chain intact: {count} event(s) verified; head {head}").format(count=report.checked, head=head))
 
@@ -85,9 +85,9 @@ def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, 
     if output is not OutputFormat.TABLE:
         emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
                "first_bad_seq": report.first_bad_seq, "head": head, "follows": follows,
-               "files": report.files, "file": report.file, "line": report.line}], output)
+               "files": report.files, "file": report.file, "line": report.line, **_bad_fields(report)}], output)
     if not report.ok:
-        raise ChainBroken(_("audit export broken: {problem}").format(problem=report.problem))
+        raise ChainBroken(_("audit export broken: {problem}").format(problem=_all_bad(report)))
     if output is not OutputFormat.TABLE:
         return
     span = (_("seq {first}-{last}").format(first=report.from_seq, last=report.head_seq) if report.checked
@@ -131,7 +131,7 @@ def export(
     if result.broken is not None:
         kept = (_("what was printed stops without its end line, so it does not verify") if file == "-"
                 else _("nothing was exported"))
-        raise ChainBroken(_("audit chain broken: {problem}; {kept}").format(problem=result.broken.problem, kept=kept))
+        raise ChainBroken(_("audit chain broken: {problem}; {kept}").format(problem=_all_bad(result.broken), kept=kept))
     head = f"{result.to_seq}:{result.last_hash[:16]}"
     target = _("standard output") if file == "-" else file
     if result.count:
@@ -142,6 +142,21 @@ def export(
     else:
         message(_("no events after seq {seq}: wrote an export of 0 events to {target}; head {head}").format(
             seq=result.to_seq, target=target, head=head))
+
+
+def _bad_fields(report) -> dict:
+    """How many events failed and the last of them, beside the first (``problem``, ``first_bad_seq``)."""
+    return {"bad": report.bad, "last_bad_seq": report.last_bad_seq, "last_problem": report.last_problem}
+
+
+def _all_bad(report) -> str:
+    """The first problem; with more than one bad event, their count and the last as well, so
+    that one poisoned event cannot hide what was done further down."""
+    if report.bad <= 1 or report.last_problem is None or report.last_problem == report.problem:
+        return report.problem
+    return _("{count} bad events from seq {first} to {last}; first: {problem}; last: {last_problem}").format(
+        count=report.bad, first=report.first_bad_seq, last=report.last_bad_seq, problem=report.problem,
+        last_problem=report.last_problem)
 
 
 def parse_anchor(raw: str) -> tuple[int, str]:

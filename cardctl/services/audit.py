@@ -3,49 +3,33 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterator, Sequence
-
-from sqlalchemy import select
 
 from ..config import Settings
 from ..errors import InvalidInput
 from ..i18n import _
-from ..storage.audit import ChainReport, iter_events, verify_rows
-from ..storage.models import AuditHead, Event
+from ..storage.audit import iter_events
+from ..storage.audit_walk import ChainReport
 from .context import Context
 
 if TYPE_CHECKING:
     from ..storage.audit_export_verify import FileReport
+    from ..storage.models import Event
 
 
 def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = ()) -> ChainReport:
     """Walk the chain; then check each (seq, hash prefix) anchor recorded outside the database.
 
     The chain alone cannot show that its newest events were cut off together with
-    the head row; an anchor written down earlier (a report, a ticket) can.
+    the head row; an anchor written down earlier (a report, a ticket) can. Every bad
+    event is counted, however damaged the trail (``storage/audit_walk.py``).
     """
-    with ctx.db.read() as session:
-        head = session.get(AuditHead, 1)
+    from ..storage.audit_walk import verify_stored
 
-        def hash_exists(value: str) -> bool:
-            return session.scalar(select(Event.seq).where(Event.hash == value).limit(1)) is not None
-
-        report = verify_rows(ctx.keys.audit_key, iter_events(session), head.seq, head.hash, hash_exists)
-        report = replace(report, head_hash=head.hash)
-        if not report.ok:
-            return report
-        for seq, prefix in anchors:
-            found = session.scalar(select(Event.hash).where(Event.seq == seq))
-            if found is None:
-                return replace(report, ok=False, first_bad_seq=seq,
-                               problem=_("anchor {seq}: the event is gone; the trail was cut back to {head}").format(
-                                   seq=seq, head=head.seq))
-            if not found.startswith(prefix.lower()):
-                return replace(report, ok=False, first_bad_seq=seq,
-                               problem=_("anchor {seq}: the hash differs; events up to {seq} were rewritten").format(seq=seq))
-        return report
+    with ctx.db.connect_read() as conn:
+        return verify_stored(conn, ctx.keys.audit_key, anchors)
 
 
 def event_log(ctx: Context, card_no: str | None, since: datetime | None,
@@ -87,57 +71,48 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
     One read transaction, so the file is one snapshot of the trail; events stream in batches.
     Every event is checked on its way out (its hash, its link to the one before, the first
     one's link to the event before the range), and an export of a broken chain is refused:
-    the file is removed and the report says which event broke it.
+    the file is removed and the report counts every bad event, naming the first and last.
     """
-    from ..storage.audit import GENESIS, ChainWalk
-    from ..storage.audit_export import ExportWriter, Header, atomic_output, iter_records
+    from ..storage import audit_walk as walker
+    from ..storage.audit import GENESIS
+    from ..storage.audit_export import EVENT_FIELDS, ExportWriter, Header, atomic_output
 
-    with ctx.db.read() as session:
-        head_seq, head_hash = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+    with ctx.db.connect_read() as conn:
+        head = walker.read_head(conn)
+        if head is None:  # nothing to export against; the walk still counts what else is wrong
+            walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, walker.stored_hash(conn, from_seq - 1) or GENESIS)
+            elsewhere = walker.hash_exists(conn)
+            for record in walker.read_records(conn, EVENT_FIELDS, from_seq, to_seq, batch):
+                walker.take(walk, record, elsewhere)
+            walker.walk_to_head(walk, None)
+            return ExportResult(0, from_seq, walk.next_seq - 1, walk.prev, walk.report())
+        head_seq, head_hash = head
         last = _export_range(from_seq, to_seq, head_seq)
-        prev = GENESIS if from_seq == 1 else session.scalar(select(Event.hash).where(Event.seq == from_seq - 1))
+        prev = GENESIS if from_seq == 1 else walker.stored_hash(conn, from_seq - 1)
         if prev is None:
+            missing = _("event {seq}, which the export would follow, is missing: deleted").format(seq=from_seq - 1)
             return ExportResult(0, from_seq, last, GENESIS, ChainReport(
-                0, False, _("event {seq}, which the export would follow, is missing: deleted").format(seq=from_seq - 1),
-                from_seq - 1))
+                0, False, missing, from_seq - 1, bad=1, last_bad_seq=from_seq - 1, last_problem=missing))
         header = Header(ctx.keys.fingerprint, ctx.db.display, from_seq, last, prev, ctx.now().isoformat(),
                         ctx.settings.operator, ctx.settings.os_user)
-        walk = ChainWalk(ctx.keys.audit_key, from_seq, prev)
+        walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, prev)
+        elsewhere = walker.hash_exists(conn)
         writer = None
         try:
             with atomic_output(target, force) as out:
                 writer = ExportWriter(out, ctx.keys.audit_key, header)
-                for record in _checked(walk, iter_records(session, from_seq, last, batch), session):
-                    writer.event(record)
-                _check_end(walk, last, head_seq, head_hash)
+                for record in walker.read_records(conn, EVENT_FIELDS, from_seq, last, batch):
+                    # past the first bad event nothing more is written, but the walk goes on
+                    # to count every bad event the refusal names
+                    if walker.take(walk, record, elsewhere) and not walk.bad:
+                        writer.event(record)
+                walker.walk_to_head(walk, head, last)
+                if walk.bad:
+                    raise _ChainStop(walk.report())
                 writer.end(last, walk.prev)
         except _ChainStop as stop:
             return ExportResult(writer.count if writer else 0, from_seq, last, walk.prev, stop.report)
     return ExportResult(writer.count, from_seq, last, walk.prev)
-
-
-def _checked(walk, records: Iterator[dict], session) -> Iterator[dict]:
-    """The records, each first checked to continue the chain; stops at the first that does not."""
-    from ..storage.audit import content_of
-
-    def hash_exists(value: str) -> bool:
-        return session.scalar(select(Event.seq).where(Event.hash == value).limit(1)) is not None
-
-    for record in records:
-        if not walk.step(record["seq"], record["prev_hash"], record["hash"], content_of(record), hash_exists):
-            raise _ChainStop(walk.report())
-        yield record
-
-
-def _check_end(walk, last: int, head_seq: int, head_hash: str) -> None:
-    problem = None
-    if walk.next_seq <= last:
-        problem = _("events after {seq} are missing: deleted (head says {head})").format(
-            seq=walk.next_seq - 1, head=head_seq)
-    elif last == head_seq and walk.prev != head_hash:
-        problem = _("the head does not match event {seq}: the trail was rewritten").format(seq=last)
-    if problem:
-        raise _ChainStop(ChainReport(walk.checked, False, problem, walk.next_seq))
 
 
 def _export_range(from_seq: int, to_seq: int | None, head_seq: int) -> int:

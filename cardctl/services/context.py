@@ -2,15 +2,21 @@
 
 Imports no SQLAlchemy: ``open_quick`` serves ``status CARD`` and the idle cron sweep on
 the sqlite3 start-up path (``storage/lite.py``); ``open`` is everything else.
+
+"Now" comes from one clock (clock.py, docs/security.md "A wrong clock"): with this
+machine's clock on PostgreSQL, the server's time, read when the context opens (for reads)
+and again by every write once it holds the write lock, which refuses a host clock off by
+more than the tolerance and then uses the server's time throughout the transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..clock import Clock, system_clock
+from ..clock import Clock, check_not_back, check_skew, is_host_clock, system_clock
 from ..config import Settings
 from ..domain import policy as policy_rules
 from ..domain.policy import Policy
@@ -35,6 +41,10 @@ class Context:
     settings: Settings
     clock: Clock = system_clock
     _policies: dict[str, Policy] | None = field(default=None, repr=False)
+    # PostgreSQL with this machine's clock: the server's time minus the host's, and the
+    # server's time of the write transaction in progress
+    _server_offset: timedelta | None = field(default=None, repr=False)
+    _write_now: datetime | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock, read_only: bool = False) -> "Context":
@@ -46,6 +56,8 @@ class Context:
         keys = load_keys(settings.key_file)
         ctx = cls(db, keys, settings, clock)
         ctx.check_key()
+        if is_host_clock(clock):
+            db.write_guard = ctx._write_clock
         return ctx
 
     @classmethod
@@ -68,7 +80,27 @@ class Context:
         return cls(db, keys, settings, clock) if ready else None
 
     def now(self) -> datetime:
+        if self._write_now is not None:
+            return self._write_now
+        if self._server_offset is not None:
+            return self.clock() + self._server_offset
         return self.clock()
+
+    @contextlib.contextmanager
+    def _write_clock(self, conn, server_now: datetime | None):
+        """Every write, once it holds the write lock: refuse a wrong host clock before anything is
+        written; on PostgreSQL the server's time is "now" until the transaction ends."""
+        host, tolerance = self.clock(), self.settings.clock_tolerance_s
+        if server_now is None:
+            check_not_back(host, self.db.newest_event_time(conn), tolerance)
+            yield
+            return
+        check_skew(host, server_now, tolerance)
+        self._server_offset, self._write_now = server_now - host, server_now
+        try:
+            yield
+        finally:
+            self._write_now = None
 
     @property
     def audit(self) -> AuditTrail:
@@ -80,6 +112,14 @@ class Context:
     def check_key(self) -> None:
         with self.db.connect_read() as conn:
             stored = scalar(conn, "key_fingerprint")
+            if not self.db.is_sqlite and is_host_clock(self.clock):
+                # a host with a wrong clock is refused from the start, and reads decide "is it
+                # locked" by the server's time too
+                before = self.clock()
+                server = self.db.server_time(conn)
+                host = before + (self.clock() - before) / 2
+                check_skew(host, server, self.settings.clock_tolerance_s)
+                self._server_offset = server - host
         if stored is None:  # init commits the schema, then the rest: it was cut short in between
             raise DatabaseError(_("database {db} is not fully initialised; run 'cardctl init'").format(
                 db=self.db.display))

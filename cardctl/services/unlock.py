@@ -67,11 +67,11 @@ def _parse(raw: str) -> tuple[str | None, str]:
 def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: set[str]) -> list[ItemResult]:
     parsed = [(raw, *_parse(raw)) for raw in chunk]
     wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no and card_no not in seen))
-    now = ctx.now()
     holder_hash = ctx.keys.id_hash(request.id_number.value) if request.id_number is not None else None
     # plain rows through Core: the ORM's result processing costs more than the query
     transaction = ctx.db.connect_read() if request.dry_run else ctx.db.connect_write()
     with transaction as conn:
+        now = ctx.now()  # the server's time on PostgreSQL, read as this write began
         found = {row.card_no: row for row in conn.execute(_cards_query(wanted, request))}
         if not request.dry_run:
             # a lock already past its end is recorded as expired, not as unlocked by this operator
@@ -170,11 +170,10 @@ class Expired:
 def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
     """The cron sweep: record the end of every PIN lock past its end time, then the lapse
     of every temporary loss report past its lapse time, chunk by chunk."""
-    now = ctx.now()
     for sweep, result in ((end_due_pin_locks, "expired"), (end_lapsed_losses, "lapsed")):
         while True:
             with ctx.db.connect_write() as conn:
-                ended = sweep(conn, ctx.audit, now, limit=chunk)
+                ended = sweep(conn, ctx.audit, ctx.now(), limit=chunk)
             for card_no, ended_at in ended:
                 yield Expired(card_no, ended_at, result)
             if len(ended) < chunk:

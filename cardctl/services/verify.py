@@ -75,8 +75,8 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
     Holds the card's row from the first statement; the effective locks are read once
     and the result is built from what this transaction wrote, not read back.
     """
-    now = ctx.now()
     with ctx.db.write() as session:
+        now = ctx.now()  # the server's time on PostgreSQL, read as this write began
         card = _card_state(session, card_no, for_update=True)
         if end_due_pin_locks(session, ctx.audit, now, [card_no]):
             card = _card_state(session, card_no)  # the expiry reset the failure count

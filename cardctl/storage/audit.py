@@ -2,7 +2,8 @@
 
 Each event's hash is HMAC(audit key, previous hash + canonical content). The
 single ``audit_head`` row holds the last seq and hash; writers lock it, so
-appends from many processes queue in one order and never fork or skip.
+appends from many processes queue in one order and never fork or skip. The walker
+that verifies the chain (database, export, export file) is in ``audit_walk.py``.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from sqlalchemy import Connection, select
 
-from ..i18n import _
 from .tables import audit_head, events
 
 if TYPE_CHECKING:  # the ORM is loaded only by callers that use it: the sweep and reads never do
@@ -119,88 +119,9 @@ def init_head(session: Session) -> None:
         session.add(AuditHead(id=1, seq=0, hash=GENESIS))
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    checked: int
-    ok: bool
-    problem: str | None = None
-    first_bad_seq: int | None = None
-    head_hash: str | None = None  # the last event's hash: write it down elsewhere as an anchor
-
-
-@dataclass
-class ChainWalk:
-    """Follows the chain one event at a time from a known point and names the first event
-    that breaks it. The database walk, the export and the export's verifier all use it.
-
-    ``elsewhere(h)`` tells whether an event with hash ``h`` exists out of its place (anywhere
-    in the table; further down an export file): a broken link whose missing predecessor is
-    elsewhere was reordered, one whose predecessor is nowhere was deleted.
-    """
-
-    key: bytes
-    next_seq: int = 1
-    prev: str = GENESIS
-    checked: int = 0
-    problem: str | None = None
-    first_bad_seq: int | None = None
-
-    def step(self, seq: int, prev_hash: str, hash_: str, content: str,
-             elsewhere: Callable[[str], bool]) -> bool:
-        """True if the event continues the chain; otherwise the problem is recorded."""
-        expected = self.next_seq
-        if _hmac(self.key, prev_hash, content) != hash_:
-            return self._broken(_("event {seq} was edited (its hash does not match its content)").format(seq=seq), seq)
-        if prev_hash == self.prev:
-            if seq != expected:  # seq is not hashed: the content is genuine, its number is not
-                return self._broken(_("event {expected} carries seq {seq}: its seq was edited").format(expected=expected, seq=seq),
-                                    expected)
-            self.prev, self.next_seq, self.checked = hash_, expected + 1, self.checked + 1
-            return True
-        if hash_ == self.prev:
-            return self._broken(_("event {seq} appears twice: duplicated").format(seq=seq), seq)
-        if seq < expected:
-            return self._broken(_("event {seq} is out of order: reordered").format(seq=seq), seq)
-        if elsewhere(prev_hash):
-            return self._broken(_("event {seq} is out of order: reordered").format(seq=expected), expected)
-        if seq != expected:
-            return self._broken(_("event {seq} is missing: deleted").format(seq=expected), expected)
-        return self._broken(_("the event before {seq} was deleted").format(seq=seq), seq)
-
-    def _broken(self, problem: str, seq: int) -> bool:
-        self.problem, self.first_bad_seq = problem, seq
-        return False
-
-    def report(self) -> ChainReport:
-        return ChainReport(self.checked, self.problem is None, self.problem, self.first_bad_seq)
-
-
-def _row(event: Event) -> dict[str, Any]:
-    return {c: getattr(event, c) for c in ("at", "recorded_at", "operator", "os_user", "channel",
-                                            "action", "card_no", "outcome", "reason", "detail")}
-
-
 def content_of(record: dict[str, Any]) -> str:
     """The hashed content of an exported event, whose times are already ISO text."""
     return _content(record["at"], record["recorded_at"], record)
-
-
-def verify_rows(key: bytes, events: Iterable[Any], head_seq: int, head_hash: str,
-                hash_exists: Callable[[str], bool]) -> ChainReport:
-    """Walk the chain in seq order from genesis and name the first event that breaks it.
-
-    ``hash_exists(h)`` tells whether some event carries hash ``h``, to tell a
-    reordered event (its predecessor is elsewhere) from a deleted one.
-    """
-    walk = ChainWalk(key)
-    for event in events:
-        if not walk.step(event.seq, event.prev_hash, event.hash, canonical(_row(event)), hash_exists):
-            return walk.report()
-    count = walk.checked
-    if count != head_seq or walk.prev != head_hash:
-        problem = _("events after {seq} are missing: deleted (head says {head})").format(seq=count, head=head_seq)
-        return ChainReport(count, False, problem, count + 1)
-    return ChainReport(count, True)
 
 
 def iter_events(session: Session, batch: int = 5000, **filters) -> Iterator[Event]:

@@ -21,13 +21,10 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterator, TextIO
+from typing import IO, Any, Iterator, TextIO
 
 from ..errors import CardctlError, InvalidInput
 from ..i18n import _
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 FORMAT = "cardctl-audit-export"
 VERSION = 1
@@ -90,25 +87,6 @@ class ExportWriter:
         fields = end_fields(self.header_mac, self.count, last_seq, last_hash)
         self.out.write(_LINE_JSON.encode({"end": True, "count": self.count, "last_seq": last_seq,
                                           "last_hash": last_hash, "mac": mac(self.key, "end", fields)}) + "\n")
-
-
-def iter_records(session: Session, first: int, last: int, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Events ``first``..``last`` as export records, times as the ISO text the hash covers.
-
-    Plain rows through Core, ``batch`` at a time (a server-side cursor on PostgreSQL): an
-    export of millions of events holds one batch at a time.
-    """
-    from sqlalchemy import select
-
-    from .tables import events
-
-    stmt = (select(*(events.c[name] for name in EVENT_FIELDS))
-            .where(events.c.seq.between(first, last)).order_by(events.c.seq))
-    for row in session.execute(stmt.execution_options(yield_per=batch)):
-        record = dict(zip(EVENT_FIELDS, row))
-        record["at"] = record["at"].isoformat()
-        record["recorded_at"] = record["recorded_at"].isoformat()
-        yield record
 
 
 @contextlib.contextmanager

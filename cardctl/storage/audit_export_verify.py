@@ -1,12 +1,15 @@
 """Reading and verifying audit export files (the format is described in audit_export.py).
 
 Streams line by line, so memory stays flat however long the file; a gzip file is recognised by
-its magic bytes. Needs the key file and nothing else: no database is opened.
+its magic bytes. Needs the key file and nothing else: no database is opened. A line that is no
+event (not JSON, nested too deep, too long, wrong fields) is counted as a bad event and the walk
+goes on, as it does past an edited one: the report counts them all (docs/security.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hmac
 import io
@@ -20,7 +23,8 @@ from typing import IO, Any, Sequence
 from ..errors import InvalidInput, KeyFileError
 from ..i18n import _
 from ..keys import Keys
-from .audit import GENESIS, ChainWalk, content_of
+from .audit import GENESIS, content_of
+from .audit_walk import ChainWalk
 from .audit_export import EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac
 
 _REQUIRED_TEXT = ("at", "recorded_at", "operator", "os_user", "channel", "action", "outcome",
@@ -44,8 +48,11 @@ class FileReport:
     head_seq: int = 0
     head_hash: str = GENESIS
     files: int = 0
-    file: str | None = None
+    file: str | None = None  # where the first problem is
     line: int | None = None
+    bad: int = 0
+    last_bad_seq: int | None = None
+    last_problem: str | None = None
 
 
 class _Broken(Exception):
@@ -64,6 +71,7 @@ class ExportFile:
         self.line_no = 0
         self.header: dict[str, Any] = {}
         self.closed = False
+        self.lookaheads = 0
         self._handle = self._open(name)
 
     def _open(self, name: str) -> IO[bytes]:
@@ -139,20 +147,40 @@ class ExportFile:
     def span(self) -> str:
         return f"{self.header['from_seq']}-{self.header['to_seq']}"
 
+    def skip_rest_of_line(self) -> None:
+        """Read past the rest of an overlong line, a chunk at a time."""
+        with contextlib.suppress(EOFError, OSError, zlib.error):
+            while (chunk := self._handle.readline(MAX_LINE)) and not chunk.endswith(b"\n"):
+                pass
+
     def found_later(self, wanted: str) -> bool:
-        """Whether an event with hash ``wanted`` comes further down (reads the rest of the file)."""
+        """Whether an event with hash ``wanted`` comes further down. Reads ahead and then goes
+        back, so the walk continues where it was; a stream that cannot go back (standard input)
+        or a file damaged past counting is not read ahead: its broken link counts as a deletion."""
+        if self.lookaheads >= MAX_LOOKAHEADS or not self._handle.seekable():
+            return False
+        self.lookaheads += 1
+        position, line_no = self._handle.tell(), self.line_no
+        found = False
         with contextlib.suppress(_Broken):
             while raw := self.readline():
                 record = _parse(raw)
                 if isinstance(record, dict) and record.get("hash") == wanted:
-                    return True
-        return False
+                    found = True
+                    break
+        self._handle.seek(position)
+        self.line_no = line_no
+        return found
+
+
+# each look-ahead may read the rest of the file (and rewind a gzip stream from its start)
+MAX_LOOKAHEADS = 100
 
 
 def _parse(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:  # not JSON, or not UTF-8
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, a number too long, nested too deep
         return None
 
 
@@ -212,41 +240,59 @@ class _Verifier:
     keys: Keys
     walk: ChainWalk
     anchors: dict[int, str]
+    first_at: tuple[str, int] | None = None  # the file and line of the first bad event
 
     def run(self, export: ExportFile) -> None:
-        header, name = export.header, export.name
         walk = self.walk
-        last = header["to_seq"]
+        if walk.bad and self.first_at is None:  # an anchor or the link between files, before line 2
+            self.first_at = (export.name, 1)
         while raw := export.readline():
-            n = export.line_no
-            if not raw.endswith(b"\n"):
-                if len(raw) > MAX_LINE:
-                    raise _Broken(_("{file} line {line} is longer than {mib} MiB: not an audit event").format(
-                        file=name, line=n, mib=MAX_LINE >> 20), walk.next_seq, n)
+            was_bad = walk.bad
+            if self._line(export, raw):
+                return
+            if walk.bad and not was_bad:
+                self.first_at = (export.name, export.line_no)
+        raise _Broken(_("{file} is truncated: it ends after line {line} without its end line "
+                        "({last}; the header declares {span})").format(
+                            file=export.name, line=export.line_no, last=_last_whole(walk, export.header),
+                            span=export.span),
+                      walk.next_seq, export.line_no)
+
+    def _line(self, export: ExportFile, raw: bytes) -> bool:
+        """One line: an event walked (or counted bad), or the end line checked (True)."""
+        header, name, n, walk = export.header, export.name, export.line_no, self.walk
+        last = header["to_seq"]
+        if not raw.endswith(b"\n"):
+            if len(raw) <= MAX_LINE:
                 raise _Broken(_("{file} is truncated: line {line} is cut off and the end line is missing "
                                 "({last})").format(file=name, line=n, last=_last_whole(walk, header)),
                               walk.next_seq, n)
-            record = _parse(raw)
-            if isinstance(record, dict) and "end" in record:
-                self._end(export, record)
-                return
-            problem = _event_problem(record) if record is not None else _("not JSON")
-            if problem:
-                raise _Broken(_("{file} line {line} is not an audit event ({problem}): the file was damaged "
-                                "or edited").format(file=name, line=n, problem=problem), walk.next_seq, n)
-            if walk.next_seq > last:
-                raise _Broken(_("{file} line {line}: event {seq} lies beyond the range {span} "
-                                "the header declares: added").format(file=name, line=n, seq=record["seq"],
-                                                                     span=export.span), record["seq"], n)
-            if not walk.step(record["seq"], record["prev_hash"], record["hash"], content_of(record),
-                             export.found_later):
-                raise _Broken(_("{file} line {line}: {problem}").format(file=name, line=n, problem=walk.problem),
-                              walk.first_bad_seq, n)
-            self.check_anchor(walk.next_seq - 1, walk.prev, n)
-        raise _Broken(_("{file} is truncated: it ends after line {line} without its end line "
-                        "({last}; the header declares {span})").format(
-                            file=name, line=export.line_no, last=_last_whole(walk, header), span=export.span),
-                      walk.next_seq, export.line_no)
+            export.skip_rest_of_line()
+            walk.damaged(_("{file} line {line} is longer than {mib} MiB: not an audit event").format(
+                file=name, line=n, mib=MAX_LINE >> 20))
+            return False
+        record = _parse(raw)
+        if isinstance(record, dict) and "end" in record:
+            self._end(export, record)
+            return True
+        problem = _event_problem(record) if record is not None else _("not JSON")
+        if problem:
+            walk.damaged(_("{file} line {line} is not an audit event ({problem}): the file was damaged "
+                           "or edited").format(file=name, line=n, problem=problem))
+            return False
+        if walk.next_seq > last:
+            walk.broken(_("{file} line {line}: event {seq} lies beyond the range {span} "
+                          "the header declares: added").format(file=name, line=n, seq=record["seq"],
+                                                               span=export.span), record["seq"])
+            return False
+        walk.where = functools.partial(_placed, name, n)
+        try:
+            if walk.step(record["seq"], record["prev_hash"], record["hash"], content_of(record),
+                         export.found_later):
+                self.check_anchor(walk.next_seq - 1, walk.prev, n)
+        finally:
+            walk.where = _as_is
+        return False
 
     def _end(self, export: ExportFile, record: dict[str, Any]) -> None:
         name, n, walk = export.name, export.line_no, self.walk
@@ -276,8 +322,16 @@ class _Verifier:
     def check_anchor(self, seq: int, hash_: str, line: int | None) -> None:
         prefix = self.anchors.get(seq)
         if prefix is not None and not hash_.startswith(prefix.lower()):
-            raise _Broken(_("anchor {seq}: the hash differs; events up to {seq} were rewritten").format(seq=seq),
-                          seq, line)
+            self.walk.broken(_("anchor {seq}: the hash differs; events up to {seq} were rewritten").format(seq=seq),
+                             seq)
+
+
+def _placed(file: str, line: int, problem: str) -> str:
+    return _("{file} line {line}: {problem}").format(file=file, line=line, problem=problem)
+
+
+def _as_is(problem: str) -> str:
+    return problem
 
 
 def verify_files(keys: Keys, key_file: str, names: Sequence[str],
@@ -321,12 +375,19 @@ def verify_files(keys: Keys, key_file: str, names: Sequence[str],
             verifier.run(export)
             export.close()
     except _Broken as broken:
-        return FileReport(verifier.walk.checked if verifier else 0, False, broken.problem, broken.seq,
-                          file=current.name if current else None, line=broken.line, files=len(names))
+        if verifier is None or not verifier.walk.bad:
+            return FileReport(verifier.walk.checked if verifier else 0, False, broken.problem, broken.seq,
+                              file=current.name if current else None, line=broken.line, files=len(names),
+                              bad=1, last_bad_seq=broken.seq, last_problem=broken.problem)
+        verifier.walk.broken(broken.problem, broken.seq if broken.seq is not None else verifier.walk.next_seq)
     finally:
         if current is not None:
             current.close()
     walk = verifier.walk
+    if walk.bad:
+        file, line = verifier.first_at or (None, None)
+        return FileReport(walk.checked, False, walk.problem, walk.first_bad_seq, files=len(names), file=file,
+                          line=line, bad=walk.bad, last_bad_seq=walk.last_bad_seq, last_problem=walk.last_problem)
     return FileReport(walk.checked, True, from_seq=first["from_seq"], prev_hash=first["prev_hash"],
                       head_seq=walk.next_seq - 1, head_hash=walk.prev, files=len(exports))
 
@@ -337,16 +398,18 @@ def _check_continues(before: ExportFile, after: ExportFile, walk: ChainWalk) -> 
         raise InvalidInput(_("{after} (seq {after_span}) overlaps {before} (seq {before_span}); give each range once")
                            .format(after=after.name, after_span=after.span, before=before.name,
                                    before_span=before.span))
+    # a gap or a foreign start is counted, and the walk goes on from this file's own start
     if start > walk.next_seq:
-        raise _Broken(_("{after} starts at seq {start}, but {before} ends at {end}: "
-                        "events {first}-{last} are in none of the files").format(
-                            after=after.name, start=start, before=before.name, end=walk.next_seq - 1,
-                            first=walk.next_seq, last=start - 1), walk.next_seq)
-    if after.header["prev_hash"] != walk.prev:
-        raise _Broken(_("{after} does not continue {before}: its first event follows hash {follows}, "
-                        "{before} ends with {ends}; one of them was made from a rewritten trail").format(
-                            after=after.name, before=before.name, follows=after.header["prev_hash"][:16],
-                            ends=walk.prev[:16]), start)
+        walk.broken(_("{after} starts at seq {start}, but {before} ends at {end}: "
+                      "events {first}-{last} are in none of the files").format(
+                          after=after.name, start=start, before=before.name, end=walk.next_seq - 1,
+                          first=walk.next_seq, last=start - 1), walk.next_seq, start - 1)
+    elif after.header["prev_hash"] != walk.prev:
+        walk.broken(_("{after} does not continue {before}: its first event follows hash {follows}, "
+                      "{before} ends with {ends}; one of them was made from a rewritten trail").format(
+                          after=after.name, before=before.name, follows=after.header["prev_hash"][:16],
+                          ends=walk.prev[:16]), start)
+    walk.next_seq, walk.prev = start, after.header["prev_hash"]
 
 
 def _reopen(export: ExportFile, keys: Keys, key_file: str) -> ExportFile:

@@ -7,14 +7,20 @@ transaction-level advisory lock (writers queue, none can deadlock another, a
 check-then-act sees what the previous writer committed), waits at most the busy
 timeout for it (``lock_timeout``), and reads run in REPEATABLE READ so a read
 sees one snapshot, as a SQLite read transaction does.
+
+On PostgreSQL the statement that queues a writer also reads the server's clock
+(``clock_timestamp()`` once the lock is held), and ``write_guard`` (set by the
+Context) checks and adopts it before anything is written: times that decide locks
+come from one clock (clock.py, docs/security.md "A wrong clock").
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -31,6 +37,14 @@ if TYPE_CHECKING:
 # pg_advisory_xact_lock key every PostgreSQL write transaction takes first: the
 # equivalent of SQLite's BEGIN IMMEDIATE (any constant works; this one spells "cardctl")
 PG_WRITE_LOCK = 0x63617264_63746C
+# the lock first, then the clock: a MATERIALIZED CTE is evaluated before the row it feeds
+_PG_LOCK_AND_CLOCK = text("WITH queued AS MATERIALIZED (SELECT pg_advisory_xact_lock(:key)) "
+                          "SELECT clock_timestamp() FROM queued")
+
+# as stored (bytes): a damaged newest event must not stop the cursor
+_NEWEST_EVENT_TIME = text("SELECT CAST(recorded_at AS BLOB) FROM events ORDER BY seq DESC LIMIT 1")
+
+WriteGuard = Callable[[Connection, "datetime | None"], ContextManager[None]]
 
 
 def normalise_url(raw: str) -> str:
@@ -58,6 +72,8 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.display = parsed.render_as_string(hide_password=True)
         self.busy_timeout_s = busy_timeout_s
+        # checks the clock once a write holds the write lock (given the server's time on PostgreSQL)
+        self.write_guard: WriteGuard | None = None
         self.engine = self._make_engine()
         if read_only:
             from .readonly import make_read_only
@@ -100,10 +116,28 @@ class Database:
 
         return engine
 
-    def lock_writers(self, conn) -> None:
-        """Queue behind every other writer, as BEGIN IMMEDIATE does on SQLite (no-op there)."""
-        if not self.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
+    def lock_writers(self, conn) -> datetime | None:
+        """Queue behind every other writer, as BEGIN IMMEDIATE does on SQLite (no-op there);
+        on PostgreSQL, the server's time once this writer's turn has come."""
+        if self.is_sqlite:
+            return None
+        return conn.execute(_PG_LOCK_AND_CLOCK, {"key": PG_WRITE_LOCK}).scalar()
+
+    def _guarded(self, conn, server_now: datetime | None) -> ContextManager[None]:
+        return contextlib.nullcontext() if self.write_guard is None else self.write_guard(conn, server_now)
+
+    def newest_event_time(self, conn) -> datetime | None:
+        """``recorded_at`` of the newest event (SQLite), or None if there is none or it is unreadable."""
+        from .lite import aware_utc
+
+        value = conn.execute(_NEWEST_EVENT_TIME).scalar()
+        try:
+            return aware_utc(bytes(value).decode("utf-8")) if isinstance(value, (bytes, memoryview)) else None
+        except ValueError:  # a damaged trail is audit verify's to report, not a reason to stop writing
+            return None
+
+    def server_time(self, conn) -> datetime:
+        return conn.execute(text("SELECT clock_timestamp()")).scalar()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -158,8 +192,8 @@ class Database:
 
         with self.translate_errors(), Session(self.engine, expire_on_commit=False) as session:
             with session.begin():
-                self.lock_writers(session)
-                yield session
+                with self._guarded(session, self.lock_writers(session)):
+                    yield session
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -174,8 +208,8 @@ class Database:
     def connect_write(self) -> Iterator[Connection]:
         """``write()`` on a Core connection: the same lock, commit and roll-back."""
         with self.translate_errors(), self.engine.begin() as conn:
-            self.lock_writers(conn)
-            yield conn
+            with self._guarded(conn, self.lock_writers(conn)):
+                yield conn
 
     @contextlib.contextmanager
     def connect_read(self) -> Iterator[Connection]:
