@@ -2,6 +2,12 @@
 
 CSV exported by Excel on Chinese Windows is GB18030 and may carry a UTF-8 BOM,
 so the encoding is sniffed: BOM, else UTF-8 if the head decodes, else GB18030.
+
+Memory is bounded whatever the input: a line is read at most ``MAX_LINE``
+characters at a time, and a longer one (a 300 MB CSV line, ``/dev/zero``, a file
+without line ends) is refused as that row's problem after skipping to its end, in
+pieces. JSON values must be text (or whole numbers, or null): a list or an object
+in a field is refused for its row, never stored as Python's spelling of it.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import codecs
 import csv
 import io
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -19,7 +27,44 @@ from .i18n import _
 
 SNIFF_BYTES = 64 * 1024
 MAX_FIELD = 4096
-csv.field_size_limit(1 << 20)
+MAX_LINE = 64 * 1024  # characters in one line of input, newline included
+MAX_JSON_ARRAY = 256 << 20  # characters of a whole JSON array (read at once)
+csv.field_size_limit(MAX_LINE)
+
+
+class LineTooLong(Exception):
+    """Raised by ``BoundedLines`` in place of a line over ``MAX_LINE``; the line is skipped."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class BoundedLines:
+    """The lines of a text stream, none longer than ``MAX_LINE``; ``line`` is the number of
+    the last line handed out (or skipped), so CSV rows that span lines keep their numbers."""
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self.stream = stream
+        self.line = 0
+
+    def __iter__(self) -> "BoundedLines":
+        return self
+
+    def __next__(self) -> str:
+        text = self.stream.readline(MAX_LINE)
+        if not text:
+            raise StopIteration
+        self.line += 1
+        if len(text) >= MAX_LINE and not text.endswith("\n"):
+            while (rest := self.stream.readline(MAX_LINE)) and not rest.endswith("\n"):
+                pass
+            raise LineTooLong(self.line)
+        return text
+
+
+def _too_long(line: int) -> "Row":
+    return Row(line, None, _("the line is longer than {max_len} characters").format(max_len=MAX_LINE))
 
 
 @dataclass(frozen=True)
@@ -56,10 +101,11 @@ def _whole_file_is_utf8(raw: BinaryIO) -> bool | None:
     """For a regular file, check every byte decodes as UTF-8 (a GB18030 file may open
     with pages of ASCII); None when the input cannot be re-read, e.g. a pipe."""
     try:
-        if not raw.seekable():
+        # only a regular file ends: /dev/zero is seekable too, and would be read for ever
+        if not raw.seekable() or not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
             return None
         start = raw.tell()
-    except (OSError, ValueError):
+    except (OSError, ValueError, io.UnsupportedOperation):
         return None
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -105,11 +151,24 @@ def read_card_numbers(path: str) -> Iterator[Row]:
         if first in "{[" and first or "," in first_line or first_line == "card_no":
             rows = _records_from(stream, first, ("card_no",))
         else:
-            rows = (Row(n, {"card_no": line.strip()}) for n, line in enumerate(stream, 1) if line.strip())
+            rows = _plain_lines(BoundedLines(stream))
         yield from _decoded(stream, path, rows)
     finally:
         if path != "-":
             stream.close()
+
+
+def _plain_lines(lines: BoundedLines) -> Iterator[Row]:
+    while True:
+        try:
+            text = next(lines)
+        except StopIteration:
+            return
+        except LineTooLong as exc:
+            yield _too_long(exc.line)
+            continue
+        if text.strip():
+            yield Row(lines.line, {"card_no": text.strip()})
 
 
 def _decoded(stream, path: str, rows: Iterator[Row]) -> Iterator[Row]:
@@ -128,17 +187,38 @@ def _records_from(stream, first: str, required: tuple[str, ...]) -> Iterator[Row
 
 def _json_array_rows(stream) -> Iterator[Row]:
     """A JSON array of objects, as ``-o json`` writes it (read whole: arrays are not streamable here)."""
+    text = stream.read(MAX_JSON_ARRAY + 1)
+    if len(text) > MAX_JSON_ARRAY:
+        raise InvalidInput(_("a JSON array longer than {max_len} characters; use JSON lines").format(
+            max_len=MAX_JSON_ARRAY))
     try:
-        items = json.load(stream)
+        items = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(_("not a JSON array: {error} at line {line}").format(error=exc.msg, line=exc.lineno)) from None
+    except RecursionError:
+        raise InvalidInput(_("not a JSON array of objects: nested too deeply")) from None
     if not isinstance(items, list):
         raise InvalidInput(_("expected a JSON array of objects"))
     for number, value in enumerate(items, 1):
-        if not isinstance(value, dict):
-            yield Row(number, None, "not a JSON object")
+        yield _json_row(number, value)
+
+
+def _json_row(number: int, value: object) -> Row:
+    """One JSON object as a row of text fields, or the reason it cannot be one."""
+    if not isinstance(value, dict):
+        return Row(number, None, _("not a JSON object"))
+    fields: dict[str, str | None] = {}
+    for key, item in value.items():
+        if item is None or isinstance(item, str):
+            fields[key.lower()] = item
+        elif isinstance(item, int) and not isinstance(item, bool):
+            fields[key.lower()] = str(item)
         else:
-            yield Row(number, {str(k).lower(): (None if v is None else str(v)) for k, v in value.items()})
+            return Row(number, None, _("field {field!r} is {kind}, not text").format(
+                field=key[:40], kind=type(item).__name__))
+        if item is not None and len(fields[key.lower()]) > MAX_FIELD:
+            return Row(number, None, _("a field is longer than {max_len} characters").format(max_len=MAX_FIELD))
+    return Row(number, fields)
 
 
 def _peek_first_char(stream: io.TextIOWrapper) -> str:
@@ -148,26 +228,35 @@ def _peek_first_char(stream: io.TextIOWrapper) -> str:
 
 
 def _csv_rows(stream, required: tuple[str, ...]) -> Iterator[Row]:
-    reader = csv.reader(stream)
+    lines = BoundedLines(stream)
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
         return
+    except (LineTooLong, csv.Error):
+        raise InvalidInput(_("the header line is not CSV of at most {max_len} characters").format(
+            max_len=MAX_LINE)) from None
     header = [name.strip().lstrip("\ufeff").lower() for name in header]
     missing = [name for name in required if name not in header]
     if missing:
         raise InvalidInput(_("the header lacks column(s) {missing} (found: {found})").format(
             missing=", ".join(missing), found=", ".join(header)[:200]))
-    line = reader.line_num
+    line = lines.line
     while True:
         try:
             values = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            yield Row(reader.line_num, None, f"broken CSV: {exc}")
+        except LineTooLong as exc:  # the reader starts afresh at the next line
+            yield _too_long(exc.line)
+            line = lines.line
             continue
-        start, line = line + 1, reader.line_num
+        except csv.Error as exc:
+            yield Row(lines.line, None, f"broken CSV: {exc}")
+            line = lines.line
+            continue
+        start, line = line + 1, lines.line
         if not values or values == [""]:
             continue
         if len(values) != len(header):
@@ -181,19 +270,24 @@ def _csv_rows(stream, required: tuple[str, ...]) -> Iterator[Row]:
 
 
 def _jsonl_rows(stream) -> Iterator[Row]:
-    for number, line in enumerate(stream, 1):
-        if not line.strip():
+    lines = BoundedLines(stream)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except LineTooLong as exc:
+            yield _too_long(exc.line)
             continue
-        if len(line) > MAX_FIELD * 8:
-            yield Row(number, None, "line too long")
+        if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield Row(number, None, f"not JSON: {exc.msg}")
+            yield Row(lines.line, None, f"not JSON: {exc.msg}")
             continue
-        if not isinstance(value, dict):
-            yield Row(number, None, "not a JSON object")
+        except RecursionError:
+            yield Row(lines.line, None, _("not JSON: nested too deeply"))
             continue
-        yield Row(number, {str(k).lower(): (None if v is None else str(v)) for k, v in value.items()})
+        yield _json_row(lines.line, value)
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
+import stat
 import unicodedata
 from datetime import date, timedelta
 from pathlib import Path
@@ -51,6 +53,9 @@ def generated(tmp_path_factory) -> Path:
     assert len(rows.encode()) > 64 * 1024  # past the encoding sniffer's window
     (folder / "nul-late.csv").write_bytes((HEADER + rows).encode() + b"C00000034,a\x00b,110105196203031043,110105\n")
     (folder / "megaline.txt").write_text(CARD + "A" * (1 << 20) + "\n")
+    (folder / "endless.txt").write_text(CARD + "A" * (3 << 20))  # no line end at all
+    (folder / "endless.csv").write_text(HEADER + "A" * (3 << 20))
+    os.mknod(folder / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))  # /dev/zero's numbers (needs root)
     return folder
 
 

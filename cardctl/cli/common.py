@@ -262,6 +262,9 @@ def read_pins(count: int, from_stdin: bool, prompts: tuple[str, ...], confirm_ne
     return pins
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 9998  # the times an option accepts (docs: README, "Times")
+
+
 def parse_time(raw: str | None, option: str, zone: str) -> datetime | None:
     """An ISO-8601 option value as aware UTC; without an offset it is local time in ``zone``."""
     if raw is None:
@@ -271,6 +274,11 @@ def parse_time(raw: str | None, option: str, zone: str) -> datetime | None:
     except ValueError:
         raise InvalidInput(_("{option} {value!r} is not an ISO-8601 time (e.g. 2026-11-23T08:00:00Z)").format(
             option=option, value=raw)) from None
+    # a year that reaches the edge of what datetime holds overflows in the arithmetic of
+    # --as-of replays and report periods; no card record is that old or that far ahead
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise InvalidInput(_("{option} {value!r} is out of range: times from {first} to {last} are accepted").format(
+            option=option, value=raw, first=f"{FIRST_YEAR}-01-01", last=f"{LAST_YEAR}-12-31"))
     if moment.tzinfo is None:
         from zoneinfo import ZoneInfo
 

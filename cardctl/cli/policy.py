@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from ..domain.identity import parse_region
 from ..domain.roles import Role
 from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
@@ -27,20 +26,21 @@ def register(app: typer.Typer) -> None:
 def show(
     ctx: typer.Context,
     region: Annotated[str | None, typer.Argument(
-        help=N_("A 6-digit area code: show the policy that applies to it and where it comes from."),
+        help=N_("An area code or prefix ('default', 2, 4 or 6 digits, as for 'policy set'): show the policy "
+                "that applies to it and where it comes from."),
         show_default=False)] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
     """List the stored policies, or the one that applies to an area code."""
-    from ..services.policies import list_policies, policy_for_region
+    from ..services.policies import DEFAULT_NAME, list_policies, parse_prefix, policy_for_region
 
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
     if region is None:
         emit((entry.record() for entry in list_policies(ctx_)), output,
              table=lambda rows: result_table(rows, _("Policies (most specific prefix wins)")))
         return
-    code = parse_region(region)
-    entry = policy_for_region(ctx_, code)
+    code = parse_prefix(region) or DEFAULT_NAME  # what 'policy set' accepts, 'policy show' shows
+    entry = policy_for_region(ctx_, "" if code == DEFAULT_NAME else code)
     record = entry.record()
     emit([{"area_code": code, "from": record.pop("region"), **record}], output,
          table=lambda rows: result_table(rows, _("Policy for {region}").format(region=code)))
