@@ -276,3 +276,10 @@ def test_a_damaged_export_line_is_counted_and_the_walk_goes_on(office, tmp_path,
     assert (report["file"], report["line"]) == (str(path), 4)
     table = office("audit", "verify", "--file", str(path))
     assert "2 bad events from seq 3 to 8" in table.stderr and table.exit_code == 6
+
+
+@pytest.mark.postgresql_only("DateStyle is a PostgreSQL setting")
+def test_a_server_that_shows_dates_another_way_still_verifies(office):
+    office.database.run_sql(f"ALTER DATABASE \"{office.database.name}\" SET datestyle = 'SQL, DMY'")
+    result = office("audit", "verify")
+    assert result.exit_code == 0 and "audit chain intact" in result.stderr, result.stderr

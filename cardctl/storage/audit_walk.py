@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
 
-from sqlalchemy import LargeBinary, Text, case, cast, func, literal, select
+from sqlalchemy import LargeBinary, case, cast, func, literal, select
 
 from ..i18n import _
 from .audit import GENESIS, _hmac, content_of
@@ -84,7 +84,8 @@ class ChainWalk:
         if not self._genuine(prev_hash, content, hash_):
             problem = _("event {seq} was edited (its hash does not match its content)").format(seq=seq)
             self._broken(problem, seq)
-            self._anchor(hash_, max(seq, expected), loose=True)
+            if seq >= expected:  # else a stray from further back: the walk still waits for the expected one
+                self._anchor(hash_, seq, loose=True)
             return False
         if prev_hash == self.prev or self._loose and seq == expected:
             if seq != expected:  # seq is not hashed: the content is genuine, its number is not
@@ -197,12 +198,16 @@ def _iso(value: Any, name: str, seq: int) -> str:
         raise Damaged(name, seq) from None
 
 
+# a PostgreSQL time as ISO text whatever the session's DateStyle; NULL for +-infinity
+_PG_ISO = 'YYYY-MM-DD"T"HH24:MI:SS.US'
+
+
 def _raw(column, is_sqlite: bool):
     """``column`` as stored: bytes on SQLite (a text that is no UTF-8 would stop the cursor
     itself), text on PostgreSQL (a timestamp the driver cannot convert would too)."""
     if is_sqlite:
         return cast(column, LargeBinary).label(column.name)
-    return (cast(column, Text) if column.name in TIMES else column).label(column.name)
+    return (func.to_char(column, _PG_ISO) if column.name in TIMES else column).label(column.name)
 
 
 def raw_columns(names: tuple[str, ...], is_sqlite: bool) -> list:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
 
@@ -38,13 +38,19 @@ if TYPE_CHECKING:
 # equivalent of SQLite's BEGIN IMMEDIATE (any constant works; this one spells "cardctl")
 PG_WRITE_LOCK = 0x63617264_63746C
 # the lock first, then the clock: a MATERIALIZED CTE is evaluated before the row it feeds
+# (as seconds since the epoch: a timestamptz in text depends on the session's DateStyle)
 _PG_LOCK_AND_CLOCK = text("WITH queued AS MATERIALIZED (SELECT pg_advisory_xact_lock(:key)) "
-                          "SELECT clock_timestamp() FROM queued")
+                          "SELECT extract(epoch FROM clock_timestamp())::float8 FROM queued")
+_PG_CLOCK = text("SELECT extract(epoch FROM clock_timestamp())::float8")
 
 # as stored (bytes): a damaged newest event must not stop the cursor
 _NEWEST_EVENT_TIME = text("SELECT CAST(recorded_at AS BLOB) FROM events ORDER BY seq DESC LIMIT 1")
 
 WriteGuard = Callable[[Connection, "datetime | None"], ContextManager[None]]
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, timezone.utc)
 
 
 def normalise_url(raw: str) -> str:
@@ -121,7 +127,7 @@ class Database:
         on PostgreSQL, the server's time once this writer's turn has come."""
         if self.is_sqlite:
             return None
-        return conn.execute(_PG_LOCK_AND_CLOCK, {"key": PG_WRITE_LOCK}).scalar()
+        return _utc(conn.execute(_PG_LOCK_AND_CLOCK, {"key": PG_WRITE_LOCK}).scalar())
 
     def _guarded(self, conn, server_now: datetime | None) -> ContextManager[None]:
         return contextlib.nullcontext() if self.write_guard is None else self.write_guard(conn, server_now)
@@ -137,7 +143,8 @@ class Database:
             return None
 
     def server_time(self, conn) -> datetime:
-        return conn.execute(text("SELECT clock_timestamp()")).scalar()
+        """The PostgreSQL server's clock now."""
+        return _utc(conn.execute(_PG_CLOCK).scalar())
 
     # -- lifecycle -----------------------------------------------------------------
 
