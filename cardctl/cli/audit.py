@@ -122,12 +122,17 @@ def export(
     one line per event with every field its hash covers, and an end line with the count and
     the last SEQ:HASH. The file appears only when complete (written beside it, then
     renamed), mode 0600; it holds what the trail holds: masked ID numbers, never a PIN.
+    It never replaces the database, a key file or anything but a regular file (not even
+    with --force); an existing file only with --force.
     An export of a chain that does not verify is refused (exit 6) and nothing is kept.
     Check it with 'cardctl audit verify --file FILE'.
     """
+    from ..output_file import check_target
     from ..services.audit import export_trail
 
-    result = export_trail(runtime(ctx).context(role=Role.AUDITOR), file, from_seq, to_seq, force)
+    rt = runtime(ctx)
+    check_target(file, force, rt.settings().protected_files())  # before any work; again when written
+    result = export_trail(rt.context(role=Role.AUDITOR), file, from_seq, to_seq, force)
     if result.broken is not None:
         kept = (_("what was printed stops without its end line, so it does not verify") if file == "-"
                 else _("nothing was exported"))

@@ -105,7 +105,7 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
         walk = ChainWalk(ctx.keys.audit_key, from_seq, prev)
         writer = None
         try:
-            with atomic_output(target, force) as out:
+            with atomic_output(target, force, ctx.settings.protected_files()) as out:
                 writer = ExportWriter(out, ctx.keys.audit_key, header)
                 for record in _checked(walk, iter_records(session, from_seq, last, batch), session):
                     writer.event(record)
