@@ -80,9 +80,12 @@ def _read_password(from_stdin: bool, login: str) -> str:
     import getpass
 
     from ..i18n import localize
+    from .confirm import cancellable
 
-    password = getpass.getpass(localize(_("Password for the new login {login}").format(login=login)) + ": ")
-    if getpass.getpass(localize(_("Again")) + ": ") != password:
+    with cancellable():
+        password = getpass.getpass(localize(_("Password for the new login {login}").format(login=login)) + ": ")
+        again = getpass.getpass(localize(_("Again")) + ": ")
+    if again != password:
         raise InvalidInput(_("the two passwords differ"))
     return password
 
