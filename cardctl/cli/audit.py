@@ -114,7 +114,8 @@ def export(
                                   "of the previous export plus one."))] = 1,
     to_seq: Annotated[int | None, typer.Option(
         "--to-seq", min=0, help=N_("Last event to export; default the newest."), show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help=N_("Replace FILE if it exists."))] = False,
+    force: Annotated[bool, typer.Option("--force", help=N_(
+        "Replace FILE if it exists. Never the database, a key file or anything but a regular file."))] = False,
 ) -> None:
     """Write the audit trail to FILE as JSON lines that verify later, anywhere, with the key file alone.
 
@@ -122,8 +123,6 @@ def export(
     one line per event with every field its hash covers, and an end line with the count and
     the last SEQ:HASH. The file appears only when complete (written beside it, then
     renamed), mode 0600; it holds what the trail holds: masked ID numbers, never a PIN.
-    It never replaces the database, a key file or anything but a regular file (not even
-    with --force); an existing file only with --force.
     An export of a chain that does not verify is refused (exit 6) and nothing is kept.
     Check it with 'cardctl audit verify --file FILE'.
     """

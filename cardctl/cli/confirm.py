@@ -22,7 +22,8 @@ from ..render.formats import literal
 from .common import err
 
 YesOpt = Annotated[bool, typer.Option(
-    "--yes", "-y", help=N_("Do not ask before acting (at a terminal it shows what will change and asks y/N)."))]
+    "--yes", "-y", help=N_("Do not ask. At a terminal this action first shows what it will change and asks "
+                           "y/N (Ctrl-C or no: cancelled, exit 130); without a terminal it never asks."))]
 
 YES = frozenset({"y", "yes", "是", "是的", "好", "确认"})
 
@@ -43,8 +44,9 @@ def at_terminal() -> bool:
 
 def confirm(changes: list[str], yes: bool) -> None:
     """Show ``changes`` (messages) and ask y/N, at a terminal and without ``--yes``; anything but
-    yes raises ``Cancelled``. Without a terminal, or with ``--yes``, it returns at once."""
-    if yes or not at_terminal():
+    yes raises ``Cancelled``. Without a terminal, with ``--yes`` or with nothing to show, it
+    returns at once."""
+    if yes or not changes or not at_terminal():
         return
     for line in changes:
         err.print(literal(localize(line)), markup=False, highlight=False)
@@ -56,3 +58,21 @@ def confirm(changes: list[str], yes: bool) -> None:
             raise EOFError
     if answer.strip().lower() not in YES:
         raise Cancelled()
+
+
+def card_changes(ctx_, card_no: str, change, **params) -> list[str]:
+    """The question's text for an action on one card: who holds it and what happens to it
+    (``change``: a message template with ``{card}`` and ``params``); nothing to ask about a card
+    that does not exist (the action itself says so)."""
+    if not at_terminal():
+        return []
+    from ..i18n import term
+    from ..services.reads import cards_by_number
+
+    views, _missing = cards_by_number(ctx_, [card_no])
+    if not views:
+        return []
+    card = views[0]
+    return [_("card {card}: {name}, {id_number}, {status}").format(
+        card=card.card_no, name=card.holder_name, id_number=card.id_masked, status=term(card.status)),
+        change.format(card=card.card_no, **params)]
