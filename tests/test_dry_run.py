@@ -135,3 +135,18 @@ def test_faketime_dry_run_sweep_in_a_real_process_writes_no_expiry(database, tmp
         assert [e["action"] for e in office.events()].count("lock.expire") == 1
     finally:
         office.close()
+
+
+def test_the_idle_dry_run_sweep_stays_on_the_read_only_start_up_path(database, tmp_path, engine):
+    """Nothing due: on SQLite the dry run is answered by the sqlite3 start-up path (storage/lite.py,
+    read-only) and never loads SQLAlchemy, let alone the sweep."""
+    from realproc import run
+    from test_startup import loaded_by
+
+    env = {**cli_env(database.url, tmp_path / "cardctl.key"), "CARDCTL_LANG": "en"}
+    assert run(env, "init").returncode == 0
+    modules, done = loaded_by(env, tmp_path, "unlock", "--expired", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "dry run, nothing changed: 0 expired lock(s)" in done.stderr
+    assert ("sqlalchemy" in modules) is (engine == "postgresql")
+    assert "cardctl.services.unlock" not in modules or engine == "postgresql"
