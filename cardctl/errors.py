@@ -80,3 +80,15 @@ class AccessRefused(Refused):
     def __init__(self, message: str, login: str | None = None) -> None:
         super().__init__(message)
         self.login = login
+
+
+INTERRUPTED = 130  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
+
+
+class Cancelled(CardctlError):
+    """Ctrl-C at a prompt, or a question answered no: nothing was changed (exit 130)."""
+
+    exit_code = INTERRUPTED
+
+    def __init__(self) -> None:
+        super().__init__(_("cancelled; nothing changed"))

@@ -114,7 +114,8 @@ def export(
                                   "of the previous export plus one."))] = 1,
     to_seq: Annotated[int | None, typer.Option(
         "--to-seq", min=0, help=N_("Last event to export; default the newest."), show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help=N_("Replace FILE if it exists."))] = False,
+    force: Annotated[bool, typer.Option("--force", help=N_(
+        "Replace FILE if it exists. Never the database, a key file or anything but a regular file."))] = False,
 ) -> None:
     """Write the audit trail to FILE as JSON lines that verify later, anywhere, with the key file alone.
 
@@ -125,9 +126,12 @@ def export(
     An export of a chain that does not verify is refused (exit 6) and nothing is kept.
     Check it with 'cardctl audit verify --file FILE'.
     """
+    from ..output_file import check_target
     from ..services.audit import export_trail
 
-    result = export_trail(runtime(ctx).context(role=Role.AUDITOR), file, from_seq, to_seq, force)
+    rt = runtime(ctx)
+    check_target(file, force, rt.settings().protected_files())  # before any work; again when written
+    result = export_trail(rt.context(role=Role.AUDITOR), file, from_seq, to_seq, force)
     if result.broken is not None:
         kept = (_("what was printed stops without its end line, so it does not verify") if file == "-"
                 else _("nothing was exported"))

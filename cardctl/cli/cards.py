@@ -85,6 +85,8 @@ def import_cards(
     Rows that fail are reported with their line number; the rest go in; exit 7 if any failed.
     A row already on record as it is (same card, holder and details) is "already issued", not
     a failure, so a file imported again after a crash finishes with exit 0.
+    If standard output closes early (| head), every row is still imported, the rest of the
+    output is discarded and stderr says so; the exit code is that of the whole file.
     """
     from ..services.cards import import_rows
 
@@ -95,7 +97,7 @@ def import_cards(
     with progress.tracked(import_rows(ctx_, file, chunk=IMPORT_CHUNK), localize(_("importing")),
                           lines - 1 if lines else None, show_bar) as results:
         failures = _failures_only(results, summary) if output is OutputFormat.TABLE else _counted(results, summary)
-        emit(failures, output, table=lambda rows: _print_failures(rows))
+        progress.emit_all(failures, output, table=lambda rows: _print_failures(rows))
     done = (_("imported {issued} card(s); {again} already issued; {failed} row(s) failed")
             if summary["already issued"] else _("imported {issued} card(s); {failed} row(s) failed"))
     message(done.format(issued=summary["issued"], again=summary["already issued"], failed=summary["failed"]))

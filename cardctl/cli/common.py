@@ -49,17 +49,18 @@ class Runtime:
     def settings(self) -> Settings:
         return Settings.resolve(self.db, self.key_file, self.operator, self.channel)
 
-    def context(self, channel: str | None = None, role: Role = Role.ADMIN):
+    def context(self, channel: str | None = None, role: Role = Role.ADMIN, read_only: bool = False):
         """The database, opened once the acting login is found to hold ``role`` (exit 6 if not).
 
         Every command names the role it needs; one that forgets gets admin, never less.
+        ``read_only``: opened read-only whatever the role (a --dry-run cannot write by mistake).
         """
         from ..services.access import open_for
 
         if channel is not None:
             self.channel = check_channel(channel)
         if self._context is None or not self._checked.allows(role):
-            self._context = open_for(self.settings(), self.clock, role, self.command)
+            self._context = open_for(self.settings(), self.clock, role, self.command, read_only)
             self._checked = role
         else:
             self._context.settings.channel = self.channel
@@ -251,14 +252,17 @@ def read_pins(count: int, from_stdin: bool, prompts: tuple[str, ...], confirm_ne
         raise InvalidInput(_("no terminal to prompt for the PIN; use --pin-stdin"))
     import getpass
 
+    from .confirm import cancellable
+
     pins = []
-    for prompt in prompts:
-        pin = parse_pin(getpass.getpass(f"{localize(prompt)}: "))
-        if confirm_new and prompt is prompts[-1]:
-            again = _("{prompt} again").format(prompt=prompt)
-            if getpass.getpass(f"{localize(again)}: ").rstrip("\r\n") != pin:
-                raise InvalidInput(_("the two entries of the new PIN differ"))
-        pins.append(pin)
+    with cancellable():  # Ctrl-C at a PIN prompt: "cancelled; nothing changed", exit 130
+        for prompt in prompts:
+            pin = parse_pin(getpass.getpass(f"{localize(prompt)}: "))
+            if confirm_new and prompt is prompts[-1]:
+                again = _("{prompt} again").format(prompt=prompt)
+                if getpass.getpass(f"{localize(again)}: ").rstrip("\r\n") != pin:
+                    raise InvalidInput(_("the two entries of the new PIN differ"))
+            pins.append(pin)
     return pins
 
 

@@ -18,6 +18,7 @@ from ..render.formats import OutputFormat, emit
 from ..render.tables import local
 from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
                      read_pins, runtime)
+from .confirm import YesOpt, card_changes, confirm
 
 IdOpt = Annotated[str, typer.Option("--id-number", help=N_("The holder's ID number, checked against the card."))]
 
@@ -131,6 +132,7 @@ def report_lost(
         "--id-number", help=N_("The holder's ID number; required for a formal report."))] = None,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
+    yes: YesOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -146,7 +148,11 @@ def report_lost(
     today = ctx_.now().date()
     card = parse_card_no(card_no)
     person = parse_id_number(id_number, today) if id_number else None
-    result = report(ctx_, card, temporary, person, parse_agent(agent_id, agent_name, today))
+    agent = parse_agent(agent_id, agent_name, today)
+    if not temporary and not yes:
+        confirm(card_changes(ctx_, card, _("a formal loss report makes card {card} void for good: it cannot be "
+                                           "withdrawn, only replaced with reissue")), yes)
+    result = report(ctx_, card, temporary, person, agent)
     tz = ctx_.settings.timezone
     text = (_("card {card} reported lost (temporary); it lapses {at} unless withdrawn with cancel-loss or "
               "made formal").format(card=card, at=local(iso(result.lapses_at), tz)) if temporary else
@@ -184,6 +190,7 @@ def reissue(
         help=N_("Replace a card that is not reported lost (damaged, demagnetised, never collected)."))] = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
+    yes: YesOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -196,7 +203,11 @@ def reissue(
     today = ctx_.now().date()
     card, new = parse_card_no(card_no), parse_card_no(new_card_no)
     person = parse_id_number(id_number, today)
-    result = replace(ctx_, card, new, person, damaged, parse_agent(agent_id, agent_name, today))
+    agent = parse_agent(agent_id, agent_name, today)
+    if not yes:
+        confirm(card_changes(ctx_, card, _("card {card} becomes void for good; {new} is issued to the same holder, "
+                                           "pending activation"), new=new), yes)
+    result = replace(ctx_, card, new, person, damaged, agent)
     done = _("card {card} is void; replacement {new} issued, pending activation").format(card=card, new=new)
     if result.carried_locks:
         done = _("{done}; carried over: {kinds} lock").format(done=done, kinds=terms(result.carried_locks))

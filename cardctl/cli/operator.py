@@ -13,6 +13,7 @@ from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
 from .common import App, ChannelOpt, OutputOpt, edge, examples, message, runtime
+from .confirm import YesOpt, at_terminal, confirm
 
 operator_app = App(
     help=N_("Operators and their roles: auditor (read only), staff (card actions), admin (policy, "
@@ -80,9 +81,12 @@ def _read_password(from_stdin: bool, login: str) -> str:
     import getpass
 
     from ..i18n import localize
+    from .confirm import cancellable
 
-    password = getpass.getpass(localize(_("Password for the new login {login}").format(login=login)) + ": ")
-    if getpass.getpass(localize(_("Again")) + ": ") != password:
+    with cancellable():
+        password = getpass.getpass(localize(_("Password for the new login {login}").format(login=login)) + ": ")
+        again = getpass.getpass(localize(_("Again")) + ": ")
+    if again != password:
         raise InvalidInput(_("the two passwords differ"))
     return password
 
@@ -124,6 +128,7 @@ def disable(
     ctx: typer.Context,
     name: NameArg,
     reason: Annotated[str, typer.Option("--reason", help=N_("Why, for the audit trail."))],
+    yes: YesOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -137,5 +142,11 @@ def disable(
         raise InvalidInput(_("--reason must be printable text"))
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     login = parse_login(name, postgresql=not ctx_.db.is_sqlite)
+    if not yes and at_terminal():
+        from ..services.operators import list_operators
+
+        found = [view for view in list_operators(ctx_) if view.login == login and view.disabled_at is None]
+        confirm([_("operator {login} ({role}) will be disabled and can no longer use cardctl; reason: {reason}").format(
+            login=login, role=term(view.role, "role"), reason=reason.strip()) for view in found], yes)
     result = disable_operator(ctx_, login, reason.strip())
     _report(result.record(), output, _("operator {login} disabled").format(login=login))

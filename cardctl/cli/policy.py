@@ -11,6 +11,7 @@ from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
 from .common import App, ChannelOpt, OutputOpt, edge, examples, message, runtime
+from .confirm import YesOpt, at_terminal, confirm
 
 policy_app = App(help=N_("Per-region settings: attempts, lock hours, loss-report days, minor age."),
                  no_args_is_help=True,
@@ -62,6 +63,7 @@ def set_(
         "--minor-age", help=N_("Below this age a guardian acts for the holder, 14-18."))] = None,
     default_pin: Annotated[str | None, typer.Option(
         "--default-pin", help=N_("The PIN new cards are issued with in this region; refused as a chosen PIN."))] = None,
+    yes: YesOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -75,10 +77,28 @@ def set_(
     if not changes:
         raise InvalidInput(_("name at least one setting to change (e.g. --max-attempts 5)"))
     prefix = parse_prefix(region)
-    result = set_policy(runtime(ctx).context(channel, Role.ADMIN), prefix, changes)
+    ctx_ = runtime(ctx).context(channel, Role.ADMIN)
+    if not yes and at_terminal():
+        confirm(_policy_changes(ctx_, prefix, changes), yes)
+    result = set_policy(ctx_, prefix, changes)
     if output is OutputFormat.TABLE:
         shown = result.entry.record()["region"]
         done = _("policy {region} {outcome}: {changes}") if result.changes else _("policy {region} {outcome}")
         message(done.format(region=term(shown), outcome=term(result.outcome), changes=result.record()["changed"]))
         return
     emit([result.record()], output)
+
+
+def _policy_changes(ctx_, prefix: str, changes: dict) -> list[str]:
+    """What ``policy set`` will change, old -> new, for the question asked at a terminal."""
+    from ..domain import policy as rules
+    from ..services.policies import DEFAULT_NAME, list_policies
+
+    stored = {entry.prefix: entry.policy for entry in list_policies(ctx_)}
+    before = stored.get(prefix) or rules.resolve(stored, prefix)
+    diff = ", ".join(f"{name} {getattr(before, name)} -> {value}" for name, value in changes.items()
+                     if getattr(before, name) != value)
+    if not diff:
+        return []
+    return [_("policy {region} will change for every card it covers: {changes}").format(
+        region=term(prefix or DEFAULT_NAME), changes=diff)]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -67,9 +64,12 @@ def report(
                           "arrears_units, arrears_totals, actions."), show_default=False)] = None,
     min_locks: Annotated[int, typer.Option(
         "--min-locks", min=2, max=1000, help=N_("Locks in the period that make a card 'locked again and again'."))] = 3,
-    html: Annotated[Path | None, typer.Option(
-        "--html", help=N_("Write one self-contained HTML file (charts and tables) instead of printing."),
-        dir_okay=False, show_default=False)] = None,
+    html: Annotated[str | None, typer.Option(
+        "--html", metavar="FILE", help=N_("Write one self-contained HTML file (charts and tables) instead of "
+                                          "printing; - for standard output. Never replaces the database, a key "
+                                          "file or anything but a regular file; an existing file only with --force."),
+        show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help=N_("Replace the --html file if it exists."))] = False,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
     """Report for auditors: cards by status and lock, locks per day, how long locks lasted and
@@ -82,7 +82,12 @@ def report(
     """
     from ..services.report import Period, build_report
 
-    ctx_ = runtime(ctx).context(role=Role.AUDITOR)
+    rt = runtime(ctx)
+    if html is not None:  # refused before any work: the database, a key file, a device, an existing file
+        from ..output_file import check_target
+
+        check_target(html, force, rt.settings().protected_files())
+    ctx_ = rt.context(role=Role.AUDITOR)
     wanted = parse_sections(section, output) if html is None else parse_sections(section, OutputFormat.JSON)
     now = ctx_.now()
     zone = ctx_.settings.timezone
@@ -93,8 +98,13 @@ def report(
         from ..render.html import render_report
 
         titles = {name: tr(title).format(min_locks=period.min_locks) for name, title in TITLES.items()}
-        write_atomically(html, render_report(result.record(), titles))
-        message(_("report written to {file}").format(file=str(html)))
+        from ..output_file import output_file
+
+        page = render_report(result.record(), titles).encode("utf-8")
+        with output_file(html, force, ctx_.settings.protected_files()) as out:
+            out.write(page)
+        if html != "-":
+            message(_("report written to {file}").format(file=html))
         return
     _print(result.record(), output, period.min_locks, ctx_.settings.timezone)
 
@@ -144,23 +154,3 @@ def _tables(record: dict, min_locks: int, tz: str) -> None:
             more = _("… and {count} more (use -o json, -o jsonl or -o csv for all)").format(
                 count=len(rows) - TABLE_ROWS)
             console.print(localize(more), style="dim", markup=False)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """The whole file or nothing: written beside its final name, then renamed over it.
-    Mode 0600, as mkstemp makes it: the report names card holders."""
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InvalidInput(_("cannot write {file}: {error}").format(file=str(path), error=exc.strerror)) from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise InvalidInput(_("cannot write {file}: {error}").format(file=str(path), error=exc.strerror)) from None
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -13,10 +13,11 @@ from ..domain.names import MAX_REASON, parse_text
 from ..domain.roles import Role
 from ..errors import BatchFailed, InvalidInput
 from ..i18n import N_, _, localize
-from ..render.formats import OutputFormat, emit
+from ..render.formats import OutputFormat
 from ..render.tables import result_table
 from . import progress
 from .common import AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, edge, examples, message, runtime
+from .confirm import YesOpt, at_terminal, confirm
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +46,9 @@ def unlock(
         "--id-number", help=N_("Holder's ID number, checked against each card (counter unlock)."))] = None,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help=N_("Say what would happen; change nothing."))] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=N_(
+        "Say what would happen; change nothing (the database is opened read-only)."))] = False,
+    yes: YesOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
@@ -57,19 +60,24 @@ def unlock(
     With --id-number (at a counter) each card must be that holder's, and a minor's card
     (under the region's minor age) needs a guardian: --agent-id-number and --agent-name.
     An agent acts for that one holder on every card named; both ID numbers are recorded.
+
+    --dry-run (also with --expired) writes nothing: not an unlock, not an expiry, not an event.
+    At a terminal, lifting admin locks of more than one card shows them and asks y/N first
+    (--yes skips the question). If standard output closes early (| head), every card is still
+    processed, the rest of the output is discarded and stderr says so.
     """
     rt = runtime(ctx)
     if expired:
         if card_nos or from_file:
             raise InvalidInput(_("--expired takes no card numbers and no --from"))
-        return _expire(rt, channel or "system", output)
+        return _expire(rt, channel or "system", output, dry_run)
     if not card_nos and not from_file:
         raise InvalidInput(_("name card numbers, --from FILE, or --expired"))
     if not reason or not reason.strip():
         raise InvalidInput(_("--reason is required to unlock"))
     reason = parse_text(reason, "--reason", MAX_REASON)  # it goes into the trail and onto screens
     # admin locks are an admin's to lift; PIN locks a counter's
-    ctx_ = rt.context(channel, Role.ADMIN if kind is LockKind.ADMIN else Role.STAFF)
+    ctx_ = rt.context(channel, Role.ADMIN if kind is LockKind.ADMIN else Role.STAFF, read_only=dry_run)
     from ..services.unlock import FAILED, UnlockRequest, unlock_cards
 
     today = ctx_.now().date()
@@ -81,7 +89,11 @@ def unlock(
     request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, today) if id_number else None,
                             dry_run, agent)
     counts = {"failed": 0, "total": 0}
-    results = unlock_cards(ctx_, _card_numbers(card_nos or [], from_file, counts), request)
+    named: Iterable[str] = _card_numbers(card_nos or [], from_file, counts)
+    if kind is LockKind.ADMIN and not dry_run and not yes and at_terminal():
+        named = list(named)  # read once: shown in the question, then unlocked
+        _confirm_admin_unlock(ctx_, named, request)
+    results = unlock_cards(ctx_, named, request)
     show_bar, total = progress.wanted(output), None
     if show_bar:  # lines, not card numbers: a CSV header or blank lines make the total an estimate
         lines = progress.count_lines(from_file) if from_file else 0
@@ -94,10 +106,24 @@ def unlock(
             yield item.record()
 
     with progress.tracked(results, localize(_("unlocking")), total, show_bar) as tracked:
-        emit(records(tracked), output, table=lambda rows: result_table(rows))
+        progress.emit_all(records(tracked), output, table=lambda rows: result_table(rows))
     if counts["failed"]:
         raise BatchFailed(_("{failed} of {total} card(s) failed").format(
             failed=counts["failed"], total=counts["total"]))
+
+
+def _confirm_admin_unlock(ctx_, named: list[str], request) -> None:
+    """Lifting admin locks (set by hand, for a reason) of more than one card: show them and ask."""
+    from dataclasses import replace
+
+    from ..services.unlock import WOULD_UNLOCK, unlock_cards
+
+    would = [item.card_no for item in unlock_cards(ctx_, named, replace(request, dry_run=True))
+             if item.result == WOULD_UNLOCK]
+    if len(would) > 1:
+        shown = ", ".join(would[:10]) + (", …" if len(would) > 10 else "")
+        confirm([_("the admin locks of {count} card(s) will be lifted: {cards}").format(count=len(would), cards=shown),
+                 _("reason: {reason}").format(reason=request.reason)], yes=False)
 
 
 def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Iterable[str]:
@@ -112,7 +138,7 @@ def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Itera
                 yield row.fields["card_no"]
 
 
-def _expire(rt, channel: str, output: OutputFormat) -> None:
+def _expire(rt, channel: str, output: OutputFormat, dry_run: bool = False) -> None:
     from ..services.reads import count_due
     from ..storage.lite import Unavailable
 
@@ -129,24 +155,34 @@ def _expire(rt, channel: str, output: OutputFormat) -> None:
             pass
     items = iter(())
     if total != 0:
-        from ..services.unlock import expire_due
-
-        ctx_ = rt.context(channel, Role.STAFF)
+        # a dry run lists what is due from a database opened read-only: it never reaches the sweep
+        ctx_ = rt.context(channel, Role.STAFF, read_only=dry_run)
         if total is None:
             total = count_due(ctx_)
-        if total:
+        if total and dry_run:
+            from ..services.unlock import due_now
+
+            items = due_now(ctx_)
+        elif total:
+            from ..services.unlock import expire_due
+
             items = expire_due(ctx_)
 
     def records(items) -> Iterator[dict]:
         nonlocal lapsed
         for item in items:
-            lapsed += item.result == "lapsed"
+            lapsed += item.result in ("lapsed", "would lapse")
             yield item.record()
 
+    title = _("PIN locks that would end, loss reports that would lapse (dry run)") if dry_run else _(
+        "PIN locks ended, loss reports lapsed")
     with progress.tracked(items, localize(_("expiring")), total, show_bar) as tracked:
-        count = emit(records(tracked), output,
-                     table=lambda rows: result_table(rows, _("PIN locks ended, loss reports lapsed")))
+        count = progress.emit_all(records(tracked), output, table=lambda rows: result_table(rows, title))
     if output is OutputFormat.TABLE or not sys.stdout.isatty():
-        ended = (_("{ended} expired lock(s) recorded as ended; {lapsed} temporary loss report(s) recorded as lapsed")
-                 if lapsed else _("{ended} expired lock(s) recorded as ended"))
+        if dry_run:
+            ended = _("dry run, nothing changed: {ended} expired lock(s) would be recorded as ended; {lapsed} "
+                      "temporary loss report(s) as lapsed")
+        else:
+            ended = (_("{ended} expired lock(s) recorded as ended; {lapsed} temporary loss report(s) recorded as "
+                       "lapsed") if lapsed else _("{ended} expired lock(s) recorded as ended"))
         message(ended.format(ended=count - lapsed, lapsed=lapsed))

@@ -29,7 +29,7 @@ TERMS = (
     N_("counter"), N_("bank"), N_("terminal"), N_("online"), N_("hotline"), N_("system"),
     # results of verify, unlock, import, the cron sweep and the lifecycle commands
     N_("ok"), N_("wrong pin"), N_("locked"), N_("unusable"), N_("unlocked"), N_("not locked"),
-    N_("would unlock"), N_("not found"), N_("refused"), N_("invalid"), N_("expired"), N_("lapsed"),
+    N_("would unlock"), N_("would expire"), N_("would lapse"), N_("not found"), N_("refused"), N_("invalid"), N_("expired"), N_("lapsed"),
     N_("issued"), N_("already issued"), N_("reset"), N_("changed"), N_("reported"), N_("withdrawn"),
     N_("reissued"), N_("already locked"), N_("created"), N_("unchanged"), N_("added"), N_("re-enabled"),
     N_("role changed"), N_("disabled"), N_("debt"), N_("payment"), N_("released"), N_("still locked"),

@@ -27,7 +27,8 @@ console = Console(highlight=False, soft_wrap=False,
 STATUS_STYLE = {"active": "green", "pending": "yellow", "lost": "red", "void": "dim"}
 RESULT_STYLE = {"ok": "green", "unlocked": "green", "expired": "green", "issued": "green",
                 "wrong_pin": "red", "locked": "red", "refused": "red", "not found": "red",
-                "invalid": "red", "unusable": "red", "not locked": "dim", "would unlock": "yellow"}
+                "invalid": "red", "unusable": "red", "not locked": "dim", "would unlock": "yellow",
+                "would expire": "yellow", "would lapse": "yellow"}
 
 
 def cell(value, style: str = "") -> Text:

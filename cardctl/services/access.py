@@ -39,10 +39,11 @@ def acting_login(db: Database, settings: Settings, conn: Connection | None = Non
         return conn.exec_driver_sql("SELECT current_user").scalar()
 
 
-def open_for(settings: Settings, clock: Clock, needed: Role, command: str) -> Context:
-    """Open the database for ``command`` if the acting login holds ``needed``; refuse otherwise."""
+def open_for(settings: Settings, clock: Clock, needed: Role, command: str, read_only: bool = False) -> Context:
+    """Open the database for ``command`` if the acting login holds ``needed``; refuse otherwise.
+    Read-only for an auditor's command and whenever ``read_only`` (a dry run)."""
     try:
-        ctx = Context.open(settings, clock, read_only=needed is Role.AUDITOR)
+        ctx = Context.open(settings, clock, read_only=read_only or needed is Role.AUDITOR)
     except AccessRefused as refused:  # PostgreSQL: a login with no rights at all on the schema
         raise AccessRefused(_("{command} needs role {role}; {problem} (the refusal could not be recorded: the login "
                               "cannot reach the audit trail)").format(

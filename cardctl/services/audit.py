@@ -99,7 +99,7 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
         elsewhere = walker.hash_exists(conn)
         writer = None
         try:
-            with atomic_output(target, force) as out:
+            with atomic_output(target, force, ctx.settings.protected_files()) as out:
                 writer = ExportWriter(out, ctx.keys.audit_key, header)
                 for record in walker.read_records(conn, EVENT_FIELDS, from_seq, last, batch):
                     # past the first bad event nothing more is written, but the walk goes on

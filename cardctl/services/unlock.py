@@ -19,8 +19,8 @@ from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
 from ..storage.tables import cards, holders, locks
 from .context import Context
-from .lapses import end_lapsed_losses
-from .locks import effective, end_due_pin_locks
+from .lapses import end_lapsed_losses, lapsed
+from .locks import effective, end_due_pin_locks, pin_due
 
 if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the ORM
     from .lifecycle import Agent
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the O
 CHUNK = 5000
 
 UNLOCKED, NOT_LOCKED, NOT_FOUND, REFUSED, INVALID = "unlocked", "not locked", "not found", "refused", "invalid"
-WOULD_UNLOCK = "would unlock"
+WOULD_UNLOCK, WOULD_EXPIRE, WOULD_LAPSE = "would unlock", "would expire", "would lapse"
 FAILED = frozenset({NOT_FOUND, REFUSED, INVALID})
 
 
@@ -178,3 +178,17 @@ def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
                 yield Expired(card_no, ended_at, result)
             if len(ended) < chunk:
                 break
+
+
+def due_now(ctx: Context, batch: int = 10_000) -> Iterator[Expired]:
+    """``expire_due --dry-run``: what the sweep would record now, in the order it would, from one
+    read transaction; nothing is written (the caller opens the database read-only)."""
+    now = ctx.now()
+    lock, card = locks.c, cards.c
+    due_locks = select(lock.card_no, lock.ends_at).where(*pin_due(now)).order_by(lock.ends_at, lock.id)
+    due_losses = (select(card.card_no, card.loss_lapses_at).where(lapsed(now))
+                  .order_by(card.loss_lapses_at, card.card_no))
+    with ctx.db.connect_read() as conn:
+        for stmt, result in ((due_locks, WOULD_EXPIRE), (due_losses, WOULD_LAPSE)):
+            for card_no, ended_at in conn.execution_options(yield_per=batch).execute(stmt):
+                yield Expired(card_no, ended_at, result)

@@ -16,15 +16,11 @@ import gzip
 import hmac
 import io
 import json
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator, TextIO
+from typing import IO, Any, Iterable, Iterator, TextIO
 
-from ..errors import CardctlError, InvalidInput
-from ..i18n import _
 
 FORMAT = "cardctl-audit-export"
 VERSION = 1
@@ -90,68 +86,28 @@ class ExportWriter:
 
 
 @contextlib.contextmanager
-def atomic_output(target: str, force: bool) -> Iterator[TextIO]:
-    """A text stream to ``target`` that appears under its name only once complete.
-
-    Written to a temporary file (mode 0600) in the same directory, synced and renamed at
-    the end, so a crash or a refusal never leaves a half file that looks like an export.
+def atomic_output(target: str, force: bool, protected: Iterable[Path]) -> Iterator[TextIO]:
+    """A text stream to ``target`` that appears under its name only once complete, through the
+    one output-file helper (``cardctl/output_file.py``: never a device, a directory or cardctl's
+    own files; an existing file only with ``force``; temporary file, sync, link or rename).
     ``-`` is standard output (nothing to rename: a stream cut short lacks its end line).
-    A name ending in ``.gz`` is gzip-compressed. An existing file is kept unless ``force``.
+    A name ending in ``.gz`` is gzip-compressed.
     """
+    from ..output_file import output_file
+
     if target == "-":
-        yield sys.stdout
-        sys.stdout.flush()
+        with output_file(target, force, protected):
+            yield sys.stdout
+            sys.stdout.flush()
         return
-    path = Path(target)
-    if path.is_dir():
-        raise InvalidInput(_("{file} is a directory; give a file name").format(file=target))
-    if path.exists() and not force:
-        raise InvalidInput(_("{file} exists; an export never replaces a file unless --force is given").format(file=target))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise InvalidInput(_("cannot write {file}: {error}").format(file=target, error=exc.strerror)) from None
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            stream: IO[bytes] = raw
-            if path.name.endswith(".gz"):
-                stream = gzip.GzipFile(filename=path.name[:-3], mode="wb", fileobj=raw, compresslevel=6)
-            text = io.TextIOWrapper(stream, encoding="ascii", newline="\n")
-            yield text
-            text.flush()
-            text.detach()  # the streams below are closed here, not by the wrapper's finaliser
-            if stream is not raw:
-                stream.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        _publish(tmp, path, force)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CardctlError(_("cannot write {file}: {error}").format(file=target, error=exc.strerror or str(exc))) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _publish(tmp: str, path: Path, force: bool) -> None:
-    if force:
-        os.replace(tmp, path)
-    else:
-        try:  # a hard link never replaces: a file that appeared meanwhile is kept
-            os.link(tmp, path)
-        except FileExistsError:
-            raise InvalidInput(_("{file} appeared while exporting; kept it, nothing written").format(
-                file=str(path))) from None
-        except OSError:  # a file system without hard links
-            if path.exists():
-                raise InvalidInput(_("{file} appeared while exporting; kept it, nothing written").format(
-                    file=str(path))) from None
-            os.replace(tmp, path)
-        else:
-            os.unlink(tmp)
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with output_file(target, force, protected) as raw:
+        stream: IO[bytes] = raw
+        name = Path(target).name
+        if name.endswith(".gz"):
+            stream = gzip.GzipFile(filename=name[:-3], mode="wb", fileobj=raw, compresslevel=6)
+        text = io.TextIOWrapper(stream, encoding="ascii", newline="\n")
+        yield text
+        text.flush()
+        text.detach()  # the streams below are closed here, not by the wrapper's finaliser
+        if stream is not raw:
+            stream.close()
