@@ -184,7 +184,10 @@ class ItemResult:
     result: str
     detail: str = ""
     line: int | None = None  # where the item came from, for file input
+    kept: list[LockView] | None = None  # unlock: the locks in force that it does not clear
 
     def record(self) -> dict[str, Any]:
         found = {"card_no": self.card_no, "result": self.result, "detail": self.detail}
+        if self.kept is not None:
+            found["kept"] = [lock.record() for lock in self.kept]
         return found if self.line is None else {"line": self.line, **found}
