@@ -2,7 +2,8 @@
 # Unlock a list of cards after a terminal fault, keeping one result row per card.
 #   examples/batch-unlock.sh cards.txt "terminal fault T-0042 on 2026-11-20"
 # cards.txt: one card number per line (or a CSV / JSON-lines file with a card_no column).
-# Exit 0 when every card was unlocked or was not locked; 7 when some were not found or refused.
+# Exit 0 when every card was unlocked or was not locked (a lock unlock may not clear, such as arrears,
+# is kept and shown in the kept column); 7 when some were not found or refused.
 set -euo pipefail
 list=${1:?usage: batch-unlock.sh FILE REASON}
 reason=${2:?usage: batch-unlock.sh FILE REASON}

@@ -33,7 +33,8 @@ START = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 CARD_KEYS = {"card_no", "holder_name", "id_number", "region", "status", "usable", "failures",
              "attempts_left", "locks"}
 LOCK_KEYS = {"kind", "reason", "since", "until", "remaining_s"}
-VERIFY_KEYS = {"card_no", "result", "attempts_left", "locks"}
+VERIFY_KEYS = {"card_no", "result", "attempts_left", "reason", "status", "locks", "loss_kind", "loss_lapses_at",
+               "void_reason", "replaced_by"}
 
 
 class FakeClock:
@@ -137,7 +138,7 @@ def test_the_counter_flow_from_init_to_a_verified_pin_after_unlock(cli):
     unlocked = cli("unlock", CARD, "--reason", "holder verified at counter", "--id-number", ID_NUMBER,
                    "-o", "json")
     assert unlocked.exit_code == 0, unlocked.stderr
-    assert json.loads(unlocked.stdout) == [{"card_no": CARD, "result": "unlocked", "detail": ""}]
+    assert json.loads(unlocked.stdout) == [{"card_no": CARD, "result": "unlocked", "detail": "", "kept": []}]
 
     verified = cli("verify", CARD, "--pin-stdin", input=PIN + "\n")
     assert verified.exit_code == 0
@@ -212,12 +213,16 @@ def test_a_verify_record_has_exactly_the_documented_fields(cards):
         ("wrong_pin", 2, 0), ("wrong_pin", 1, 0), ("wrong_pin", 0, 1)]
     assert set(records[-1]["locks"][0]) == LOCK_KEYS
     (refused,) = cards.json("verify", CARD, "--pin-stdin", input=PIN + "\n", code=4)
-    assert refused == {"card_no": CARD, "result": "locked", "attempts_left": 0, "locks": records[-1]["locks"]}
+    assert refused == {"card_no": CARD, "result": "locked", "attempts_left": 0, "reason": "locked",
+                       "status": "active", "locks": records[-1]["locks"], "loss_kind": None, "loss_lapses_at": None,
+                       "void_reason": None, "replaced_by": None}
 
 
 def test_a_pending_card_verifies_as_unusable_with_exit_4(cards):
     (record,) = cards.json("verify", OTHER[0], "--pin-stdin", input=PIN + "\n", code=4)
-    assert record == {"card_no": OTHER[0], "result": "unusable", "attempts_left": 0, "locks": []}
+    assert record == {"card_no": OTHER[0], "result": "unusable", "attempts_left": 0, "reason": "pending",
+                      "status": "pending", "locks": [], "loss_kind": None, "loss_lapses_at": None,
+                      "void_reason": None, "replaced_by": None}
 
 
 # --- machine output: stdout holds the data and nothing else --------------------------------

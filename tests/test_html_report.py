@@ -24,6 +24,7 @@ from helpers_security import Office
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 WRONG, PIN = "271828", "583920"
 PIN_COLOUR = tuple(int(dict(KIND_COLOURS)["pin"][i:i + 2], 16) for i in (1, 3, 5))
+HEADLINE_COLOUR = (0xEE, 0xF3, 0xFB)  # dl.headline div's background in render/html.py
 # names the corpus accepts as given (tests/hostile/corpus.json), and markup aimed at a browser
 NAMES = sorted({name for entry in json.loads((HOSTILE / "corpus.json").read_text(encoding="utf-8"))
                 for name in entry.get("names", {}).values()}) + [
@@ -226,6 +227,60 @@ def test_only_the_words_differ_between_the_english_and_the_chinese_page(page, zh
     assert english.tags[1:] == chinese.tags[1:]
 
 
+def headline_of(page: Path) -> dict[str, tuple[str, str]]:
+    """The headline figures: label -> (figure, parts)."""
+    text = page.read_text(encoding="utf-8")
+    block = re.search(r'<dl class="headline">(.*?)</dl>', text).group(1)
+    return {label: (figure, parts) for label, figure, parts in re.findall(
+        r'<div><dt>([^<]*)</dt><dd class="figure">([^<]*)</dd><dd class="parts">([^<]*)</dd></div>', block)}
+
+
+def test_the_page_opens_with_the_headline_figures_before_any_chart(page):
+    text = page.read_text(encoding="utf-8")
+    assert text.index('<p class="meta">') < text.index('<dl class="headline">') < text.index("<svg")
+    figures = headline_of(page)
+    assert list(figures) == ["Cards", "Locked now", "Locks opened in the period", "Locks ended in the period",
+                             "Median time a PIN lock lasted", "Arrears outstanding"]
+    cards = len(NAMES) + 1  # every card locked twice, each lock ended 24 h later by the clock
+    assert figures["Cards"] == (str(cards), f"active {cards} · pending 0 · lost 0 · void 0")
+    assert figures["Locked now"] == ("0", "pin 0 · arrears 0 · admin 0")
+    assert figures["Locks opened in the period"] == (str(2 * cards), f"pin {2 * cards} · arrears 0 · admin 0")
+    assert figures["Locks ended in the period"] == (str(2 * cards), f"pin {2 * cards} · arrears 0 · admin 0")
+    assert figures["Median time a PIN lock lasted"][0] == "1d 0h"
+    assert figures["Arrears outstanding"] == ("0.00 yuan", "units 0 · holders 0")
+
+
+def test_the_chinese_headline_is_chinese(zh_page):
+    figures = headline_of(zh_page)
+    assert list(figures) == ["卡数", "当前锁定", "期间内新增锁定", "期间内结束锁定", "密码锁定持续时长中位数", "未缴欠费"]
+    assert figures["密码锁定持续时长中位数"][0] == "1天0小时"
+    assert figures["未缴欠费"][0] == "0.00 元"
+    assert all(CJK.search(parts) for _figure, parts in figures.values())
+
+
+def test_the_headline_counts_what_the_sections_count():
+    """The renderer alone: figures come from the same rows as the tables under them."""
+    from cardctl.services.headline import headline
+
+    sections = {"cards": [{"region": "440305", "status": "active", "lock": "pin", "cards": 2},
+                          {"region": "440305", "status": "active", "lock": "arrears", "cards": 1},
+                          {"region": "440305", "status": "active", "lock": "none", "cards": 5}],
+                "locks_per_day": [{"day": "2026-11-01", "pin_opened": 2, "pin_ended": 1, "arrears_opened": 1,
+                                   "arrears_ended": 0, "admin_opened": 0, "admin_ended": 0},
+                                  {"day": "2026-11-02", "pin_opened": 1, "pin_ended": 2, "arrears_opened": 0,
+                                   "arrears_ended": 0, "admin_opened": 1, "admin_ended": 1}],
+                "arrears_totals": [{"debtor": "units", "count": 1, "owed": "1200.00"},
+                                   {"debtor": "holders", "count": 2, "owed": "35.50"},
+                                   {"debtor": "all", "count": 3, "owed": "1235.50"}]}
+    found = headline(sections, {"active": 7, "pending": 1}, 2)
+    assert found["cards"] == {"pending": 1, "active": 7, "lost": 0, "void": 0, "total": 8}
+    assert found["locked"] == {"pin": 2, "arrears": 1, "admin": 0, "cards": 2}
+    assert found["locks_opened"] == {"pin": 3, "arrears": 1, "admin": 1, "total": 5}
+    assert found["locks_ended"] == {"pin": 3, "arrears": 0, "admin": 1, "total": 4}
+    assert found["arrears"] == {"owed": "1235.50", "units": 1, "holders": 2}
+    assert "median_locked" not in found  # its section was not asked for
+
+
 def test_an_unwritable_path_is_one_line_and_leaves_nothing(database, tmp_path, monkeypatch):
     office = Office(database, tmp_path, monkeypatch)
     office.ok("init")
@@ -301,6 +356,19 @@ def test_the_screenshot_is_not_blank_and_shows_the_pin_bars(chromium, page):
     assert len(colours) > 20  # text, axes, bars: not one flat colour
     assert PIN_COLOUR in colours  # the PIN-lock bars were painted
     assert sum(1 for p in pixels if p == PIN_COLOUR) > 500
+
+
+def test_chromium_shows_the_headline_in_the_first_screenful(chromium, page):
+    """The figures' boxes are painted at the top of a short window, before any chart."""
+    shot = page.parent / "headline.png"
+    result = browse(chromium, page, f"--screenshot={shot}", "--window-size=1000,320")
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    width, height, pixels = read_png(shot.read_bytes())
+    assert (width, height) == (1000, 320)
+    assert sum(1 for p in pixels if p == HEADLINE_COLOUR) > 20_000  # six boxes' background
+    assert PIN_COLOUR not in set(pixels)  # no chart yet: the headline comes first
+    dom = browse(chromium, page, "--dump-dom").stdout
+    assert dom.index('class="headline"') < dom.index("<svg")
 
 
 def read_png(data: bytes) -> tuple[int, int, list[tuple[int, int, int]]]:

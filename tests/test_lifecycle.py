@@ -18,7 +18,7 @@ from cardctl.services.lifecycle import Agent, change_pin, lock_admin, reset_pin
 from cardctl.services.loss import cancel_loss, reissue, report_lost
 from cardctl.services.policies import set_policy
 from cardctl.services.reads import cards_by_number
-from cardctl.services.unlock import REFUSED, UNLOCKED, UnlockRequest, expire_due, unlock_cards
+from cardctl.services.unlock import NOT_LOCKED, REFUSED, UNLOCKED, UnlockRequest, expire_due, unlock_cards
 from cardctl.services.verify import verify_pin
 from cardctl.storage.models import Lock
 from conftest import GOOD_PIN, HOLDERS, issue
@@ -403,7 +403,8 @@ def test_an_admin_lock_blocks_use_until_an_explicit_admin_unlock(ctx, active_car
     assert lock_admin(ctx, active_card, "account anomaly") == "already locked"
     assert verify_pin(ctx, active_card, GOOD_PIN).result == "locked"
     (pin_unlock,) = unlock_cards(ctx, [active_card], UnlockRequest(LockKind.PIN, "counter"))
-    assert pin_unlock.result == REFUSED
+    assert (pin_unlock.result, [lock.kind for lock in pin_unlock.kept]) == (NOT_LOCKED, ["admin"])
+    assert verify_pin(ctx, active_card, GOOD_PIN).result == "locked"  # kept, not cleared
     (admin_unlock,) = unlock_cards(ctx, [active_card], UnlockRequest(LockKind.ADMIN, "cleared by review"))
     assert admin_unlock.result == UNLOCKED
     assert verify_pin(ctx, active_card, GOOD_PIN).result == "ok"

@@ -102,8 +102,10 @@ def test_the_unlock_is_audited_with_its_reason(ctx, active_card):
 
 def test_unlock_never_clears_an_arrears_lock(ctx, active_card):
     add_lock(ctx, active_card, LockKind.ARREARS.value)
-    [(_, result)] = unlock(ctx, active_card)
-    assert result == "refused"
+    [item] = unlock_cards(ctx, [active_card], PIN_UNLOCK)
+    # kept and said so, not a failure of the batch: there was no PIN lock to clear
+    assert (item.result, item.detail) == ("not locked", "kept: arrears lock (only pay-arrears lifts it)")
+    assert [lock.kind for lock in item.kept] == ["arrears"]
     assert open_kinds(ctx, active_card) == ["arrears"]
     assert verify_pin(ctx, active_card, GOOD_PIN).result == "locked"
 
@@ -126,7 +128,7 @@ def test_unlocking_a_pin_lock_leaves_the_arrears_lock_in_place(ctx, active_card)
 
 def test_an_admin_lock_is_cleared_only_when_asked_by_kind(ctx, active_card):
     add_lock(ctx, active_card, LockKind.ADMIN.value)
-    assert unlock(ctx, active_card) == [(active_card, "refused")]
+    assert unlock(ctx, active_card) == [(active_card, "not locked")]  # kept: admin
     assert open_kinds(ctx, active_card) == ["admin"]
     admin = UnlockRequest(LockKind.ADMIN, "anomaly checked")
     assert unlock(ctx, active_card, request=admin) == [(active_card, "unlocked")]
@@ -136,7 +138,7 @@ def test_an_admin_lock_is_cleared_only_when_asked_by_kind(ctx, active_card):
 def test_an_admin_unlock_does_not_clear_a_pin_lock(ctx, active_card):
     lock_by_pin(ctx, active_card)
     admin = UnlockRequest(LockKind.ADMIN, "anomaly checked")
-    assert unlock(ctx, active_card, request=admin) == [(active_card, "refused")]
+    assert unlock(ctx, active_card, request=admin) == [(active_card, "not locked")]  # kept: pin
     assert open_kinds(ctx, active_card) == ["pin"]
     assert failures(ctx, active_card) == 3
 

@@ -60,6 +60,7 @@ def issue(
     unit: Annotated[str | None, typer.Option("--unit", help=N_("Employer's unified social credit code."))] = None,
     issuer: Annotated[str, typer.Option(
         "--issuer", help=N_("social-security or the issuing bank's name."))] = "social-security",
+    output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
     """Register a card in status pending; it must be activated before use."""
@@ -69,8 +70,10 @@ def issue(
     card = parse_card_input({"card_no": card_no, "name": name, "id_number": id_number, "region": region,
                              "type": insurance_type, "unit": unit, "issuer": issuer}, ctx_.now().date())
     issue_card(ctx_, card)
-    message(_("card {card} issued to {name} ({id_number}); status pending").format(
-        card=card.card_no, name=card.name, id_number=card.id_number.masked))
+    _report({"card_no": card.card_no, "result": "issued", "holder_name": card.name,
+             "id_number": card.id_number.masked, "region": card.region, "status": "pending"}, output,
+            _("card {card} issued to {name} ({id_number}); status pending").format(
+                card=card.card_no, name=card.name, id_number=card.id_number.masked))
 
 
 def import_cards(
@@ -136,6 +139,7 @@ def activate(
     pin_stdin: PinStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
+    output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
     """Activate a pending card in person: identity checked, first PIN set (weak PINs refused).
@@ -152,4 +156,13 @@ def activate(
     agent = parse_agent(agent_id, agent_name, today)
     (pin,) = read_pins(1, pin_stdin, (_("New PIN"),), confirm_new=True)
     activate_card(ctx_, card, person, pin, agent)
-    message(_("card {card} activated").format(card=card))
+    _report({"card_no": card, "result": "activated", "status": "active"}, output,
+            _("card {card} activated").format(card=card))
+
+
+def _report(record: dict, output: OutputFormat, text: str) -> None:
+    """A one-line confirmation in table mode (on stderr, as every confirmation), the record otherwise."""
+    if output is OutputFormat.TABLE:
+        message(text)
+    else:
+        emit([record], output)

@@ -93,7 +93,7 @@ def report(
     zone = ctx_.settings.timezone
     period = Period.resolve(now, parse_time(since, "--since", zone), parse_time(until, "--until", zone),
                             parse_as_of(as_of, now, zone), parse_region_option(region), min_locks, zone)
-    result = build_report(ctx_, period, wanted)
+    result = build_report(ctx_, period, wanted, headline=html is not None)
     if html is not None:
         from ..render.html import render_report
 

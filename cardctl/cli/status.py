@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..domain.identity import parse_card_no, parse_region
-from ..domain.model import CardStatus, iso
+from ..domain.model import CardStatus, LockKind, iso
 from ..domain.roles import Role
 from ..errors import CardNotFound, InvalidInput
 from ..i18n import N_, _
@@ -28,17 +28,11 @@ RegionOpt = Annotated[str | None, typer.Option("--region", help=N_("Area code or
 def register(app: typer.Typer) -> None:
     app.command("status", epilog=examples(
         "cardctl status --locked --region 440305 -o csv > locked.csv",
+        "cardctl status --locked --kind pin -o jsonl | cardctl unlock --from - --reason \"terminal fault\"",
         "cardctl status --summary",
         "cardctl status --locked --as-of 2026-11-23T09:00 -o json",
         "cardctl status A10000001",
     ))(edge(status))
-
-
-def flatten_card(record: dict) -> dict:
-    """One CSV row per card; locks joined as kind:until pairs."""
-    flat = {k: v for k, v in record.items() if k != "locks"}
-    flat["locks"] = ";".join(f"{lock['kind']}:{lock['until'] or 'none'}" for lock in record["locks"])
-    return flat
 
 
 def parse_region_option(region: str | None) -> str | None:
@@ -63,6 +57,9 @@ def status(
     card_nos: Annotated[list[str] | None, typer.Argument(help=N_("Card numbers; none lists by filters."),
                                                          show_default=False)] = None,
     locked: Annotated[bool, typer.Option("--locked", help=N_("Only cards with a lock in force."))] = False,
+    kind: Annotated[LockKind | None, typer.Option(
+        "--kind", help=N_("With --locked: only cards holding a lock of this kind (pin, arrears or admin)."),
+        case_sensitive=False, show_default=False)] = None,
     card_status: Annotated[CardStatus | None, typer.Option("--status", help=N_("pending, active, lost or void."),
                                                            case_sensitive=False)] = None,
     region: RegionOpt = None,
@@ -90,14 +87,16 @@ def status(
         views, missing = (history.cards_at(ctx_, moment, wanted) if moment
                           else _cards_by_number(rt, ctx_, wanted))
         if views or output is not OutputFormat.TABLE:  # no empty table before "not found"
-            emit((view.record() for view in views), output, table=lambda rows: card_table(rows, tz),
-                 flatten=flatten_card)
+            emit((view.record() for view in views), output, table=lambda rows: card_table(rows, tz))
         if missing:
             raise CardNotFound(", ".join(missing))
         return
     from ..services import status as service
 
-    filters = service.Filters(locked, card_status.value if card_status else None, region)
+    if kind is not None and not locked:
+        raise InvalidInput(_("--kind chooses among locked cards: use it with --locked"))
+    filters = service.Filters(locked, card_status.value if card_status else None, region,
+                              kind.value if kind else None)
     if summary:
         rows = history.summary_at(ctx_, moment, filters) if moment else service.summary(ctx_, filters)
         emit((row.record() for row in rows), output,
@@ -114,7 +113,7 @@ def status(
         card_table((view.record() for view in views), tz, TABLE_LIMIT, total)
         return
     views = history.list_cards_at(ctx_, moment, filters) if moment else service.list_cards(ctx_, filters)
-    emit((view.record() for view in views), output, flatten=flatten_card)
+    emit((view.record() for view in views), output)
 
 
 def _cards_by_number(rt, ctx_, wanted: list[str]):

@@ -138,15 +138,42 @@ class CardView:
 
 
 @dataclass(frozen=True)
+class CardState:
+    """What decides whether a card can be used, beside its locks: the fields ``status`` shows."""
+
+    status: str  # effective: a lapsed temporary loss report no longer counts
+    loss_kind: str | None = None
+    loss_lapses_at: datetime | None = None
+    void_reason: str | None = None
+    replaced_by: str | None = None
+    has_pin: bool = True
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     card_no: str
     result: str  # ok | wrong_pin | locked | unusable
     attempts_left: int
     locks: list[LockView]
+    state: CardState | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why the card cannot be used now: its status (pending, lost, void), ``no_pin`` for an
+        active card without a PIN, or ``locked`` (the locks say which); None when it can."""
+        state = self.state
+        if state is not None and state.status != CardStatus.ACTIVE:
+            return state.status
+        if state is not None and not state.has_pin:
+            return "no_pin"
+        return "locked" if self.locks else None
 
     def record(self) -> dict[str, Any]:
+        state = self.state or CardState(CardStatus.ACTIVE.value)
         return {"card_no": self.card_no, "result": self.result, "attempts_left": self.attempts_left,
-                "locks": [lock.record() for lock in self.locks]}
+                "reason": self.reason, "status": state.status, "locks": [lock.record() for lock in self.locks],
+                "loss_kind": state.loss_kind, "loss_lapses_at": iso(state.loss_lapses_at),
+                "void_reason": state.void_reason, "replaced_by": state.replaced_by}
 
 
 @dataclass(frozen=True)
@@ -157,7 +184,10 @@ class ItemResult:
     result: str
     detail: str = ""
     line: int | None = None  # where the item came from, for file input
+    kept: list[LockView] | None = None  # unlock: the locks in force that it does not clear
 
     def record(self) -> dict[str, Any]:
         found = {"card_no": self.card_no, "result": self.result, "detail": self.detail}
+        if self.kept is not None:
+            found["kept"] = [lock.record() for lock in self.kept]
         return found if self.line is None else {"line": self.line, **found}

@@ -3,14 +3,21 @@
 JSON, JSON lines and CSV are streamed to stdout with nothing else on it;
 tables are drawn by Rich. Text is always shown literally: no Rich markup,
 no terminal escapes, no spreadsheet formulas.
+
+The machine formats agree with each other: every time is ISO-8601 UTC to the second with
+``Z`` (``iso_utc``), and a nested value (a card's locks, an event's detail) is a JSON
+value in JSON and compact JSON text with sorted keys in a CSV cell (``json_cell``), so
+every cell of every CSV parses back with the csv module and, where it holds JSON, json.loads.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 import unicodedata
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, Callable, Iterable, TextIO
 
@@ -40,10 +47,11 @@ def literal(value: Any) -> str:
     return "".join(ch.encode("unicode_escape").decode() if _unsafe(ch) else ch for ch in text)
 
 
-def _json_text(record: dict) -> str:
+def _json_text(record: Any, compact: bool = False) -> str:
     """JSON with every unsafe character as a \\u escape: the same data, harmless on a terminal
     (json.dumps leaves C1 controls, bidi overrides and U+2028 as they are)."""
-    text = json.dumps(record, ensure_ascii=False)
+    text = (json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":")) if compact
+            else json.dumps(machine(record), ensure_ascii=False))
     if text.isprintable():
         return text
     return "".join(_json_escape(ch) if _unsafe(ch) else ch for ch in text)
@@ -57,16 +65,71 @@ def _json_escape(ch: str) -> str:
     return "\\u%04x" % code
 
 
+# an aware ISO-8601 time as records carry it (``domain.model.iso``): any fraction, Z or an offset
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)")
+
+
+def iso_utc(moment: datetime | str | None) -> str | None:
+    """A time as every machine format shows it: ISO-8601 UTC to the second, ``Z``.
+
+    Whole seconds are what people type into --since and --as-of; the database and the
+    audit export keep the fraction."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# keys whose values are times, in records and in the details the audit trail keeps
+TIME_KEYS = frozenset({"at", "since", "until", "first", "last", "as_of"})
+
+
+def _is_time_key(key: Any) -> bool:
+    return isinstance(key, str) and (key in TIME_KEYS or key.endswith("_at"))
+
+
+def machine(value: Any, key: str | None = None) -> Any:
+    """A record value as JSON and CSV carry it: times (by their key) in ``iso_utc`` form, in
+    nested values too. Free text that happens to look like a time is left as it was."""
+    if isinstance(value, str):
+        return iso_utc(value) if _is_time_key(key) and _ISO_TIME.fullmatch(value) else value
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, dict):
+        return {name: machine(item, name) for name, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [machine(item) for item in value]
+    return value
+
+
+def json_cell(value: list | dict) -> str:
+    """A nested value in one CSV cell: compact JSON, keys sorted, so equal values read the same."""
+    return _json_text(value, compact=True)
+
+
 def csv_cell(value: Any) -> str:
-    """Neutralise spreadsheet formula injection: a leading = + - @ tab or CR gets a quote."""
+    """One CSV cell: empty stays empty, a nested value is JSON (``json_cell``), and a cell a
+    spreadsheet would run as a formula gets a leading quote (``_executable``)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json_cell(machine(value))  # starts with [ or {: never a formula
     text = literal(value)  # a CSV file is read on terminals too
-    if text and text[0] in "=+-@\t\r" and not _is_number(text):
-        return "'" + text
-    return text
+    return "'" + text if _executable(text) else text
+
+
+def _executable(text: str) -> bool:
+    """What a spreadsheet would act on (OWASP's CSV-injection list): a leading = or @, a tab or
+    CR, or a + or - followed by more than a plain number: '-2+3' is a formula, '-5.00' is minus
+    five and a lone '-' is text."""
+    if not text or text[0] not in "=+-@\t\r":
+        return False
+    if text[0] in "+-":
+        return len(text) > 1 and not _is_number(text)
+    return True
 
 
 def _is_number(text: str) -> bool:
@@ -104,7 +167,7 @@ def write_csv(records: Iterable[dict], out: TextIO, flatten: Callable[[dict], di
         if writer is None:
             writer = csv.DictWriter(out, fieldnames=list(row), lineterminator="\n", extrasaction="ignore")
             writer.writeheader()
-        writer.writerow({key: csv_cell(value) for key, value in row.items()})
+        writer.writerow({key: csv_cell(machine(value, key)) for key, value in row.items()})
     return count
 
 

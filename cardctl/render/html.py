@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ..i18n import CHINESE, ENGLISH, N_, _, language, localize, tr
 from .formats import literal
-from .labels import header, value, worded_durations
+from .labels import duration, header, value, worded_durations
 
 KIND_COLOURS = (("pin", "#c0392b"), ("arrears", "#e67e22"), ("admin", "#2c6fbb"))
 CAUSE_COLOURS = {"expired": "#7f8c8d", "unlocked": "#27ae60", "reset": "#8e44ad", "replaced": "#34495e"}
@@ -42,6 +42,10 @@ svg{display:block;width:100%;height:auto}svg text{font-size:11px;fill:#566074}
 table{border-collapse:collapse;margin:4px 0 8px;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid #e7eaf0;padding:3px 10px;text-align:left;vertical-align:top}
 th{background:#f4f6fa;font-weight:600}td.num{text-align:right}.none,.more{color:#7a8397;font-style:italic}
+dl.headline{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:10px;margin:0 0 20px}
+dl.headline div{background:#eef3fb;border-radius:6px;padding:8px 12px}dl.headline dt{color:#3b4457;font-weight:600}
+dl.headline dd{margin:0}dl.headline dd.figure{font-size:24px;font-weight:700;font-variant-numeric:tabular-nums}
+dl.headline dd.parts{color:#566074;font-size:12px}
 """
 
 
@@ -183,6 +187,45 @@ def _table(rows: list[dict], zone: ZoneInfo) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
+def _figure_box(label: str, figure: str, parts: list[tuple[str, Any]]) -> str:
+    shown = " · ".join(f"{name} {localize(amount)}" for name, amount in parts)
+    return (f"<div><dt>{_e(label)}</dt><dd class=\"figure\">{_e(figure)}</dd>"
+            f"<dd class=\"parts\">{_e(shown)}</dd></div>")
+
+
+def headline(record: dict) -> str:
+    """The figures an auditor reads first (services/headline.py), before any chart: each a label,
+    one big number and its parts; a figure whose section was left out is not shown."""
+    found = record.get("headline") or {}
+    kinds = [kind for kind, _colour in KIND_COLOURS]
+    boxes = []
+    if "cards" in found:
+        cards = found["cards"]
+        boxes.append(_figure_box(tr(N_("Cards")), str(cards["total"]),
+                                 [(tr(status), cards[status]) for status in ("active", "pending", "lost", "void")]))
+    if "locked" in found:
+        locked = found["locked"]
+        label = N_("Locked then") if record["period"]["as_of"] else N_("Locked now")
+        boxes.append(_figure_box(tr(label), str(locked["cards"] if locked["cards"] is not None else "-"),
+                                 [(tr(kind), locked[kind]) for kind in kinds]))
+    for what, label in (("opened", N_("Locks opened in the period")), ("ended", N_("Locks ended in the period"))):
+        if f"locks_{what}" in found:
+            counts = found[f"locks_{what}"]
+            boxes.append(_figure_box(tr(label), str(counts["total"]), [(tr(kind), counts[kind]) for kind in kinds]))
+    if "median_locked" in found:
+        medians = found["median_locked"]
+        pin = medians.get("pin", {}).get("median_s")
+        boxes.append(_figure_box(tr(N_("Median time a PIN lock lasted")), localize(duration(pin)),
+                                 [(tr(kind), duration(medians[kind]["median_s"])) for kind in kinds[1:]
+                                  if kind in medians]))
+    if "arrears" in found:
+        owed = found["arrears"]
+        boxes.append(_figure_box(tr(N_("Arrears outstanding")),
+                                 localize(_("{amount} yuan").format(amount=owed["owed"])),
+                                 [(tr(N_("units")), owed["units"]), (tr(N_("holders")), owed["holders"])]))
+    return f'<dl class="headline">{"".join(boxes)}</dl>' if boxes else ""
+
+
 def render_report(record: dict, titles: dict[str, str] | None = None) -> str:
     """The whole page for a report record ({"period": ..., "sections": ...}) in the chosen language;
     ``titles`` are the section headings, already in it."""
@@ -202,5 +245,5 @@ def render_report(record: dict, titles: dict[str, str] | None = None) -> str:
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{heading}</title><style>{STYLE}</style></head><body>"
-            f"<h1>{heading}</h1><p class=\"meta\">{_e(meta)}</p>"
+            f"<h1>{heading}</h1><p class=\"meta\">{_e(meta)}</p>{headline(record)}"
             f"<div class=\"charts\">{''.join(_charts(record, zone))}</div>{tables}</body></html>\n")

@@ -61,6 +61,7 @@ COLUMNS = {
     "ended_by": N_("Ended by"), "locks": N_("Locks"), "share": N_("Share"), "holder_name": N_("Holder name"),
     "first": N_("First"), "last": N_("Last"), "unit": N_("Unit"), "owed": N_("Owed"), "debtor": N_("Debtor"),
     "events": N_("Events"), "refused": N_("Refused"),
+    "kept": N_("Kept"),  # unlock: the locks in force it does not clear
 }
 # columns whose values are terms, not free text
 TERM_COLUMNS = frozenset({"result", "status", "lock", "kind", "loss_kind", "channel", "region", "from", "type",

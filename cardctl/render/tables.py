@@ -20,6 +20,7 @@ from rich.text import Text
 from ..i18n import N_, Msg, _, localize, term, tr
 from .formats import literal
 from .labels import header, stored_text, value
+from .readable import readable
 
 # Not a terminal (a pipe, a file, CI): Rich would assume 80 columns; allow a report width.
 console = Console(highlight=False, soft_wrap=False,
@@ -216,7 +217,8 @@ def result_table(records: Iterable[dict], title: str = "") -> int:
             for name in columns:
                 table.add_column(header(name))
         count += 1
-        table.add_row(*(cell(value(name, record[name]),
+        table.add_row(*(cell(readable(record[name]) if isinstance(record[name], (list, dict))  # one line each
+                             else value(name, record[name]),
                              RESULT_STYLE.get(str(record[name]), "") if name == "result" else "")
                         for name in columns))
     if count:
@@ -230,9 +232,30 @@ def verify_panel(record: dict, tz: str) -> int:
     console.print(styled(shown.format(card=record["card_no"], result=term(record["result"].replace("_", " ")),
                                       left=record["attempts_left"]),
                          card="bold", result=RESULT_STYLE.get(record["result"], "")))
+    why = verify_why(record, tz)
+    if why:
+        console.print(Text(why, style="red"))
     if record["locks"]:
         console.print(lock_lines(record["locks"], tz))
     return 1
+
+
+WHY = {"pending": N_("card is pending: activate it at a counter (identity checked, PIN set)"),
+       "no_pin": N_("card has no PIN: set one with reset-pin at a counter")}
+
+
+def verify_why(record: dict, tz: str) -> str:
+    """Why verify refused a card that is not active, in the words of ``status`` (``status_note``);
+    locks are listed under it by ``lock_lines``."""
+    reason = record.get("reason")
+    if reason in WHY:
+        return tr(WHY[reason])
+    if reason in ("lost", "void"):
+        note = status_note(record, tz)
+        shown = (_("card is {status}: {note}").format(status=term(reason), note=note) if note
+                 else _("card is {status}").format(status=term(reason)))
+        return localize(shown)
+    return ""
 
 
 def arrears_panel(record: dict, shown: int = 20) -> int:

@@ -276,7 +276,8 @@ class Replay:
 
 
 def _matches(view: CardView, filters: Filters) -> bool:
-    return (not filters.locked or bool(view.locks)) and (not filters.status or view.status == filters.status)
+    return ((not filters.locked or bool(view.locks)) and (not filters.status or view.status == filters.status)
+            and (not filters.kind or any(lock.kind == filters.kind for lock in view.locks)))
 
 
 def list_cards_at(ctx: Context, at: datetime, filters: Filters) -> Iterator[CardView]:

@@ -24,7 +24,8 @@ from functools import lru_cache
 from typing import Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Connection, Integer, case, cast, extract, func, literal, literal_column, select
+from sqlalchemy import (BigInteger, Connection, Integer, case, cast, exists, extract, func, literal, literal_column,
+                        select)
 
 from ..domain.model import CardStatus, EndCause, LockKind, iso
 from ..domain.money import format_fen
@@ -80,20 +81,23 @@ class Report:
     period: Period
     generated_at: datetime
     sections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    headline: dict[str, Any] | None = None  # asked for by the HTML page (services/headline.py)
 
     def record(self) -> dict[str, Any]:
-        return {"period": {**self.period.record(), "generated_at": iso(self.generated_at)},
-                "sections": self.sections}
+        found = {"period": {**self.period.record(), "generated_at": iso(self.generated_at)},
+                 "sections": self.sections}
+        return found if self.headline is None else {**found, "headline": self.headline}
 
 
-def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS) -> Report:
+def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS, headline: bool = False) -> Report:
     """The sections asked for, in SECTIONS order, read in one transaction (the ``cards``
-    section now is ``status.summary``, which reads in its own)."""
+    section now is ``status.summary``, which reads in its own); with ``headline`` the
+    figures the HTML page opens with, too."""
     now = ctx.now()
     report = Report(period, now)
     with ctx.db.connect_read() as conn:
         query = _Queries(conn, ctx.db.is_sqlite, period, now)
-        needs_population = {"cards", "arrears_units", "arrears_totals"} & set(wanted)
+        needs_population = headline or {"cards", "arrears_units", "arrears_totals"} & set(wanted)
         population = _Population(ctx, conn, period) if needs_population else None
         builders: dict[str, Callable[[], list[dict]]] = {
             "cards": lambda: population.cards,
@@ -109,6 +113,10 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS)
         for name in SECTIONS:
             if name in wanted:
                 report.sections[name] = builders[name]()
+    if headline:
+        from .headline import headline as figures
+
+        report.headline = figures(report.sections, population.by_status, population.locked_cards)
     return report
 
 
@@ -202,7 +210,8 @@ class _Queries:
         total = sum(found.values())
         causes = list(PIN_ENDINGS) + sorted(set(found) - set(PIN_ENDINGS))
         return [{"ended_by": cause, "locks": found.get(cause, 0),
-                 "share": f"{100 * found.get(cause, 0) / total:.1f}%" if total else "-"} for cause in causes]
+                 "share": f"{100 * found.get(cause, 0) / total:.1f}%" if total else None}  # none: empty
+                for cause in causes]
 
     def repeat_locked(self) -> list[dict]:
         """Cards with at least ``min_locks`` locks opened in the period, most locked first."""
@@ -239,10 +248,13 @@ class _Population:
     """The cards and arrears sections: now from the tables, or at ``as_of`` from the trail."""
 
     def __init__(self, ctx: Context, conn: Connection, period: Period) -> None:
+        self.by_status: Counter[str] = Counter()  # cards by effective status
+        self.locked_cards = 0  # cards with any lock in force
         if period.as_of is not None:
-            summary, units, unit_cards, holders_owing = _population_at(conn, period)
+            summary, units, unit_cards, holders_owing = _population_at(conn, period, self)
         else:
             summary, units, unit_cards, holders_owing = _population_now(ctx, conn, period)
+            self.by_status, self.locked_cards = _cards_now(conn, period, ctx.now())
         self.cards = [row.record() for row in sorted(summary, key=lambda r: (r.region, r.status, r.lock))]
         if period.region:  # a unit is in a region's report when it has a live card there
             units = {unit: fen for unit, fen in units.items() if unit_cards.get(unit)}
@@ -279,7 +291,22 @@ def _population_now(ctx: Context, conn: Connection, period: Period):
     return summary, units, unit_cards, (int(count), int(total))
 
 
-def _population_at(conn: Connection, period: Period):
+def _cards_now(conn: Connection, period: Period, now: datetime) -> tuple[Counter, int]:
+    """Cards by effective status, and how many hold a lock in force: one GROUP BY."""
+    from .lapses import lapsed
+    from .locks import effective
+
+    card = cards.c
+    status = case((lapsed(now), literal(CardStatus.ACTIVE.value)), else_=card.status)
+    held = case((exists().where(locks.c.card_no == card.card_no, effective(now)), 1), else_=0)
+    stmt = select(status, func.count(), func.sum(held)).group_by(status)
+    if period.region:
+        stmt = stmt.where(card.region.startswith(period.region, autoescape=True))
+    rows = conn.execute(stmt).all()
+    return Counter({found: int(count) for found, count, _held in rows}), sum(int(n or 0) for *_x, n in rows)
+
+
+def _population_at(conn: Connection, period: Period, into: "_Population"):
     from .history import Replay, summarise
 
     replay = Replay(conn, period.as_of)
@@ -293,6 +320,8 @@ def _population_at(conn: Connection, period: Period):
                 unit_cards[view.unit] += 1
             if view.owed_fen > 0:
                 holders_owing[card.holder_id] = view.owed_fen
+            into.by_status[view.status] += 1
+            into.locked_cards += bool(view.locks)
             yield view
 
     summary = summarise(views())
@@ -355,12 +384,12 @@ def _bucket(seconds: int) -> str:
     return next(label for bound, label in BUCKETS if seconds <= bound)
 
 
-def human_seconds(seconds: int | None) -> str:
-    """The record's English wording ('1d 1h', '2h 05m'); tables and pages word it again in the
-    chosen language from the seconds (``labels.worded_durations``)."""
+def human_seconds(seconds: int | None) -> str | None:
+    """The record's English wording ('1d 1h', '2h 05m'), None (an empty cell) without a value;
+    tables and pages word it again in the chosen language from the seconds (``labels.worded_durations``)."""
     from ..render.labels import duration
 
-    return str(duration(seconds))
+    return None if seconds is None else str(duration(seconds))
 
 
 def _day_namer(timezone: str) -> Callable[[int], str]:

@@ -24,6 +24,7 @@ class Filters:
     locked: bool = False
     status: str | None = None
     region: str | None = None
+    kind: str | None = None  # with ``locked``: only cards holding a lock of this kind
 
 
 def _status_is(status: str, now: datetime):
@@ -48,7 +49,8 @@ def card_query(filters: Filters, now: datetime):
     if filters.region:
         stmt = stmt.where(card.region.startswith(filters.region, autoescape=True))
     if filters.locked:
-        stmt = stmt.where(exists().where(locks.c.card_no == card.card_no, effective(now)))
+        held = exists().where(locks.c.card_no == card.card_no, effective(now))
+        stmt = stmt.where(held.where(locks.c.kind == filters.kind) if filters.kind else held)
     return stmt
 
 
@@ -102,6 +104,9 @@ def summary(ctx: Context, filters: Filters) -> list[SummaryRow]:
         stmt = stmt.where(card.region.startswith(filters.region, autoescape=True))
     if filters.locked:
         stmt = stmt.where(lock.id.is_not(None))
+    if filters.kind:  # the cards holding that kind, counted under each kind they hold
+        held = select(lock.card_no).where(lock.kind == filters.kind, effective(now))
+        stmt = stmt.where(card.card_no.in_(held.correlate(None)))  # its own locks, not the joined row
     with ctx.db.connect_read() as conn:
         return [SummaryRow(*row) for row in conn.execute(stmt)]
 

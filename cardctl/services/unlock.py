@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 from sqlalchemy import select, update
 
 from ..domain.identity import IdNumber, parse_card_no, shown_card_no
-from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, effective_status
+from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, LockView, effective_status
 from ..errors import InvalidInput, Refused
 from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
@@ -77,11 +77,12 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: 
             # a lock already past its end is recorded as expired, not as unlocked by this operator
             end_due_pin_locks(conn, ctx.audit, now, list(found))
             end_lapsed_losses(conn, ctx.audit, now, list(found))
-        held: dict[str, list[tuple[int, str]]] = {}
+        held: dict[str, list[tuple[int, LockView]]] = {}
         lock = locks.c
-        for lock_id, card_no, kind in conn.execute(
-                select(lock.id, lock.card_no, lock.kind).where(lock.card_no.in_(list(found)), effective(now))):
-            held.setdefault(card_no, []).append((lock_id, kind))
+        for lock_id, card_no, kind, reason, since, until in conn.execute(
+                select(lock.id, lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at)
+                .where(lock.card_no.in_(list(found)), effective(now)).order_by(lock.id)):
+            held.setdefault(card_no, []).append((lock_id, LockView(kind, reason, since, until, now)))
         decided = {card_no: _decide(ctx, conn, found.get(card_no), held.get(card_no, []), request, holder_hash, now)
                    for card_no in wanted}
         if not request.dry_run:
@@ -89,11 +90,12 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: 
     results = []
     for raw, card_no, problem in parsed:
         if card_no is None:
-            results.append(ItemResult(shown_card_no(raw)[:20], INVALID, problem))
+            results.append(ItemResult(shown_card_no(raw)[:20], INVALID, problem, kept=[]))
         elif card_no not in seen:
             seen.add(card_no)
-            result, detail, *_ = decided[card_no]
-            results.append(ItemResult(card_no, WOULD_UNLOCK if request.dry_run and result == UNLOCKED else result, detail))
+            result, detail, _ids, _acting, kept = decided[card_no]
+            results.append(ItemResult(card_no, WOULD_UNLOCK if request.dry_run and result == UNLOCKED else result,
+                                      detail, kept=kept or []))  # every row has the column
     return results
 
 
@@ -107,52 +109,59 @@ def _cards_query(card_nos: list[str], request: UnlockRequest):
     return stmt if request.dry_run else stmt.with_for_update(of=cards)
 
 
-def _decide(ctx: Context, conn, card, held: list[tuple[int, str]], request: UnlockRequest, holder_hash: str | None,
-            now) -> tuple[str, str, list[int], dict]:
-    """(result, detail, lock ids to end, who acted for the holder) for one card; ``holder_hash``
-    is the keyed hash of the ID number given with the request, if one was."""
+def _decide(ctx: Context, conn, card, held: list[tuple[int, LockView]], request: UnlockRequest,
+            holder_hash: str | None, now) -> tuple[str, str, list[int], dict, list[LockView] | None]:
+    """(result, detail, lock ids to end, who acted for the holder, locks kept) for one card;
+    ``holder_hash`` is the keyed hash of the ID number given with the request, if one was.
+
+    Locks of kinds this unlock does not clear (arrears, or admin without --kind admin) are
+    kept and reported, not a failure: the unlock did what it may, and the row says what stays
+    (docs/domain.md: unlock never lifts an arrears lock)."""
     if card is None:
-        return NOT_FOUND, _("no such card"), [], {}
+        return NOT_FOUND, _("no such card"), [], {}, None
     status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
     if status in (CardStatus.LOST, CardStatus.VOID):
-        return REFUSED, _("card is {status}; a {status} card cannot be unlocked").format(status=term(status)), [], {}
+        return (REFUSED, _("card is {status}; a {status} card cannot be unlocked").format(status=term(status)),
+                [], {}, None)
     acting: dict = {}
     if holder_hash is not None:
         if card.id_hash != holder_hash:
-            return REFUSED, _("the ID number given does not match the holder"), [], {}
+            return REFUSED, _("the ID number given does not match the holder"), [], {}, None
         from .lifecycle import check_representation
 
         try:  # per card: the minor age is its region's
             acting = check_representation(ctx, conn, card, request.id_number, request.agent)
         except Refused as refusal:
-            return REFUSED, refusal.message, [], {}
-    clearable = [lock_id for lock_id, kind in held if kind == request.kind.value]
+            return REFUSED, refusal.message, [], {}, None
+    clearable = [lock_id for lock_id, lock in held if lock.kind == request.kind.value]
+    kept = [lock for _, lock in held if lock.kind != request.kind.value]
+    kinds = sorted({lock.kind for lock in kept})
     if clearable:
-        others = sorted({kind for _, kind in held if kind != request.kind.value})
-        detail = _("still locked: {kinds}").format(kinds=terms(others)) if others else ""
-        return UNLOCKED, detail, clearable, acting
-    if any(kind == LockKind.ARREARS.value for _, kind in held):
-        return REFUSED, _("arrears lock: only pay-arrears lifts it"), [], acting
-    if held:
-        kinds = sorted({kind for _lock, kind in held})
-        needs = _("{kinds} lock: needs unlock --kind {kind}").format(kinds=terms(kinds), kind=", ".join(kinds))
-        return REFUSED, needs, [], acting
-    return NOT_LOCKED, "", [], acting
+        detail = _("still locked: {kinds}").format(kinds=terms(kinds)) if kinds else ""
+        return UNLOCKED, detail, clearable, acting, kept
+    if not kept:
+        return NOT_LOCKED, "", [], acting, kept
+    ways = [_("only pay-arrears lifts it") if kind == LockKind.ARREARS.value
+            else _("needs unlock --kind {kind}").format(kind=kind) for kind in kinds]
+    joined = ways[0]
+    for way in ways[1:]:  # messages all the way, so each part shows in the chosen language
+        joined = _("{first}; {then}").format(first=joined, then=way)
+    return NOT_LOCKED, _("kept: {kinds} lock ({ways})").format(kinds=terms(kinds), ways=joined), [], acting, kept
 
 
 def _apply(ctx: Context, conn, decided: dict, request: UnlockRequest, now) -> None:
-    to_end = [lock_id for _, _, ids, _ in decided.values() for lock_id in ids]
+    to_end = [lock_id for _, _, ids, _, _ in decided.values() for lock_id in ids]
     if to_end:
         conn.execute(update(locks).where(locks.c.id.in_(to_end), locks.c.ended_at.is_(None)).values(
             ended_at=now, end_cause=EndCause.UNLOCKED.value, ended_by=ctx.settings.operator))
     if request.kind is LockKind.PIN:
-        cleared = [card_no for card_no, (result, *_) in decided.items() if result == UNLOCKED]
+        cleared = [card_no for card_no, (result, *_rest) in decided.items() if result == UNLOCKED]
         if cleared:  # clearing a PIN lock resets the consecutive-failure count
             conn.execute(update(cards).where(cards.c.card_no.in_(cleared)).values(failures=0))
     ctx.audit.append(conn, [
         EventDraft("lock.unlock", result.replace(" ", "_"), card_no, reason=request.reason,
                    detail={"kind": request.kind.value, **acting, **({"note": detail} if detail else {})})
-        for card_no, (result, detail, _, acting) in decided.items()
+        for card_no, (result, detail, _, acting, _kept) in decided.items()
     ], now)
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import exists, insert, select, update
 
 from ..domain import pins
-from ..domain.model import CardStatus, LockKind, LockView, VerifyResult, effective_status, iso
+from ..domain.model import CardState, CardStatus, LockKind, LockView, VerifyResult, effective_status, iso
 from ..errors import CardNotFound
 from ..i18n import _
 from ..storage.audit import EventDraft
@@ -25,7 +25,7 @@ ACTION = "pin.verify"
 
 # what a verify needs of the card; read as plain columns, not as an ORM object
 _CARD_STATE = (Card.status, Card.loss_kind, Card.loss_lapses_at, Card.pin_hash, Card.pin_scheme,
-               Card.failures, Card.region)
+               Card.failures, Card.region, Card.void_reason, Card.replaced_by)
 
 
 def verify_pin(ctx: Context, card_no: str, pin: str, action: str = ACTION) -> VerifyResult:
@@ -120,9 +120,15 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
 
 def _result(card_no: str, card, result: str, failures: int, max_attempts: int, locks: list[LockView],
             now) -> VerifyResult:
-    usable = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now) == CardStatus.ACTIVE
+    status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
+    usable = status == CardStatus.ACTIVE
     left = 0 if locks or not usable else max(0, max_attempts - failures)
-    return VerifyResult(card_no, result, left, locks)
+    # why it is unusable, in the fields ``status`` shows (reads.card_views): a lapsed loss report is gone
+    lost = status == CardStatus.LOST
+    state = CardState(status, card.loss_kind if lost else None, card.loss_lapses_at if lost else None,
+                      card.void_reason if status == CardStatus.VOID else None, card.replaced_by,
+                      card.pin_hash is not None)
+    return VerifyResult(card_no, result, left, locks, state)
 
 
 def _rehash(ctx: Context, card_no: str, pin: str, old_hash: str) -> None:
