@@ -149,7 +149,7 @@ def read_card_numbers(path: str) -> Iterator[Row]:
         lines = head.lstrip("\ufeff").strip().splitlines()
         first_line = lines[0].strip().lower() if lines else ""
         if first in "{[" and first or "," in first_line or first_line == "card_no":
-            rows = _records_from(stream, first, ("card_no",))
+            rows = _records_from(stream, first, ("card_no",), only=("card_no",))
         else:
             rows = _plain_lines(BoundedLines(stream))
         yield from _decoded(stream, path, rows)
@@ -179,13 +179,15 @@ def _decoded(stream, path: str, rows: Iterator[Row]) -> Iterator[Row]:
             path=path, encoding=stream.encoding, error=exc.reason)) from None
 
 
-def _records_from(stream, first: str, required: tuple[str, ...]) -> Iterator[Row]:
+def _records_from(stream, first: str, required: tuple[str, ...], only: tuple[str, ...] | None = None) -> Iterator[Row]:
+    """Rows of any of the three formats; ``only`` names the JSON fields the reader uses (the
+    rest are dropped unread, e.g. the lock lists of ``status -o jsonl`` piped into unlock)."""
     if first == "[":
-        return _json_array_rows(stream)
-    return _jsonl_rows(stream) if first == "{" else _csv_rows(stream, required)
+        return _json_array_rows(stream, only)
+    return _jsonl_rows(stream, only) if first == "{" else _csv_rows(stream, required)
 
 
-def _json_array_rows(stream) -> Iterator[Row]:
+def _json_array_rows(stream, only: tuple[str, ...] | None) -> Iterator[Row]:
     """A JSON array of objects, as ``-o json`` writes it (read whole: arrays are not streamable here)."""
     text = stream.read(MAX_JSON_ARRAY + 1)
     if len(text) > MAX_JSON_ARRAY:
@@ -200,15 +202,17 @@ def _json_array_rows(stream) -> Iterator[Row]:
     if not isinstance(items, list):
         raise InvalidInput(_("expected a JSON array of objects"))
     for number, value in enumerate(items, 1):
-        yield _json_row(number, value)
+        yield _json_row(number, value, only)
 
 
-def _json_row(number: int, value: object) -> Row:
+def _json_row(number: int, value: object, only: tuple[str, ...] | None) -> Row:
     """One JSON object as a row of text fields, or the reason it cannot be one."""
     if not isinstance(value, dict):
         return Row(number, None, _("not a JSON object"))
     fields: dict[str, str | None] = {}
     for key, item in value.items():
+        if only is not None and key.lower() not in only:
+            continue
         if item is None or isinstance(item, str):
             fields[key.lower()] = item
         elif isinstance(item, int) and not isinstance(item, bool):
@@ -269,7 +273,7 @@ def _csv_rows(stream, required: tuple[str, ...]) -> Iterator[Row]:
         yield Row(start, dict(zip(header, values)))
 
 
-def _jsonl_rows(stream) -> Iterator[Row]:
+def _jsonl_rows(stream, only: tuple[str, ...] | None) -> Iterator[Row]:
     lines = BoundedLines(stream)
     while True:
         try:
@@ -289,5 +293,5 @@ def _jsonl_rows(stream) -> Iterator[Row]:
         except RecursionError:
             yield Row(lines.line, None, _("not JSON: nested too deeply"))
             continue
-        yield _json_row(lines.line, value)
+        yield _json_row(lines.line, value, only)
 
