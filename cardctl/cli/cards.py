@@ -62,15 +62,20 @@ def issue(
         "--issuer", help=N_("social-security or the issuing bank's name."))] = "social-security",
     channel: ChannelOpt = None,
 ) -> None:
-    """Register a card in status pending; it must be activated before use."""
+    """Register a card in status pending; it must be activated before use.
+
+    Issuing a card again exactly as it is on record (same holder and details) changes nothing
+    and exits 0, as 'import' counts such a row; a card number or holder already taken
+    otherwise is refused (exit 6).
+    """
     from ..services.cards import issue_card, parse_card_input
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_input({"card_no": card_no, "name": name, "id_number": id_number, "region": region,
                              "type": insurance_type, "unit": unit, "issuer": issuer}, ctx_.now().date())
-    issue_card(ctx_, card)
-    message(_("card {card} issued to {name} ({id_number}); status pending").format(
-        card=card.card_no, name=card.name, id_number=card.id_number.masked))
+    done = (_("card {card} issued to {name} ({id_number}); status pending") if issue_card(ctx_, card) == "issued"
+            else _("card {card} is already issued to {name} ({id_number}) as given; nothing changed"))
+    message(done.format(card=card.card_no, name=card.name, id_number=card.id_number.masked))
 
 
 def import_cards(

@@ -11,7 +11,7 @@ from ..domain.identity import parse_id_number
 from ..domain.model import LockKind
 from ..domain.names import MAX_REASON, parse_text
 from ..domain.roles import Role
-from ..errors import BatchFailed, InvalidInput
+from ..errors import BatchFailed, InvalidInput, RowFailed
 from ..i18n import N_, _, localize
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
@@ -52,7 +52,9 @@ def unlock(
     """Clear PIN locks (admin locks with --kind admin; never arrears locks).
 
     One result row per card: unlocked, not locked, not found, refused or invalid.
-    Idempotent. Exit 0 when nothing failed, 7 when some cards were not found, refused or invalid.
+    Idempotent. Exit 0 when nothing failed. One card named exits as any command on one card:
+    5 not found, 6 refused, 2 invalid. A batch (several cards, --from) exits 7 when some cards
+    were not found, refused or invalid.
 
     With --id-number (at a counter) each card must be that holder's, and a minor's card
     (under the region's minor age) needs a guardian: --agent-id-number and --agent-name.
@@ -80,7 +82,7 @@ def unlock(
         agent = parse_agent(agent_id, agent_name, today)
     request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, today) if id_number else None,
                             dry_run, agent)
-    counts = {"failed": 0, "total": 0}
+    counts = {"failed": 0, "total": 0, "last": None}
     results = unlock_cards(ctx_, _card_numbers(card_nos or [], from_file, counts), request)
     show_bar, total = progress.wanted(output), None
     if show_bar:  # lines, not card numbers: a CSV header or blank lines make the total an estimate
@@ -91,10 +93,15 @@ def unlock(
         for item in items:
             counts["total"] += 1
             counts["failed"] += item.result in FAILED
+            counts["last"] = item
             yield item.record()
 
     with progress.tracked(results, localize(_("unlocking")), total, show_bar) as tracked:
         emit(records(tracked), output, table=lambda rows: result_table(rows))
+    if counts["failed"] and not from_file and len(card_nos or []) == 1:
+        # one card named is no batch: it exits as any single-card command does for the same
+        # condition (a holder mismatch 6, as activate; an unknown card 5, as status)
+        raise RowFailed(counts["last"])
     if counts["failed"]:
         raise BatchFailed(_("{failed} of {total} card(s) failed").format(
             failed=counts["failed"], total=counts["total"]))
