@@ -112,9 +112,14 @@ class InvalidInput(CardctlError):
 
 
 class UsageError(InvalidInput):
-    """The command line itself: unknown command or option, bad choice, missing argument (exit 2)."""
+    """The command line itself: unknown command or option, bad choice, missing argument (exit 2).
+    ``hint`` is a second line: which --help to read."""
 
     condition = Condition.USAGE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class WrongPin(CardctlError):

@@ -79,7 +79,7 @@ def main_options(
     if version:
         from .version import lines
 
-        typer.echo("\n".join(lines(db or os.environ.get("CARDCTL_DB") or None)))
+        typer.echo("\n".join(lines(db)))  # db: --db or CARDCTL_DB, as click read them
         raise typer.Exit(0)
     if ctx.invoked_subcommand is None:
         ctx.fail("Missing command.")  # as click says it when no command is invoked; worded by cli/usage.py

@@ -9,7 +9,7 @@ import typer
 from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import ItemResult
 from ..domain.roles import Role
-from ..errors import BatchFailed
+from ..errors import BatchFailed, row_failed
 from ..i18n import N_, _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
@@ -109,18 +109,14 @@ def import_cards(
 
 
 def _counted(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
-    from ..services.cards import ALREADY_ISSUED
-
-    for item in results:
-        summary[item.result if item.result in ("issued", ALREADY_ISSUED) else "failed"] += 1
+    for item in results:  # a row fails as errors.EXIT_CODE says: "already issued" exits 0, so it does not
+        summary["failed" if row_failed(item.result) else item.result] += 1
         yield item.record()
 
 
 def _failures_only(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
-    from ..services.cards import ALREADY_ISSUED
-
     for record in _counted(results, summary):
-        if record["result"] not in ("issued", ALREADY_ISSUED):
+        if row_failed(record["result"]):
             yield record
 
 

@@ -30,9 +30,7 @@ TYPE_NAMES = {"integer": N_("a whole number"), "int": N_("a whole number"), "flo
 
 def to_cardctl(error: click_errors.UsageError) -> UsageError:
     """The cardctl error for a click usage error, its message naming what was wrong."""
-    found = UsageError(_describe(error))
-    found.hint = _("try '{command} --help'").format(command=_command_path(error))
-    return found
+    return UsageError(_describe(error), _("try '{command} --help'").format(command=_command_path(error)))
 
 
 def _command_path(error: click_errors.UsageError) -> str:
