@@ -206,13 +206,13 @@ def test_a_condition_exits_with_readmes_code_from_every_command(population, cond
     office = population
     expected = README_CODES[condition.value]
     missing = new_database("missing", create=False).url
-    wrong = []
+    wrong, stranger = [], None
     for label, argv, stdin, login in CASES[condition]:
         if login == "{tamper}":  # an insider edits an event behind cardctl's back
             office.database.run_sql("UPDATE events SET reason = 'edited' WHERE seq = 2")
             login = None
         if login == "{stranger}":
-            login = office.stranger()
+            stranger = login = stranger or office.stranger()
         args = [arg.replace(A, office.admin).replace("{tmp}", str(tmp_path)).replace("{missing}", missing)
                 for arg in argv]
         result = office(*args, input=None if stdin is None else stdin + "\n", as_=login)
