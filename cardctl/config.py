@@ -44,6 +44,19 @@ def os_user() -> str:
         return f"uid:{os.geteuid()}"
 
 
+def os_login_exists(name: str) -> bool:
+    """Whether ``name`` is a login of this computer (on SQLite an operator is one)."""
+    try:
+        import pwd
+    except ImportError:  # Windows: no passwd database to ask
+        return True
+    try:
+        pwd.getpwnam(name)
+    except (KeyError, ValueError):  # ValueError: a name with a NUL byte
+        return False
+    return True
+
+
 def _int_env(name: str, default: int, low: int, high: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":

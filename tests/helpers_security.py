@@ -40,6 +40,13 @@ class Office:
         # whoever runs init becomes admin: the real OS user on SQLite, the URL's login on PostgreSQL
         self.admin = os_user() if self.engine == "sqlite" else self._url_login(database.url)
         self.outputs: list[str] = []
+        # On SQLite an operator must be an OS login (``operator add`` asks the passwd database):
+        # the logins this office makes up count as created with useradd, the real ones stay real.
+        self.os_logins: set[str] = set()
+        from cardctl import config
+
+        real = config.os_login_exists
+        monkeypatch.setattr("cardctl.config.os_login_exists", lambda name: name in self.os_logins or real(name))
 
     @property
     def postgresql(self) -> bool:
@@ -92,6 +99,7 @@ class Office:
     def add_operator(self, base: str, role: str) -> str:
         """``operator add`` by the admin; returns the login's name."""
         login = self.name(base)
+        self.os_logins.add(login)
         self.ok("operator", "add", login, "--role", role, *(["--password-stdin"] if self.postgresql else []),
                 input=PASSWORD + "\n" if self.postgresql else None)
         return login
@@ -99,6 +107,7 @@ class Office:
     def stranger(self, base: str = "stranger") -> str:
         """A login that is no operator (on PostgreSQL a login must exist to connect at all)."""
         login = self.name(base)
+        self.os_logins.add(login)
         if self.postgresql:
             from pg_cluster import conninfo
             import psycopg

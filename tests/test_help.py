@@ -122,7 +122,7 @@ def test_root_help_is_chinese_with_lang_zh_cardctl_lang_or_a_chinese_locale(args
     for words in ("社会保障卡", "选项：", "命令：", "显示本帮助并退出。", "[环境变量：CARDCTL_LANG]", "示例：",
                   "校验密码。", "挂失：卡片立即停止一切使用。"):
         assert words in text, words
-    for name in ("--db", "--key-file", "--operator", "--lang", "--help", "status", "unlock", "report-lost", "policy"):
+    for name in ("--db", "--key-file", "--operator", "--lang", "-h, --help", "status", "unlock", "report-lost", "policy"):
         assert re.search(rf"^  {re.escape(name)}\b", text, re.M), name
     for english in ("Usage:", "Options:", "Commands:", "Examples:", "Show this message", "Check a PIN."):
         assert english not in text, english

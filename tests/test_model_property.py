@@ -30,7 +30,7 @@ from cardctl.config import Settings
 from cardctl.domain.identity import parse_id_number
 from cardctl.domain.model import LockKind
 from cardctl.domain.roles import Role
-from cardctl.errors import CardLocked, Refused, WrongPin
+from cardctl.errors import CardLocked, Refused, WeakPin, WrongPin
 from cardctl.services.arrears import Debtor, add_arrears, pay_arrears
 from cardctl.services.audit import verify_chain
 from cardctl.services.cards import activate
@@ -184,7 +184,7 @@ class CardModel(RuleBasedStateMachine):
         card = self.current(holder)
         old = card.pin if old_correct and card.pin else WRONG_PIN
         if old == new:
-            expected, error = None, Refused
+            expected, error = None, WeakPin  # the same PIN again is no new PIN: refused as weak
         else:
             expected = self.attempt(card, old)
             error = {"ok": None, "wrong_pin": WrongPin}.get(expected, CardLocked)

@@ -28,6 +28,7 @@ NEVER_ON_FAST_PATHS = (
     "sqlalchemy.orm", "cardctl.storage.models", "bcrypt", "cardctl.domain.pins", "alembic",
     "cardctl.services.cards", "cardctl.services.loss", "cardctl.services.lifecycle", "cardctl.services.verify",
     "cardctl.cli.cards", "cardctl.cli.operator", "cardctl.cli.lifecycle", "cardctl.cli.arrears",
+    "cardctl.cli.usage", "cardctl.cli.version",  # loaded only for a usage error, only for --version
 )
 
 # Runs cardctl's console-script entry point and writes sys.modules to argv[1] at exit.

@@ -282,7 +282,7 @@ def test_a_counter_dry_run_says_what_the_guardian_rule_would_do_and_changes_noth
 def test_unlock_at_the_command_line_takes_a_guardian(run, minor_card):
     base = ("unlock", minor_card, "--reason", "at the counter", "--id-number", MINOR_ID, "-o", "json")
     alone = run(*base)
-    assert alone.exit_code == 7 and json.loads(alone.stdout)[0]["result"] == "refused"
+    assert alone.exit_code == 6 and json.loads(alone.stdout)[0]["result"] == "refused"  # one card: no batch
     half = run(*base, "--agent-id-number", GUARDIAN[0])
     assert half.exit_code == 2 and "--agent-name" in half.stderr
     done = run(*base, "--agent-id-number", GUARDIAN[0], "--agent-name", GUARDIAN[1])

@@ -17,8 +17,9 @@ from typing import Annotated
 
 import typer
 
-from ..i18n import N_
-from .common import App, RootGroup, Runtime, choose_language, examples
+from ..errors import InvalidInput
+from ..i18n import N_, _
+from .common import App, RootGroup, Runtime, choose_language, examples, fail
 
 # In the order --help lists them.
 MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator")
@@ -47,12 +48,14 @@ def root() -> typer.Typer:
         help=N_("Administer social-security / medical-insurance cards and their PINs."),
         no_args_is_help=True,
         add_completion=True,
+        context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command and group
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         epilog=examples("cardctl --db /srv/cardctl/cards.db --key-file /etc/cardctl/cardctl.key status --summary",
                         "cardctl status --locked --region 440305", "cardctl --lang zh status A10000001"),
     )
-    app.callback()(main_options)
+    # invoked without a command too, so that --version can answer after --db is parsed
+    app.callback(invoke_without_command=True)(main_options)
     return app
 
 
@@ -68,8 +71,20 @@ def main_options(
         "--lang", envvar="CARDCTL_LANG", autocompletion=lambda: ["en", "zh"],
         help=N_("Language of tables and messages: en or zh (default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); "
                 "JSON, JSON lines and CSV stay English."))] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", help=N_("Show the versions of cardctl, Python, SQLAlchemy and the database engine "
+                             "(the PostgreSQL server's when --db names one), then exit."))] = False,
 ) -> None:
     choose_language(lang)
+    if version:
+        from .version import lines
+
+        typer.echo("\n".join(lines(db)))  # db: --db or CARDCTL_DB, as click read them
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        ctx.fail("Missing command.")  # as click says it when no command is invoked; worded by cli/usage.py
+    if db is not None and not db.strip():
+        raise fail(InvalidInput(_("--db is empty: give a SQLite file path or a postgresql+psycopg:// URL")))
     if ctx.obj is None:
         ctx.obj = Runtime(db=db, key_file=key_file, operator=operator)
 

@@ -10,7 +10,7 @@ import typer
 from ..domain.identity import parse_card_no
 from ..domain.model import iso
 from ..domain.roles import Role
-from ..errors import CardctlError, InvalidInput
+from ..errors import ChainBroken, InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
@@ -18,10 +18,6 @@ from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time
 
 audit_app = App(help=N_("The append-only, hash-chained audit trail."), no_args_is_help=True,
                 epilog=examples("cardctl audit log --card A10000001", "cardctl audit verify"))
-
-
-class ChainBroken(CardctlError):
-    exit_code = 6
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ import typer
 from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import ItemResult
 from ..domain.roles import Role
-from ..errors import BatchFailed
+from ..errors import BatchFailed, row_failed
 from ..i18n import N_, _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
@@ -63,16 +63,22 @@ def issue(
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
 ) -> None:
-    """Register a card in status pending; it must be activated before use."""
+    """Register a card in status pending; it must be activated before use.
+
+    Issuing a card again exactly as it is on record (same holder and details) changes nothing
+    and exits 0, as 'import' counts such a row; a card number or holder already taken
+    otherwise is refused (exit 6).
+    """
     from ..services.cards import issue_card, parse_card_input
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_input({"card_no": card_no, "name": name, "id_number": id_number, "region": region,
                              "type": insurance_type, "unit": unit, "issuer": issuer}, ctx_.now().date())
-    issue_card(ctx_, card)
-    _report({"card_no": card.card_no, "result": "issued", "holder_name": card.name,
+    issued = issue_card(ctx_, card) == "issued"
+    _report({"card_no": card.card_no, "result": "issued" if issued else "already issued", "holder_name": card.name,
              "id_number": card.id_number.masked, "region": card.region, "status": "pending"}, output,
-            _("card {card} issued to {name} ({id_number}); status pending").format(
+            (_("card {card} issued to {name} ({id_number}); status pending") if issued
+             else _("card {card} is already issued to {name} ({id_number}) as given; nothing changed")).format(
                 card=card.card_no, name=card.name, id_number=card.id_number.masked))
 
 
@@ -109,18 +115,14 @@ def import_cards(
 
 
 def _counted(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
-    from ..services.cards import ALREADY_ISSUED
-
-    for item in results:
-        summary[item.result if item.result in ("issued", ALREADY_ISSUED) else "failed"] += 1
+    for item in results:  # a row fails as errors.EXIT_CODE says: "already issued" exits 0, so it does not
+        summary["failed" if row_failed(item.result) else item.result] += 1
         yield item.record()
 
 
 def _failures_only(results: Iterator[ItemResult], summary: dict) -> Iterator[dict]:
-    from ..services.cards import ALREADY_ISSUED
-
     for record in _counted(results, summary):
-        if record["result"] not in ("issued", ALREADY_ISSUED):
+        if row_failed(record["result"]):
             yield record
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -115,11 +116,24 @@ class _LocalizedHelp:
         format_help(self, ctx, formatter)
 
 
-class HelpCommand(_LocalizedHelp, typer.core.TyperCommand):
+class _NamedInUsageErrors:
+    """Click's parser raises some usage errors (an option given a value it takes none of)
+    without the command's context; give them it, so the hint names the command's --help."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer._click.exceptions.UsageError as error:
+            if error.ctx is None:
+                error.ctx = ctx
+            raise
+
+
+class HelpCommand(_NamedInUsageErrors, _LocalizedHelp, typer.core.TyperCommand):
     """Every cardctl command (``App.command``)."""
 
 
-class HelpGroup(_LocalizedHelp, typer.core.TyperGroup):
+class HelpGroup(_NamedInUsageErrors, _LocalizedHelp, typer.core.TyperGroup):
     """Every cardctl group (``App``): policy, audit, operator."""
 
 
@@ -135,13 +149,37 @@ class App(typer.Typer):
 
 class RootGroup(HelpGroup):
     """The top-level group: ``--lang`` is global, yet may also be typed after the command
-    (``cardctl status A10000001 --lang zh``); it is moved in front before parsing."""
+    (``cardctl status A10000001 --lang zh``); it is moved in front before parsing.
+
+    Every usage error of every command and group is raised while the root parses its
+    arguments or invokes the command: both are wrapped here, so click's four-line English
+    block becomes a cardctl message in the chosen language (cli/usage.py), exit 2."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         args = hoist_lang(args)
         if not ctx.resilient_parsing:  # shell completion stays English
             preview_language(args)
         return super().parse_args(ctx, args)
+
+    def make_context(self, *args, **kwargs):
+        with usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with usage_errors():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def usage_errors():
+    try:
+        yield
+    except typer._click.exceptions.NoArgsIsHelpError:
+        raise  # bare 'cardctl' (or a bare group): click prints the help, as --help would
+    except typer._click.exceptions.UsageError as error:
+        from .usage import to_cardctl
+
+        raise fail(to_cardctl(error)) from None
 
 
 def hoist_lang(args: list[str]) -> list[str]:
@@ -205,6 +243,9 @@ def message(text: str) -> None:
 
 def fail(error: CardctlError) -> typer.Exit:
     err.print(f"cardctl: {literal(localize(error.message))}", markup=False, style="red")
+    hint = getattr(error, "hint", None)  # a usage error: where to read how it is used
+    if hint:
+        err.print(literal(localize(hint)), markup=False)
     return typer.Exit(error.exit_code)
 
 

@@ -21,7 +21,7 @@ operator_app = App(
     epilog=examples("cardctl operator list", "cardctl operator add wangfang --role staff"))
 
 NameArg = Annotated[str, typer.Argument(
-    help=N_("The login: an OS user name on SQLite, a database login on PostgreSQL."))]
+    help=N_("The login: an existing OS user name on SQLite, a database login on PostgreSQL."))]
 RoleOpt = Annotated[str, typer.Option("--role", help=N_("auditor, staff or admin."))]
 
 

@@ -8,13 +8,15 @@ import typer
 
 from ..domain.identity import parse_card_no
 from ..domain.roles import Role
-from ..errors import LOCKED, OK, WRONG_PIN
+from ..errors import Condition, exit_code
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import verify_panel
 from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, read_pins, runtime
 
-EXIT_FOR = {"ok": OK, "wrong_pin": WRONG_PIN, "locked": LOCKED, "unusable": LOCKED}
+# the condition of each verify result; its exit code comes from the one map in errors.py
+CONDITION_OF = {"ok": None, "wrong_pin": Condition.WRONG_PIN, "locked": Condition.LOCKED,
+                "unusable": Condition.LOCKED}
 
 
 def register(app: typer.Typer) -> None:
@@ -44,4 +46,4 @@ def verify(
     result = verify_pin(ctx_, card, pin)
     tz = ctx_.settings.timezone
     emit([result.record()], output, table=lambda rows: verify_panel(next(iter(rows)), tz))
-    raise typer.Exit(EXIT_FOR[result.result])
+    raise typer.Exit(exit_code(CONDITION_OF[result.result]))

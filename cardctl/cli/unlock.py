@@ -11,7 +11,7 @@ from ..domain.identity import parse_id_number
 from ..domain.model import LockKind
 from ..domain.names import MAX_REASON, parse_text
 from ..domain.roles import Role
-from ..errors import BatchFailed, InvalidInput
+from ..errors import BatchFailed, InvalidInput, RowFailed
 from ..i18n import N_, _, localize
 from ..render.formats import OutputFormat
 from ..render.tables import result_table
@@ -55,7 +55,9 @@ def unlock(
     """Clear PIN locks (admin locks with --kind admin; never arrears locks).
 
     One result row per card: unlocked, not locked, not found, refused or invalid.
-    Idempotent. Exit 0 when nothing failed, 7 when some cards were not found, refused or invalid.
+    Idempotent. Exit 0 when nothing failed. One card named exits as any command on one card:
+    5 not found, 6 refused, 2 invalid. A batch (several cards, --from) exits 7 when some cards
+    were not found, refused or invalid.
 
     With --id-number (at a counter) each card must be that holder's, and a minor's card
     (under the region's minor age) needs a guardian: --agent-id-number and --agent-name.
@@ -88,7 +90,7 @@ def unlock(
         agent = parse_agent(agent_id, agent_name, today)
     request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, today) if id_number else None,
                             dry_run, agent)
-    counts = {"failed": 0, "total": 0}
+    counts = {"failed": 0, "total": 0, "last": None}
     named: Iterable[str] = _card_numbers(card_nos or [], from_file, counts)
     if kind is LockKind.ADMIN and not dry_run and not yes and at_terminal():
         named = list(named)  # read once: shown in the question, then unlocked
@@ -103,10 +105,15 @@ def unlock(
         for item in items:
             counts["total"] += 1
             counts["failed"] += item.result in FAILED
+            counts["last"] = item
             yield item.record()
 
     with progress.tracked(results, localize(_("unlocking")), total, show_bar) as tracked:
         progress.emit_all(records(tracked), output, table=lambda rows: result_table(rows))
+    if counts["failed"] and not from_file and len(card_nos or []) == 1:
+        # one card named is no batch: it exits as any single-card command does for the same
+        # condition (a holder mismatch 6, as activate; an unknown card 5, as status)
+        raise RowFailed(counts["last"])
     if counts["failed"]:
         raise BatchFailed(_("{failed} of {total} card(s) failed").format(
             failed=counts["failed"], total=counts["total"]))

@@ -14,7 +14,8 @@ from ..domain import pins
 from ..domain.identity import IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc
 from ..domain.model import CardStatus, ItemResult
 from ..domain.names import parse_name, parse_text
-from ..errors import CardNotFound, CardctlError, InvalidInput, Refused
+from .. import errors
+from ..errors import CardNotFound, CardctlError, Conflict, InvalidInput, NotAllowed, Refused, WeakPin
 from ..i18n import N_, _, term
 from ..keys import Keys
 from ..storage.audit import EventDraft
@@ -101,11 +102,13 @@ def _issue_event(card: CardInput) -> EventDraft:
                               "status": (CardStatus.ACTIVE if card.pin_hash else CardStatus.PENDING).value})
 
 
-def issue_card(ctx: Context, card: CardInput) -> None:
-    """Register one card in status pending; one live card per holder."""
+def issue_card(ctx: Context, card: CardInput) -> str:
+    """Register one card in status pending; one live card per holder. Returns "issued", or
+    "already issued" for a card on record exactly as asked (as ``import`` counts it: not a failure)."""
     results = list(issue_many(ctx, [(0, card)]))
-    if results[0].result != "issued":
-        raise Refused(results[0].detail)
+    if results[0].result not in ("issued", ALREADY_ISSUED):
+        raise Conflict(results[0].detail)
+    return results[0].result
 
 
 def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Iterator[ItemResult]:
@@ -189,7 +192,7 @@ def check_identity(ctx: Context, session: Session, card: Card, id_number: IdNumb
         raise IdentityMismatch(card.card_no, action)
 
 
-class IdentityMismatch(Refused):
+class IdentityMismatch(errors.IdentityMismatch):
     def __init__(self, card_no: str, action: str) -> None:
         super().__init__(_("the ID number given does not match the holder of card {card}; {action} refused").format(
             card=card_no, action=term(action)))
@@ -205,7 +208,7 @@ def refuse_weak(ctx: Context, session: Session, card: Card, pin: str) -> None:
         is_id_tail=pins.id_tail_checker(holder.id_tail_hash, ctx.keys.id_hash),
     )
     if why:
-        raise Refused(_("PIN refused: {why}; choose another").format(why=why))
+        raise WeakPin(_("PIN refused: {why}; choose another").format(why=why))
 
 
 def audited_refusal(ctx: Context, error: CardctlError, action: str, card_no: str | None) -> CardctlError:
@@ -227,7 +230,7 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent=No
         with ctx.db.read() as session:
             card = load_card(session, card_no)
             if card.status != CardStatus.PENDING:
-                raise Refused(_("card {card} is {status}, not pending; only a pending card is activated").format(
+                raise NotAllowed(_("card {card} is {status}, not pending; only a pending card is activated").format(
                     card=card_no, status=term(card.status)))
             check_identity(ctx, session, card, id_number, N_("activation"))
             detail = check_representation(ctx, session, card, id_number, agent)
@@ -245,7 +248,7 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent=No
         outcome = "activated" if changed else "refused"
         ctx.audit.append(session, [EventDraft("card.activate", outcome, card_no, detail=detail or None)], now)
     if not changed:
-        raise Refused(_("card {card} changed state while being activated; try again").format(card=card_no))
+        raise NotAllowed(_("card {card} changed state while being activated; try again").format(card=card_no))
 
 
 def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResult]:

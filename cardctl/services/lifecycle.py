@@ -18,7 +18,7 @@ from ..domain.identity import IdNumber
 from ..domain.lifecycle import pin_reset_problem, representation_problem
 from ..domain.model import CardStatus, EndCause, LockKind, LockView, effective_status
 from ..domain.money import format_fen
-from ..errors import CardLocked, InvalidInput, Refused, WrongPin
+from ..errors import CardLocked, InvalidInput, NotAllowed, Refused, WeakPin, WrongPin
 from ..i18n import N_, _, terms
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
@@ -83,7 +83,7 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
             card = load_card(session, card_no)
             problem = pin_reset_problem(status_of(card, ctx.now()))
             if problem:
-                raise Refused(problem)
+                raise NotAllowed(problem)
             check_identity(ctx, session, card, person, N_("PIN reset"))
             detail = check_representation(ctx, session, card, person, agent)
             refuse_weak(ctx, session, card, pin)
@@ -104,7 +104,7 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
         else:
             ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=problem)], now)
     if problem is not None:
-        raise Refused(_("card {card} changed state during the PIN reset: {problem}; nothing changed").format(
+        raise NotAllowed(_("card {card} changed state during the PIN reset: {problem}; nothing changed").format(
             card=card_no, problem=problem))
     return result
 
@@ -128,7 +128,7 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
     action = "pin.change"
     try:
         if old == new:
-            raise Refused(_("the new PIN is the same as the current one"))
+            raise WeakPin(_("the new PIN is the same as the current one"))
         with ctx.db.read() as session:
             card = load_card(session, card_no)
             refuse_weak(ctx, session, card, new)  # before the old PIN is tried, so no attempt is spent
@@ -158,7 +158,7 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
         if not pins.check_pin(old, stored, scheme, ctx.keys.pepper):
             break
         expected = stored
-    raise audited_refusal(ctx, Refused(_("the PIN of card {card} was changed meanwhile; nothing changed").format(
+    raise audited_refusal(ctx, NotAllowed(_("the PIN of card {card} was changed meanwhile; nothing changed").format(
         card=card_no)),
                           action, card_no)
 
@@ -202,5 +202,5 @@ def lock_admin(ctx: Context, card_no: str, reason: str) -> str:
             outcome = "locked" if held is None else "already_locked"
             ctx.audit.append(session, [EventDraft("lock.admin", outcome, card_no, reason=reason)], now)
     if problem:
-        raise Refused(problem)
+        raise NotAllowed(problem)
     return outcome.replace("_", " ")

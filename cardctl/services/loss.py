@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..domain.identity import IdNumber
 from ..domain.lifecycle import cancel_loss_problem, loss_report_problem, reissue_problem
 from ..domain.model import CardStatus, EndCause, LockKind, LossKind, iso
-from ..errors import InvalidInput, Refused
+from ..errors import Conflict, InvalidInput, NotAllowed, Refused
 from ..i18n import N_, _
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Holder, Lock
@@ -58,7 +58,7 @@ def report_lost(ctx: Context, card_no: str, temporary: bool, person: IdNumber | 
             card = _locked_card(ctx, session, card_no, now)
             problem = loss_report_problem(card.status, temporary)
             if problem:
-                raise Refused(problem)
+                raise NotAllowed(problem)
             detail = _identified(ctx, session, card, person, agent)
             was_lost = card.status == CardStatus.LOST
             if temporary:
@@ -87,11 +87,11 @@ def cancel_loss(ctx: Context, card_no: str, person: IdNumber, agent: Agent | Non
         with ctx.db.write() as session:
             card = load_card(session, card_no, for_update=True)
             if card.status == CardStatus.LOST and status_of(card, now) != CardStatus.LOST:
-                raise Refused(_("the temporary loss report lapsed at {at}; the card is active again").format(
+                raise NotAllowed(_("the temporary loss report lapsed at {at}; the card is active again").format(
                     at=iso(card.loss_lapses_at)))
             problem = cancel_loss_problem(card.status, card.loss_kind)
             if problem:
-                raise Refused(problem)
+                raise NotAllowed(problem)
             detail = _identified(ctx, session, card, person, agent)
             session.execute(update(Card).where(Card.card_no == card_no).values(
                 status=CardStatus.ACTIVE.value, **CLEARED))
@@ -131,7 +131,7 @@ def reissue(ctx: Context, card_no: str, new_card_no: str, person: IdNumber, dama
             card = _locked_card(ctx, session, card_no, now)
             problem = reissue_problem(card.status, card.loss_kind, card.replaced_by, damaged)
             if problem:
-                raise Refused(problem)
+                raise NotAllowed(problem)
             detail = _identified(ctx, session, card, person, agent)
             _refuse_taken(session, card, new_card_no)
             cause = "damaged" if card.status in (CardStatus.ACTIVE, CardStatus.PENDING) else "lost"
@@ -171,11 +171,11 @@ def _identified(ctx: Context, session: Session, card: Card, person: IdNumber | N
 
 def _refuse_taken(session: Session, card: Card, new_card_no: str) -> None:
     if session.get(Card, new_card_no) is not None:
-        raise Refused(_("card number {card} is already taken").format(card=new_card_no))
+        raise Conflict(_("card number {card} is already taken").format(card=new_card_no))
     other = session.scalar(select(Card.card_no).where(
         Card.holder_id == card.holder_id, Card.status != CardStatus.VOID.value, Card.card_no != card.card_no))
     if other is not None:
-        raise Refused(_("the holder already has another live card, {card}").format(card=other))
+        raise Conflict(_("the holder already has another live card, {card}").format(card=other))
 
 
 def _replace(ctx: Context, session: Session, card: Card, new_card_no: str, cause: str, now: datetime) -> list[str]:

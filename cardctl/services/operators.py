@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from ..domain.model import iso
 from ..domain.roles import Role
-from ..errors import CardctlError, InvalidInput, Refused
+from .. import config
+from ..errors import Conflict, InvalidInput, NotAllowed, NotFound, Refused
 from ..i18n import N_, _, term
 from ..storage.audit import EventDraft
 from ..storage.models import Operator
@@ -26,8 +27,7 @@ from .context import Context
 MAX_PASSWORD = 256
 
 
-class OperatorNotFound(CardctlError):
-    exit_code = 5
+class OperatorNotFound(NotFound):
 
     def __init__(self, login: str) -> None:
         super().__init__(_("operator {login} not found").format(login=login))
@@ -89,11 +89,16 @@ def check_password(password: str) -> str:
 
 def add_operator(ctx: Context, login: str, role: Role, password: str | None = None) -> OperatorChange:
     """Register ``login`` with ``role``; a disabled operator comes back with the new role."""
+    if ctx.db.is_sqlite and not config.os_login_exists(login):
+        # on SQLite the role belongs to an OS login (docs/security.md): a name no one can log in
+        # as would be an operator nobody is, or, worse, one waiting for whoever creates that login
+        raise InvalidInput(_("{login} is not a login on this computer (no such OS user); on SQLite an "
+                             "operator is an OS login: create it first, or check the spelling").format(login=login))
     now = ctx.now()
     with ctx.db.write() as session:
         row = session.get(Operator, login, with_for_update=True)
         if row is not None and row.disabled_at is None:
-            raise Refused(_("{login} is already an operator ({role}); change it with operator set-role").format(
+            raise Conflict(_("{login} is already an operator ({role}); change it with operator set-role").format(
                 login=login, role=term(row.role, "role")))
         me = acting_login(ctx.db, ctx.settings, session.connection())
         if row is None:
@@ -151,7 +156,7 @@ def _active(session, login: str) -> Operator:
     if row is None:
         raise OperatorNotFound(login)
     if row.disabled_at is not None:
-        raise Refused(_("operator {login} is disabled; add it again with operator add").format(login=login))
+        raise NotAllowed(_("operator {login} is disabled; add it again with operator add").format(login=login))
     return row
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from ..domain.identity import IdNumber, parse_card_no, shown_card_no
 from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, LockView, effective_status
-from ..errors import InvalidInput, Refused
+from ..errors import ROW_CONDITION, InvalidInput, Refused, row_failed
 from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
 from ..storage.tables import cards, holders, locks
@@ -29,7 +29,7 @@ CHUNK = 5000
 
 UNLOCKED, NOT_LOCKED, NOT_FOUND, REFUSED, INVALID = "unlocked", "not locked", "not found", "refused", "invalid"
 WOULD_UNLOCK, WOULD_EXPIRE, WOULD_LAPSE = "would unlock", "would expire", "would lapse"
-FAILED = frozenset({NOT_FOUND, REFUSED, INVALID})
+FAILED = frozenset(result for result in ROW_CONDITION if row_failed(result))  # not found, refused, invalid
 
 
 @dataclass(frozen=True)

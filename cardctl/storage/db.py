@@ -26,7 +26,7 @@ from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, ProgrammingError
 
-from ..errors import DatabaseError
+from ..errors import DatabaseError, InvalidInput
 from ..i18n import _
 from . import SCHEMA_REVISION
 
@@ -60,6 +60,49 @@ def normalise_url(raw: str) -> str:
     return "sqlite:///" + str(Path(raw).expanduser().resolve())
 
 
+# (backend, driver) pairs cardctl runs on and is tested with; the driver "" is the URL's default
+SUPPORTED = {("sqlite", ""), ("sqlite", "pysqlite"), ("postgresql", ""), ("postgresql", "psycopg")}
+SUPPORTED_TEXT = _("cardctl runs on SQLite (a file path, or sqlite:///PATH) and PostgreSQL "
+                   "(postgresql+psycopg://USER@HOST:PORT/DB)")
+
+
+def shown_path(raw: str) -> str:
+    """A value from the command line as it can be printed: undecodable bytes as escapes."""
+    return os.fsencode(raw).decode("utf-8", "backslashreplace")
+
+
+def checked_url(raw: str) -> str:
+    """The SQLAlchemy URL of --db / CARDCTL_DB, refused (exit 2) when it is malformed or names a
+    database or driver cardctl does not run on, before any driver is loaded or file touched."""
+    if not raw.strip():
+        raise InvalidInput(_("--db is empty: give a SQLite file path or a postgresql+psycopg:// URL"))
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the file system took that UTF-8 cannot name: SQLite cannot open them
+        raise InvalidInput(_("--db {db}: the name is not valid UTF-8; rename the file or its folder").format(
+            db=shown_path(raw))) from None
+    url = normalise_url(raw)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InvalidInput(_("cannot parse database URL {url!r}; {supported}").format(
+            url=raw, supported=SUPPORTED_TEXT)) from None
+    backend, _plus, driver = parsed.drivername.partition("+")
+    if (backend, driver) not in SUPPORTED:
+        raise InvalidInput(_("unsupported database {scheme}://: {supported}").format(
+            scheme=parsed.drivername, supported=SUPPORTED_TEXT))
+    if backend == "postgresql":
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            raise InvalidInput(_("the PostgreSQL driver psycopg is not installed: pip install 'psycopg[binary]'"))
+    path = parsed.database if backend == "sqlite" else None
+    if path and path != ":memory:" and os.path.isdir(path):
+        raise InvalidInput(_("--db {db} is a directory, not a database file; name a file in it, e.g. {db}/cardctl.db")
+                           .format(db=path.rstrip("/") or "/"))
+    return url
+
+
 def _sqlite_path(url: str) -> str | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -69,12 +112,9 @@ def _sqlite_path(url: str) -> str | None:
 
 class Database:
     def __init__(self, raw_url: str, busy_timeout_s: float = 5.0, read_only: bool = False) -> None:
-        self.url = normalise_url(raw_url)
+        self.url = checked_url(raw_url)
         self.read_only = read_only  # commands that only read open the database read-only
-        try:
-            parsed = make_url(self.url)
-        except ArgumentError:
-            raise DatabaseError(_("cannot parse database URL {url!r}").format(url=raw_url)) from None
+        parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.display = parsed.render_as_string(hide_password=True)
         self.busy_timeout_s = busy_timeout_s
@@ -155,6 +195,10 @@ class Database:
     def require_ready(self) -> None:
         """Refuse a missing, uninitialised or too-new database with the fix named."""
         if not self.exists():
+            folder = os.path.dirname(_sqlite_path(self.url) or "")
+            if folder and not os.path.isdir(folder):
+                raise DatabaseError(_("database {db} does not exist, nor does its folder {folder}; run 'cardctl init' "
+                                      "first (or check --db / CARDCTL_DB)").format(db=self.display, folder=folder))
             raise DatabaseError(_("database {db} does not exist; run 'cardctl init' first (or check --db / CARDCTL_DB)")
                                 .format(db=self.display))
         # DEFERRED: checking the revision must not queue behind writers on SQLite
