@@ -105,6 +105,7 @@ def cases(office: Office, fmt: str, folder: Path) -> list:
     imported = folder / "more.csv"
     imported.write_text(f"card_no,name,id_number,region\nB00000002,王芳,{person(31)},440305\n", encoding="utf-8")
     operator = office.name("wangfang")
+    office.os_logins.add(operator)  # on SQLite an operator is an OS login: as if made with useradd
     password = ("--password-stdin",) if office.postgresql else ()
     secret = "Str0ng-passphrase-2026!\n" if office.postgresql else None
     return [
