@@ -14,6 +14,9 @@ DEFAULT_BCRYPT_COST = 12
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 CHANNELS = ("counter", "bank", "terminal", "online", "hotline", "cron", "system")
+# what an operator may give with --channel; the others are cardctl's own (the sweep's "system")
+OPERATOR_CHANNELS = CHANNELS[:5]
+SYSTEM_CHANNEL = "system"
 
 
 def data_dir() -> Path:

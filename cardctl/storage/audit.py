@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal_column, select
 
 from ..i18n import _
 from .tables import audit_head, events
@@ -54,9 +54,17 @@ def canonical(row: dict[str, Any]) -> str:
 
 
 def _content(at_iso: str, recorded_iso: str, row: dict[str, Any]) -> str:
-    return _CONTENT_JSON.encode(
-        [at_iso, recorded_iso, row["operator"], row["os_user"], row["channel"], row["action"],
-         row["card_no"], row["outcome"], row["reason"], row["detail"]])
+    """The JSON array that is hashed. ``actor`` (who really acted: the database login, the OS
+    user) comes last, and only when set: events written before it existed (migration 0004)
+    keep the form they were hashed in, and blanking a newer event's actor changes its content.
+    On PostgreSQL ``cardctl_record_refusal`` (migration 0004) builds this same text, byte for byte.
+    """
+    content = [at_iso, recorded_iso, row["operator"], row["os_user"], row["channel"], row["action"],
+               row["card_no"], row["outcome"], row["reason"], row["detail"]]
+    actor = row.get("actor")
+    if actor is not None:
+        content.append(actor)
+    return _CONTENT_JSON.encode(content)
 
 
 def _hmac(key: bytes, prev_hash: str, content: str) -> str:
@@ -90,8 +98,18 @@ class AuditTrail:
             session.flush()  # objects the caller added go in first, as the ORM's autoflush did
             conn = session.connection()
         head = audit_head
-        seq, prev = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).one()
         key, actor = self.key, self.actor
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            # The server moves the head and writes the actor (its trigger, migration 0004): the
+            # hash covers the login the server will record, so a client that claims another
+            # name writes an event that audit verify rejects. Writers already queue on the
+            # advisory write lock; operator logins may not lock the head row themselves.
+            seq, prev, login = conn.execute(select(head.c.seq, head.c.hash, literal_column("session_user"))
+                                            .where(head.c.id == 1)).one()
+        else:
+            seq, prev = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).one()
+            login = actor.os_user  # on SQLite who acts is the OS user of this process
         now_iso = now.isoformat()  # every event of one append shares recorded_at, and most share at
         rows = []
         for draft in drafts:
@@ -102,13 +120,14 @@ class AuditTrail:
                 "channel": actor.channel, "action": draft.action, "card_no": draft.card_no,
                 "outcome": draft.outcome, "reason": draft.reason,
                 "detail": _DETAIL_JSON.encode(draft.detail) if draft.detail else None,
-                "prev_hash": prev,
+                "actor": login, "prev_hash": prev,
             }
             content = _content(draft.at.isoformat() if draft.at else now_iso, now_iso, row)
             row["hash"] = prev = _hmac(key, prev, content)
             rows.append(row)
         conn.execute(events.insert(), rows)
-        conn.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
+        if not postgresql:
+            conn.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
         return len(rows)
 
 
@@ -177,7 +196,7 @@ class ChainWalk:
 
 def _row(event: Event) -> dict[str, Any]:
     return {c: getattr(event, c) for c in ("at", "recorded_at", "operator", "os_user", "channel",
-                                            "action", "card_no", "outcome", "reason", "detail")}
+                                            "action", "card_no", "outcome", "reason", "detail", "actor")}
 
 
 def content_of(record: dict[str, Any]) -> str:

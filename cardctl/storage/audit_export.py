@@ -34,6 +34,9 @@ VERSION = 1
 MAX_LINE = 4 << 20  # bytes; an event is a few hundred, its longest reason a few hundred KB
 EVENT_FIELDS = ("seq", "at", "recorded_at", "operator", "os_user", "channel", "action", "card_no",
                 "outcome", "reason", "detail", "prev_hash", "hash")
+# who really acted (migration 0004): in a line only when the event has it, so exports of older
+# events keep the fields they always had; a line without it is hashed in the older form
+ACTOR_FIELD = "actor"
 _LINE_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 _MAC_JSON = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":"))
 
@@ -102,10 +105,13 @@ def iter_records(session: Session, first: int, last: int, batch: int = 5000) -> 
 
     from .tables import events
 
-    stmt = (select(*(events.c[name] for name in EVENT_FIELDS))
+    fields = (*EVENT_FIELDS, ACTOR_FIELD)
+    stmt = (select(*(events.c[name] for name in fields))
             .where(events.c.seq.between(first, last)).order_by(events.c.seq))
     for row in session.execute(stmt.execution_options(yield_per=batch)):
-        record = dict(zip(EVENT_FIELDS, row))
+        record = dict(zip(fields, row))
+        if record[ACTOR_FIELD] is None:
+            del record[ACTOR_FIELD]
         record["at"] = record["at"].isoformat()
         record["recorded_at"] = record["recorded_at"].isoformat()
         yield record
