@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, literal_column, select
+from sqlalchemy import Connection, select, text
 
 from ..i18n import _
 from .tables import audit_head, events
@@ -75,6 +75,11 @@ def chain_hash(key: bytes, prev_hash: str, row: dict[str, Any]) -> str:
     return _hmac(key, prev_hash, canonical(row))
 
 
+# on PostgreSQL: the newest event (or genesis) and the login the events trigger will record
+_NEWEST_EVENT = text(f"SELECT coalesce(e.seq, 0), coalesce(e.hash, '{GENESIS}'), session_user FROM (SELECT 1) AS one "
+                     "LEFT JOIN (SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1) AS e ON true")
+
+
 @dataclass
 class AuditTrail:
     key: bytes
@@ -101,12 +106,12 @@ class AuditTrail:
         key, actor = self.key, self.actor
         postgresql = conn.dialect.name == "postgresql"
         if postgresql:
-            # The server moves the head and writes the actor (its trigger, migration 0004): the
-            # hash covers the login the server will record, so a client that claims another
-            # name writes an event that audit verify rejects. Writers already queue on the
-            # advisory write lock; operator logins may not lock the head row themselves.
-            seq, prev, login = conn.execute(select(head.c.seq, head.c.hash, literal_column("session_user"))
-                                            .where(head.c.id == 1)).one()
+            # The server writes the actor and moves the head at commit (its triggers, migration
+            # 0004): the hash covers the login the server will record, so a client that claims
+            # another name writes an event that audit verify rejects. The chain goes on from
+            # the newest event, as the server checks; writers already queue on the advisory
+            # write lock, and operator logins may not lock the head row.
+            seq, prev, login = conn.execute(_NEWEST_EVENT).one()
         else:
             seq, prev = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).one()
             login = actor.os_user  # on SQLite who acts is the OS user of this process

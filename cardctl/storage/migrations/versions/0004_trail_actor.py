@@ -9,9 +9,10 @@ on SQLite; on PostgreSQL the database login, written by the server). The rest is
 PostgreSQL only (docs/security.md, "Going around cardctl with an SQL client"):
 
 - ``cardctl_event_append`` (a BEFORE INSERT trigger on events, SECURITY DEFINER, owned by
-  the schema owner) overwrites ``actor`` with ``session_user``, refuses an event that does
-  not continue the chain head, and moves the head itself: operator logins lose UPDATE on
-  ``audit_head`` (storage/pg_access.py), so no login can move it.
+  the schema owner) overwrites ``actor`` with ``session_user`` and refuses an event that
+  does not continue the newest one; ``cardctl_event_head`` (deferred to commit) moves the
+  head to the newest event. Operator logins lose UPDATE on ``audit_head``
+  (storage/pg_access.py), so no login can move it.
 - ``cardctl_record_refusal`` is replaced by one that takes no hash and no time: it stamps
   the server's time, caps every field, and computes the event's HMAC itself with the
   audit-chain key kept in ``cardctl_chain_key``, a table only the schema owner can read
@@ -42,17 +43,34 @@ EVENT_APPEND = """
 CREATE OR REPLACE FUNCTION cardctl_event_append() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $fn$
 DECLARE
-    head_seq bigint;
-    head_hash varchar;
+    last_seq bigint := 0;
+    last_hash varchar := repeat('0', 64);
 BEGIN
     NEW.actor := session_user;  -- who really acts: no client can write another name
-    SELECT seq, hash INTO head_seq, head_hash FROM audit_head WHERE id = 1 FOR UPDATE;
-    IF NOT FOUND OR NEW.seq IS DISTINCT FROM head_seq + 1 OR NEW.prev_hash IS DISTINCT FROM head_hash THEN
-        RAISE EXCEPTION 'event % does not continue the audit chain at its head %', NEW.seq, head_seq
+    SELECT seq, hash INTO last_seq, last_hash FROM events ORDER BY seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        last_seq := 0;
+        last_hash := repeat('0', 64);
+    END IF;
+    IF NEW.seq IS DISTINCT FROM last_seq + 1 OR NEW.prev_hash IS DISTINCT FROM last_hash THEN
+        RAISE EXCEPTION 'event % does not continue the audit chain after event %', NEW.seq, last_seq
             USING ERRCODE = '40001';
     END IF;
-    UPDATE audit_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1;
     RETURN NEW;
+END
+$fn$
+"""
+
+# Moving the head once per event would update one row thousands of times in one import,
+# each update slower than the last; deferred to commit, the first firing moves it to the
+# newest event and the rest find nothing to do.
+EVENT_HEAD = """
+CREATE OR REPLACE FUNCTION cardctl_event_head() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $fn$
+BEGIN
+    UPDATE audit_head SET (seq, hash) = (SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1)
+        WHERE id = 1 AND seq < NEW.seq;
+    RETURN NULL;
 END
 $fn$
 """
@@ -109,7 +127,12 @@ BEGIN
         RAISE EXCEPTION 'the audit key is not in this database: run cardctl init as its owner'
             USING ERRCODE = '55000';
     END IF;
-    SELECT seq, hash INTO head_seq, head_hash FROM audit_head WHERE id = 1 FOR UPDATE;
+    PERFORM 1 FROM audit_head WHERE id = 1 FOR UPDATE;  -- one refusal at a time
+    SELECT seq, hash INTO head_seq, head_hash FROM events ORDER BY seq DESC LIMIT 1;
+    IF NOT FOUND THEN
+        head_seq := 0;
+        head_hash := repeat('0', 64);
+    END IF;
     -- the content storage/audit.py hashes (_content), byte for byte: a compact JSON array,
     -- times as Python's isoformat of an aware UTC datetime, the actor last
     at_text := to_char(moment, 'YYYY-MM-DD"T"HH24:MI:SS')
@@ -217,6 +240,10 @@ def upgrade() -> None:
     op.execute("REVOKE ALL ON FUNCTION cardctl_event_append() FROM PUBLIC")
     op.execute("CREATE TRIGGER events_append BEFORE INSERT ON events "
                "FOR EACH ROW EXECUTE FUNCTION cardctl_event_append()")
+    op.execute(sa.text(EVENT_HEAD.format(schema=schema)))
+    op.execute("REVOKE ALL ON FUNCTION cardctl_event_head() FROM PUBLIC")
+    op.execute("CREATE CONSTRAINT TRIGGER events_head AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED "
+               "FOR EACH ROW EXECUTE FUNCTION cardctl_event_head()")
     op.execute(f"DROP FUNCTION IF EXISTS cardctl_record_refusal({OLD_REFUSAL_ARGS})")
     op.execute(sa.text(HMAC))
     op.execute("REVOKE ALL ON FUNCTION cardctl_hmac_sha256(bytea, bytea) FROM PUBLIC")
@@ -233,6 +260,8 @@ def downgrade() -> None:
         op.execute(f"DROP FUNCTION IF EXISTS cardctl_set_operator({OPERATOR_ARGS})")
         op.execute(f"DROP FUNCTION IF EXISTS cardctl_record_refusal({REFUSAL_ARGS})")
         op.execute("DROP FUNCTION IF EXISTS cardctl_hmac_sha256(bytea, bytea)")
+        op.execute("DROP TRIGGER IF EXISTS events_head ON events")
+        op.execute("DROP FUNCTION IF EXISTS cardctl_event_head()")
         op.execute("DROP TRIGGER IF EXISTS events_append ON events")
         op.execute("DROP FUNCTION IF EXISTS cardctl_event_append()")
         op.execute("DROP TABLE IF EXISTS operator_logins")
