@@ -387,3 +387,44 @@ def test_the_servers_hmac_is_pythons(office):
             for message in (b"", b"a", "中文 \n".encode() * 50):
                 server = owner.execute("SELECT cardctl_hmac_sha256(%s, %s)", (key, message)).fetchone()[0]
                 assert server == hmac.digest(key, message, "sha256").hex()
+
+
+def test_a_real_upgrade_from_before_0004_strips_an_old_admin_and_keeps_it_manageable(database, tmp_path, monkeypatch):
+    """A database at 0003 whose admin login was made the old way (CREATEROLE, ADMIN OPTION on
+    the groups): ``init`` upgrades it, takes both away, and cardctl can still manage it."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from cardctl.storage.db import normalise_url
+    from cardctl.storage.schema import alembic_config
+
+    office = Office(database, tmp_path, monkeypatch)
+    names = _role_names(office)
+    old_admin = office.name("old_admin")
+    engine = create_engine(normalise_url(database.url))
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        for role in ("auditor", "staff", "admin"):
+            conn.execute(text(f'DO $$ BEGIN CREATE ROLE "{names[role]}" NOLOGIN; '
+                              "EXCEPTION WHEN duplicate_object THEN NULL; END $$"))
+        conn.execute(text(f'CREATE ROLE "{old_admin}" LOGIN CREATEROLE'))
+        for role in ("auditor", "staff", "admin"):
+            conn.execute(text(f'GRANT "{names[role]}" TO "{old_admin}" WITH ADMIN OPTION'))
+        conn.execute(text("INSERT INTO operators (login, role, created_at, created_by) VALUES "
+                          "(:owner, 'admin', now(), :by), (:old, 'admin', now(), :by)"),
+                     {"owner": office.admin, "old": old_admin, "by": office.admin})
+    engine.dispose()
+    try:
+        office.ok("init")
+        with connect(office, old_admin) as conn:
+            assert not attempt(conn, f'GRANT "{names["owner"]}" TO "{old_admin}"')
+            assert conn.execute("SELECT rolcreaterole FROM pg_roles WHERE rolname = %s",
+                                (old_admin,)).fetchone() == (False,)
+            assert conn.execute("SELECT count(*) FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member "
+                                "WHERE u.rolname = %s AND m.admin_option", (old_admin,)).fetchone() == (0,)
+            assert conn.execute("SELECT login FROM operator_logins").fetchall() == [(old_admin,)]
+        office.ok("operator", "set-role", old_admin, "--role", "staff")
+        assert office("policy", "set", "default", "--max-attempts", "4", as_=old_admin).exit_code == 6
+        assert office("audit", "verify").exit_code == 0
+    finally:
+        office.close()

@@ -126,8 +126,9 @@ def ensure_groups(conn: Connection) -> bool:
         sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table, "c": column}).scalar()
         if sequence:  # already a quoted, schema-qualified name from the server
             _run(conn, sql.SQL("GRANT USAGE ON SEQUENCE " + sequence + " TO {}").format(ident[Role.STAFF]))
-    _hand_operators_to_manager(conn, manager, list(groups.values()), schema)
-    _strip_operator_logins(conn, [*groups.values(), manager])
+    if can_create_roles(conn):  # roles made by a DBA for an owner without CREATEROLE: left to the DBA
+        _hand_operators_to_manager(conn, manager, list(groups.values()), schema)
+        _strip_operator_logins(conn, [*groups.values(), manager])
     return True
 
 
