@@ -15,6 +15,9 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 DEFAULT_CLOCK_TOLERANCE_S = 300  # seconds a host's clock may be off (clock.py, docs/security.md)
 CHANNELS = ("counter", "bank", "terminal", "online", "hotline", "cron", "system")
+# what an operator may give with --channel; the others are cardctl's own (the sweep's "system")
+OPERATOR_CHANNELS = CHANNELS[:5]
+SYSTEM_CHANNEL = "system"
 
 
 def data_dir() -> Path:

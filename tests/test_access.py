@@ -174,7 +174,8 @@ def test_set_role_takes_effect_at_once(office):
     auditor = office.logins["auditor"]
     assert office("add-arrears", CARD, "--amount", "5", as_=auditor).exit_code == 6
     office.ok("operator", "set-role", auditor, "--role", "staff")
-    assert office("add-arrears", CARD, "--amount", "5", as_=auditor).exit_code == 0
+    done = office("add-arrears", CARD, "--amount", "5", as_=auditor)
+    assert done.exit_code == 0, done.stderr
     office.ok("operator", "set-role", auditor, "--role", "auditor")
     assert office("add-arrears", CARD, "--amount", "5", as_=auditor).exit_code == 6
 

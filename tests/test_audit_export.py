@@ -89,7 +89,7 @@ def test_the_export_holds_every_event_with_every_field_its_hash_covers(office, t
     assert (header["format"], header["version"], header["from_seq"], header["to_seq"]) == (
         "cardctl-audit-export", 1, 1, len(logged))
     assert [e["seq"] for e in events] == list(range(1, len(logged) + 1))
-    assert all(tuple(e) == EVENT_FIELDS for e in events)
+    assert all(tuple(e) == (*EVENT_FIELDS, "actor") for e in events)  # who really acted, hashed too
     assert [e["action"] for e in events] == [e["action"] for e in logged]
     assert events[0]["prev_hash"] == "0" * 64
     assert all(after["prev_hash"] == before["hash"] for before, after in zip(events, events[1:]))

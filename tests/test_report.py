@@ -240,7 +240,7 @@ def test_bad_options_are_one_line_and_exit_2(month, args, says):
 def test_the_table_names_each_section(month):
     out = month("report").stdout
     for title in ("Cards by region, status and lock", "How PIN locks ended", "Cards locked 3 or more times",
-                  "Arrears outstanding by unit", "Actions per operator and channel"):
+                  "Arrears outstanding by unit", "Actions per acting login, operator and channel"):
         assert title in out
     assert "A00000001" in out and "holder A" in out
 

@@ -168,7 +168,8 @@ def parse_anchor(raw: str) -> tuple[int, str]:
 
 
 def _event_record(event) -> dict:
-    return {"seq": event.seq, "at": iso(event.at), "operator": event.operator, "os_user": event.os_user,
+    return {"seq": event.seq, "at": iso(event.at), "actor": event.actor, "operator": event.operator,
+            "os_user": event.os_user,
             "channel": event.channel, "action": event.action, "card_no": event.card_no,
             "outcome": event.outcome, "reason": event.reason,
             "detail": json.loads(event.detail) if event.detail else None}

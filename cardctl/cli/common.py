@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from ..clock import Clock, system_clock
-from ..config import CHANNELS, Settings
+from ..config import OPERATOR_CHANNELS, Settings
 from ..domain.roles import Role
 from ..errors import INTERNAL, CardctlError, InvalidInput
 from .. import i18n
@@ -25,7 +25,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help=N_("table, json, jsonl or csv."),
                                                  case_sensitive=False)]
-ChannelOpt = Annotated[str | None, typer.Option(  # the channels an operator names: CHANNELS[:5]
+ChannelOpt = Annotated[str | None, typer.Option(  # the channels an operator names: OPERATOR_CHANNELS
     "--channel", help=N_("Where the action happens: counter, bank, terminal, online, hotline."))]
 PinStdinOpt = Annotated[bool, typer.Option(
     "--pin-stdin", help=N_("Read the PIN(s) from standard input, one per line."))]
@@ -230,9 +230,11 @@ def choose_language(flag: str | None) -> None:
 
 
 def check_channel(channel: str) -> str:
-    if channel not in CHANNELS:
+    """An operator's --channel: one of the documented five. ``system`` and ``cron`` are set by
+    cardctl itself (the sweep), so nobody can make an action look like the machine's."""
+    if channel not in OPERATOR_CHANNELS:
         raise InvalidInput(_("channel must be one of {channels}, not {channel!r}").format(
-            channels=", ".join(CHANNELS[:5]), channel=channel))
+            channels=", ".join(OPERATOR_CHANNELS), channel=channel))
     return channel
 
 

@@ -23,7 +23,7 @@ TITLES = {
     "repeat_locked": N_("Cards locked {min_locks} or more times"),
     "arrears_units": N_("Arrears outstanding by unit"),
     "arrears_totals": N_("Arrears outstanding, totals"),
-    "actions": N_("Actions per operator and channel"),
+    "actions": N_("Actions per acting login, operator and channel"),
 }
 
 

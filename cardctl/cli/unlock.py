@@ -16,7 +16,9 @@ from ..i18n import N_, _, localize
 from ..render.formats import OutputFormat
 from ..render.tables import result_table
 from . import progress
-from .common import AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, edge, examples, message, runtime
+from ..config import SYSTEM_CHANNEL
+from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, check_channel, edge, examples, message,
+                     runtime)
 from .confirm import YesOpt, at_terminal, confirm
 
 
@@ -72,7 +74,10 @@ def unlock(
     if expired:
         if card_nos or from_file:
             raise InvalidInput(_("--expired takes no card numbers and no --from"))
-        return _expire(rt, channel or "system", output, dry_run)
+        if channel is not None:
+            check_channel(channel)  # a channel nobody may name is refused as such
+            raise InvalidInput(_("--expired is cardctl's own sweep, recorded on channel system; it takes no --channel"))
+        return _expire(rt, output, dry_run)
     if not card_nos and not from_file:
         raise InvalidInput(_("name card numbers, --from FILE, or --expired"))
     if not reason or not reason.strip():
@@ -145,16 +150,17 @@ def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Itera
                 yield row.fields["card_no"]
 
 
-def _expire(rt, channel: str, output: OutputFormat, dry_run: bool = False) -> None:
+def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
     from ..services.reads import count_due
     from ..storage.lite import Unavailable
 
     lapsed = 0
     show_bar = progress.wanted(output)  # cron never asks: its output is not a terminal
+    rt.channel = SYSTEM_CHANNEL  # set here, never from the command line
     # What is due is counted in a read transaction first, on the sqlite3 start-up path
     # (storage/lite.py) where it can serve: with nothing due the sweep takes no write lock, so it
     # is never held up by a writer, and cron's every-few-minutes run costs no more than the count.
-    quick, total = rt.quick_context(Role.STAFF, channel), None
+    quick, total = rt.quick_context(Role.STAFF), None
     if quick is not None:
         try:
             total = count_due(quick)
@@ -163,7 +169,7 @@ def _expire(rt, channel: str, output: OutputFormat, dry_run: bool = False) -> No
     items = iter(())
     if total != 0:
         # a dry run lists what is due from a database opened read-only: it never reaches the sweep
-        ctx_ = rt.context(channel, Role.STAFF, read_only=dry_run)
+        ctx_ = rt.context(role=Role.STAFF, read_only=dry_run)
         if total is None:
             total = count_due(ctx_)
         if total and dry_run:

@@ -49,7 +49,7 @@ COLUMNS = {
     "default_pin": N_("Default pin"), "minor_age": N_("Minor age"), "login": N_("Login"), "role": N_("Role"),
     "active": N_("Active"), "created_at": N_("Created at"), "created_by": N_("Created by"),
     "disabled_at": N_("Disabled at"), "seq": N_("Seq"), "at": N_("At"), "operator": N_("Operator"),
-    "os_user": N_("Os user"), "channel": N_("Channel"), "action": N_("Action"), "outcome": N_("Outcome"),
+    "actor": N_("Actor"), "os_user": N_("Os user"), "channel": N_("Channel"), "action": N_("Action"), "outcome": N_("Outcome"),
     "reason": N_("Reason"), "status": N_("Status"), "lock": N_("Lock"), "cards": N_("Cards"),
     "kind": N_("Kind"), "loss_kind": N_("Loss kind"), "count": N_("Count"),
     # report sections

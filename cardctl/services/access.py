@@ -30,13 +30,14 @@ REFUSED_ACTION = "access.refused"
 
 
 def acting_login(db: Database, settings: Settings, conn: Connection | None = None) -> str:
-    """The OS user on SQLite; the database login on PostgreSQL."""
+    """The OS user on SQLite; the database login on PostgreSQL (``session_user``, the login
+    that authenticated, which is also what the events trigger records as the actor)."""
     if db.is_sqlite:
         return settings.os_user
     if conn is not None:
-        return conn.exec_driver_sql("SELECT current_user").scalar()
+        return conn.exec_driver_sql("SELECT session_user").scalar()
     with db.connect_read() as conn:
-        return conn.exec_driver_sql("SELECT current_user").scalar()
+        return conn.exec_driver_sql("SELECT session_user").scalar()
 
 
 def open_for(settings: Settings, clock: Clock, needed: Role, command: str, read_only: bool = False) -> Context:
@@ -66,7 +67,7 @@ def refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, s
     if standing.disabled:
         detail["disabled"] = True
     problem = None
-    if keys is None:
+    if keys is None and db.is_sqlite:  # on PostgreSQL the refusal function hashes it
         problem = _("no key file to chain it with")
     else:
         try:
@@ -78,7 +79,7 @@ def refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, s
     return AccessRefused(message, standing.login)
 
 
-def _append_refusal(db: Database, keys: Keys, settings: Settings, clock: Clock, message: str,
+def _append_refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, message: str,
                     detail: dict) -> None:
     writer = Database(settings.db_url, settings.busy_timeout_s) if db.read_only else db
     try:
@@ -91,11 +92,11 @@ def _append_refusal(db: Database, keys: Keys, settings: Settings, clock: Clock, 
                 return
             from ..storage import pg_access
 
-            row = {"at": now, "operator": settings.operator, "os_user": settings.os_user,
+            row = {"operator": settings.operator, "os_user": settings.os_user,
                    "channel": settings.channel, "reason": message,
                    # the form AuditTrail gives a detail, so the hash is computed alike
                    "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))}
-            pg_access.record_refusal(conn, keys.audit_key, detail["login"], row)
+            pg_access.record_refusal(conn, row)
     finally:
         if writer is not db:
             writer.engine.dispose()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, exists, func, insert, or_, select, text, update
 
 from ..domain.model import CardStatus, EndCause, LockKind
 from ..domain.money import MAX_FEN, format_fen
@@ -22,7 +22,8 @@ from ..errors import InvalidInput, Refused
 from ..i18n import _
 from ..storage.audit import EventDraft
 from ..storage.tables import arrears as ledger
-from ..storage.tables import audit_head, cards, locks
+from ..storage.db import PG_WRITE_LOCK
+from ..storage.tables import cards, locks
 from .context import Context
 
 # .cards (load_card, audited_refusal) is imported inside the use cases that change the
@@ -187,11 +188,14 @@ def _overpayment(session, debtor: Debtor, holder_id: int | None, amount_fen: int
 
 
 def _serialise_ledger(session) -> None:
-    # A unit's balance has no row of its own to lock. The audit head is the one row
-    # every writer takes anyway, so taking it first orders ledger writers on
-    # PostgreSQL and no two payments can both see the old balance (SQLite's
-    # BEGIN IMMEDIATE already does this).
-    session.execute(select(audit_head.c.id).where(audit_head.c.id == 1).with_for_update())
+    # A unit's balance has no row of its own to lock. Every write transaction already
+    # queues on one lock before this (``Database.write``: BEGIN IMMEDIATE on SQLite, the
+    # advisory write lock on PostgreSQL), so no two payments can both see the old balance.
+    # The audit head is no longer locked here: operator logins may not lock or move it
+    # (docs/security.md, 7). Taking the same advisory lock again keeps this true should a
+    # caller ever reach here through another path.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
 
 
 def _sum_where(condition: ColumnElement[bool]):

@@ -75,14 +75,14 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
     """
     from ..storage import audit_walk as walker
     from ..storage.audit import GENESIS
-    from ..storage.audit_export import EVENT_FIELDS, ExportWriter, Header, atomic_output
+    from ..storage.audit_export import ExportWriter, Header, atomic_output
 
     with ctx.db.connect_read() as conn:
         head = walker.read_head(conn)
         if head is None:  # nothing to export against; the walk still counts what else is wrong
             walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, walker.stored_hash(conn, from_seq - 1) or GENESIS)
             elsewhere = walker.hash_exists(conn)
-            for record in walker.read_records(conn, EVENT_FIELDS, from_seq, to_seq, batch):
+            for record in walker.read_records(conn, walker.STORED_FIELDS, from_seq, to_seq, batch):
                 walker.take(walk, record, elsewhere)
             walker.walk_to_head(walk, None)
             return ExportResult(0, from_seq, walk.next_seq - 1, walk.prev, walk.report())
@@ -101,7 +101,7 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
         try:
             with atomic_output(target, force, ctx.settings.protected_files()) as out:
                 writer = ExportWriter(out, ctx.keys.audit_key, header)
-                for record in walker.read_records(conn, EVENT_FIELDS, from_seq, last, batch):
+                for record in walker.read_records(conn, walker.STORED_FIELDS, from_seq, last, batch):
                     # past the first bad event nothing more is written, but the walk goes on
                     # to count every bad event the refusal names
                     if walker.take(walk, record, elsewhere) and not walk.bad:

@@ -3,7 +3,9 @@
 On SQLite an operator is an OS login and this table is all there is. On PostgreSQL it is a
 database login: adding one creates the login (if absent) and puts it in the role's group,
 changing the role moves it between groups, disabling it takes its LOGIN away, all in the same
-transaction as the table row and the audit event.
+transaction as the table row and the audit event. The server makes each of those changes
+through ``cardctl_set_operator`` (storage/pg_access.py), so an admin needs no CREATEROLE, and
+a role that exists but was not created by cardctl for this database is refused.
 """
 
 from __future__ import annotations

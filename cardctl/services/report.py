@@ -232,16 +232,18 @@ class _Queries:
                  "first": iso(row.first), "last": iso(row.last)} for row in self.conn.execute(stmt)]
 
     def actions(self) -> list[dict]:
-        """Events per operator, channel and action in the period; how many were refusals."""
+        """Events per real actor (the login the system established; none on events older than
+        migration 0004), the operator named beside it, channel and action in the period; how
+        many were refusals."""
         event = events.c
         refused = func.sum(case((event.outcome.startswith("refused"), 1), else_=0))
-        stmt = (select(event.operator, event.channel, event.action, func.count(), refused)
+        keys = (event.actor, event.operator, event.channel, event.action)
+        stmt = (select(*keys, func.count(), refused)
                 .where(event.at >= self.period.since, event.at < self.period.until))
-        keys = (event.operator, event.channel, event.action)
         stmt = self._in_region(stmt, event.card_no).group_by(*keys).order_by(*keys)
-        return [{"operator": operator, "channel": channel, "action": action, "events": count,
+        return [{"actor": actor, "operator": operator, "channel": channel, "action": action, "events": count,
                  "refused": int(refusals or 0)}
-                for operator, channel, action, count, refusals in self.conn.execute(stmt)]
+                for actor, operator, channel, action, count, refusals in self.conn.execute(stmt)]
 
 
 class _Population:
@@ -369,7 +371,7 @@ def columns(section: str) -> list[str]:
         "repeat_locked": ["card_no", "holder_name", "region", "locks", *KINDS, "first", "last"],
         "arrears_units": ["unit", "owed", "cards"],
         "arrears_totals": ["debtor", "count", "owed"],
-        "actions": ["operator", "channel", "action", "events", "refused"],
+        "actions": ["actor", "operator", "channel", "action", "events", "refused"],
     }[section]
 
 

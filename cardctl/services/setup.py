@@ -67,6 +67,8 @@ def init_database(settings: Settings, clock: Clock = system_clock) -> InitReport
             session.add(Meta(key="key_fingerprint", value=keys.fingerprint))
         elif stored.value != keys.fingerprint:
             raise KeyFileError(_("key file {path} does not belong to this database").format(path=settings.key_file))
+        if not db.is_sqlite:
+            _store_chain_key(session.connection(), keys.audit_key)  # only once the key is known to belong
         if session.get(Policy, "") is None:
             session.add(Policy(region_prefix="", **{f: getattr(DEFAULT, f) for f in _DEFAULT_FIELDS}))
         init_head(session)
@@ -94,6 +96,15 @@ def _grant_operator_groups(conn) -> None:
 
     if pg_access.owns_schema(conn):
         pg_access.ensure_groups(conn)
+
+
+def _store_chain_key(conn, audit_key: bytes) -> None:
+    """PostgreSQL: the refusal function hashes with the audit key, which the owner keeps in a
+    table only it can read (docs/security.md)."""
+    from ..storage import pg_access
+
+    if pg_access.owns_schema(conn):
+        pg_access.store_chain_key(conn, audit_key)
 
 
 def _refuse_newer(conn, db: Database) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from .tables import audit_head, events
 
@@ -54,9 +54,17 @@ def canonical(row: dict[str, Any]) -> str:
 
 
 def _content(at_iso: str, recorded_iso: str, row: dict[str, Any]) -> str:
-    return _CONTENT_JSON.encode(
-        [at_iso, recorded_iso, row["operator"], row["os_user"], row["channel"], row["action"],
-         row["card_no"], row["outcome"], row["reason"], row["detail"]])
+    """The JSON array that is hashed. ``actor`` (who really acted: the database login, the OS
+    user) comes last, and only when set: events written before it existed (migration 0004)
+    keep the form they were hashed in, and blanking a newer event's actor changes its content.
+    On PostgreSQL ``cardctl_record_refusal`` (migration 0004) builds this same text, byte for byte.
+    """
+    content = [at_iso, recorded_iso, row["operator"], row["os_user"], row["channel"], row["action"],
+               row["card_no"], row["outcome"], row["reason"], row["detail"]]
+    actor = row.get("actor")
+    if actor is not None:
+        content.append(actor)
+    return _CONTENT_JSON.encode(content)
 
 
 def _hmac(key: bytes, prev_hash: str, content: str) -> str:
@@ -65,6 +73,11 @@ def _hmac(key: bytes, prev_hash: str, content: str) -> str:
 
 def chain_hash(key: bytes, prev_hash: str, row: dict[str, Any]) -> str:
     return _hmac(key, prev_hash, canonical(row))
+
+
+# on PostgreSQL: the newest event (or genesis) and the login the events trigger will record
+_NEWEST_EVENT = text(f"SELECT coalesce(e.seq, 0), coalesce(e.hash, '{GENESIS}'), session_user FROM (SELECT 1) AS one "
+                     "LEFT JOIN (SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1) AS e ON true")
 
 
 @dataclass
@@ -90,8 +103,18 @@ class AuditTrail:
             session.flush()  # objects the caller added go in first, as the ORM's autoflush did
             conn = session.connection()
         head = audit_head
-        seq, prev = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).one()
         key, actor = self.key, self.actor
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            # The server writes the actor and moves the head at commit (its triggers, migration
+            # 0004): the hash covers the login the server will record, so a client that claims
+            # another name writes an event that audit verify rejects. The chain goes on from
+            # the newest event, as the server checks; writers already queue on the advisory
+            # write lock, and operator logins may not lock the head row.
+            seq, prev, login = conn.execute(_NEWEST_EVENT).one()
+        else:
+            seq, prev = conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()).one()
+            login = actor.os_user  # on SQLite who acts is the OS user of this process
         now_iso = now.isoformat()  # every event of one append shares recorded_at, and most share at
         rows = []
         for draft in drafts:
@@ -102,13 +125,14 @@ class AuditTrail:
                 "channel": actor.channel, "action": draft.action, "card_no": draft.card_no,
                 "outcome": draft.outcome, "reason": draft.reason,
                 "detail": _DETAIL_JSON.encode(draft.detail) if draft.detail else None,
-                "prev_hash": prev,
+                "actor": login, "prev_hash": prev,
             }
             content = _content(draft.at.isoformat() if draft.at else now_iso, now_iso, row)
             row["hash"] = prev = _hmac(key, prev, content)
             rows.append(row)
         conn.execute(events.insert(), rows)
-        conn.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
+        if not postgresql:
+            conn.execute(head.update().where(head.c.id == 1).values(seq=seq, hash=prev))
         return len(rows)
 
 

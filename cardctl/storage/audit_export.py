@@ -27,6 +27,9 @@ VERSION = 1
 MAX_LINE = 4 << 20  # bytes; an event is a few hundred, its longest reason a few hundred KB
 EVENT_FIELDS = ("seq", "at", "recorded_at", "operator", "os_user", "channel", "action", "card_no",
                 "outcome", "reason", "detail", "prev_hash", "hash")
+# who really acted (migration 0004): in a line only when the event has it, so exports of older
+# events keep the fields they always had; a line without it is hashed in the older form
+ACTOR_FIELD = "actor"
 _LINE_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 _MAC_JSON = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":"))
 

@@ -25,7 +25,7 @@ from ..i18n import _
 from ..keys import Keys
 from .audit import GENESIS, content_of
 from .audit_walk import ChainWalk
-from .audit_export import EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac
+from .audit_export import ACTOR_FIELD, EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac
 
 _REQUIRED_TEXT = ("at", "recorded_at", "operator", "os_user", "channel", "action", "outcome",
                   "prev_hash", "hash")
@@ -205,8 +205,10 @@ def _header_problem(header: dict[str, Any]) -> str | None:
 def _event_problem(record: Any) -> str | None:
     if not isinstance(record, dict):
         return _("not a JSON object")
-    if set(record) != set(EVENT_FIELDS):
+    if set(record) - {ACTOR_FIELD} != set(EVENT_FIELDS):
         return _("its fields are not an event's")
+    if ACTOR_FIELD in record and not isinstance(record[ACTOR_FIELD], str):
+        return _("{field} is not text").format(field=ACTOR_FIELD)
     if not _is_int(record["seq"]):
         return _("{field} is not a whole number").format(field="seq")
     for name in _REQUIRED_TEXT:

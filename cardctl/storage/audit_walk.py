@@ -20,7 +20,10 @@ from sqlalchemy import LargeBinary, case, cast, func, literal, select
 
 from ..i18n import _
 from .audit import GENESIS, _hmac, content_of
-from .audit_export import EVENT_FIELDS
+from .audit_export import ACTOR_FIELD, EVENT_FIELDS
+
+# what a walk of the database reads: every hashed field, and the actor when there is one
+STORED_FIELDS = (*EVENT_FIELDS, ACTOR_FIELD)
 from .tables import audit_head, events
 
 TIMES = ("at", "recorded_at")
@@ -185,6 +188,8 @@ def record_of(raw: dict[str, Any]) -> dict[str, Any]:
             raise Damaged(name, seq)
         else:
             record[name] = value
+    if record.get(ACTOR_FIELD, "") is None:  # written before the actor was recorded
+        del record[ACTOR_FIELD]
     return record
 
 
@@ -318,7 +323,7 @@ def verify_stored(conn, key: bytes, anchors: Sequence[tuple[int, str]] = ()) -> 
     prefix) anchor recorded outside it, in one read transaction (``conn``)."""
     walk = ChainWalk(key)
     elsewhere = hash_exists(conn)
-    for record in read_records(conn, EVENT_FIELDS):
+    for record in read_records(conn, STORED_FIELDS):
         take(walk, record, elsewhere)
     head = read_head(conn)
     walk_to_head(walk, head)

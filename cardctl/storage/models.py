@@ -119,6 +119,7 @@ class Event(Base):
     outcome: Mapped[str]
     reason: Mapped[Optional[str]]
     detail: Mapped[Optional[str]]
+    actor: Mapped[Optional[str]]
     prev_hash: Mapped[str]
     hash: Mapped[str]
 

@@ -168,6 +168,9 @@ events = Table(
     _required("outcome", String(32)),
     _optional("reason", Text),
     _optional("detail", Text),
+    # who really acted, as the system established it: the database login on PostgreSQL (its
+    # trigger writes it, whatever the client sent), the OS user on SQLite; NULL before 0004
+    _optional("actor", Text),
     _required("prev_hash", String(64)),
     _required("hash", String(64)),
 )
