@@ -21,7 +21,8 @@ from ..i18n import N_
 from .common import App, RootGroup, Runtime, choose_language, examples
 
 # In the order --help lists them.
-MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator")
+MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator",
+           "keys")
 
 # Command name -> the module that registers it (tests/test_startup.py checks it against MODULES).
 COMMANDS = {
@@ -36,6 +37,7 @@ COMMANDS = {
     "policy": "policy",
     "audit": "audit",
     "operator": "operator",
+    "key": "keys",
 }
 
 

@@ -20,11 +20,14 @@ if TYPE_CHECKING:
     from ..storage.audit_export_verify import FileReport
 
 
-def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = ()) -> ChainReport:
-    """Walk the chain; then check each (seq, hash prefix) anchor recorded outside the database.
+def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
+                 public_key: bytes | None = None) -> ChainReport:
+    """Walk the chain; then check each (seq, hash prefix) anchor recorded outside the database,
+    and with ``public_key`` every head it signed (services/signing.py).
 
     The chain alone cannot show that its newest events were cut off together with
-    the head row; an anchor written down earlier (a report, a ticket) can.
+    the head row; an anchor written down earlier (a report, a ticket) can. Nor can it show a
+    rewrite by someone holding the audit key; a signed head can.
     """
     with ctx.db.read() as session:
         head = session.get(AuditHead, 1)
@@ -45,6 +48,14 @@ def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = ()) -> Chain
             if not found.startswith(prefix.lower()):
                 return replace(report, ok=False, first_bad_seq=seq,
                                problem=_("anchor {seq}: the hash differs; events up to {seq} were rewritten").format(seq=seq))
+        if public_key is None:
+            return report
+        from .signing import check_signed_heads
+
+        signed = check_signed_heads(session, ctx.keys.fingerprint, public_key)
+        report = replace(report, signed_seq=signed.signed_seq, signature_key=signed.key_id)
+        if not signed.ok:
+            return replace(report, ok=False, problem=signed.problem, first_bad_seq=signed.first_bad_seq)
         return report
 
 
@@ -81,13 +92,14 @@ class _ChainStop(Exception):
 
 
 def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | None = None,
-                 force: bool = False, batch: int = 5000) -> ExportResult:
+                 force: bool = False, batch: int = 5000, signer=None) -> ExportResult:
     """Write events ``from_seq``..``to_seq`` (default: to the newest) to ``target`` as an export.
 
     One read transaction, so the file is one snapshot of the trail; events stream in batches.
     Every event is checked on its way out (its hash, its link to the one before, the first
     one's link to the event before the range), and an export of a broken chain is refused:
-    the file is removed and the report says which event broke it.
+    the file is removed and the report says which event broke it. The header carries the newest
+    signed head in the range; with ``signer`` (the signing host) the end line is signed too.
     """
     from ..storage.audit import GENESIS, ChainWalk
     from ..storage.audit_export import ExportWriter, Header, atomic_output, iter_records
@@ -100,13 +112,20 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
             return ExportResult(0, from_seq, last, GENESIS, ChainReport(
                 0, False, _("event {seq}, which the export would follow, is missing: deleted").format(seq=from_seq - 1),
                 from_seq - 1))
+        from ..storage.signing import key_id, signed_head_record
+        from .signing import latest_signed_head
+
+        # the head of the key this host verifies with, if it knows one; else the newest of any
+        public = signer.public if signer is not None else ctx.keys.public_key
+        signed = latest_signed_head(session, from_seq - 1, last, key_id(public) if public else None)
         header = Header(ctx.keys.fingerprint, ctx.db.display, from_seq, last, prev, ctx.now().isoformat(),
-                        ctx.settings.operator, ctx.settings.os_user)
+                        ctx.settings.operator, ctx.settings.os_user,
+                        signed_head_record(signed) if signed is not None else None)
         walk = ChainWalk(ctx.keys.audit_key, from_seq, prev)
         writer = None
         try:
             with atomic_output(target, force) as out:
-                writer = ExportWriter(out, ctx.keys.audit_key, header)
+                writer = ExportWriter(out, ctx.keys.audit_key, header, signer)
                 for record in _checked(walk, iter_records(session, from_seq, last, batch), session):
                     writer.event(record)
                 _check_end(walk, last, head_seq, head_hash)
@@ -152,9 +171,12 @@ def _export_range(from_seq: int, to_seq: int | None, head_seq: int) -> int:
 
 
 def verify_export_files(settings: Settings, files: Sequence[str],
-                        anchors: Sequence[tuple[int, str]] = ()) -> FileReport:
-    """Verify export files with the key file alone: no database is opened."""
+                        anchors: Sequence[tuple[int, str]] = (), public_key: str | None = None) -> FileReport:
+    """Verify export files with the key file alone (and the public signing key): no database is opened."""
     from ..keys import load_keys
     from ..storage.audit_export_verify import verify_files
+    from ..storage.signing import public_key_for
 
-    return verify_files(load_keys(settings.key_file), str(settings.key_file), files, anchors)
+    keys = load_keys(settings.key_file)
+    public = public_key_for(settings, keys, public_key)
+    return verify_files(keys, str(settings.key_file), files, anchors, public)

@@ -126,6 +126,8 @@ class ChainReport:
     problem: str | None = None
     first_bad_seq: int | None = None
     head_hash: str | None = None  # the last event's hash: write it down elsewhere as an anchor
+    signed_seq: int | None = None  # the newest signed head that still matches (storage/signing.py)
+    signature_key: str | None = None  # the key id signatures were checked with; None: not checked
 
 
 @dataclass

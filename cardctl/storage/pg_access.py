@@ -34,7 +34,7 @@ from .tables import metadata
 
 # privileges each group adds to the one below it; events are append-only, arrears a ledger
 STAFF_WRITES = {"holders": "INSERT, UPDATE", "cards": "INSERT, UPDATE", "locks": "INSERT, UPDATE",
-                "arrears": "INSERT", "events": "INSERT", "audit_head": "UPDATE"}
+                "arrears": "INSERT", "events": "INSERT", "audit_head": "UPDATE", "signed_heads": "INSERT"}
 ADMIN_WRITES = {"policies": "INSERT, UPDATE", "operators": "INSERT, UPDATE"}
 SERIAL_COLUMNS = (("holders", "id"), ("locks", "id"), ("arrears", "id"))
 REFUSAL_FUNCTION = ("cardctl_record_refusal(text, timestamp, text, text, text, text, text, "
