@@ -179,8 +179,7 @@ def export(
         message(_("signed with signing key {key}").format(key=signer.key_id))
 
 
-@audit_app.command("sign", epilog=examples("cardctl audit sign",
-                                           "CARDCTL_SIGNING_KEY=/etc/cardctl/cardctl.signing.key cardctl audit sign"))
+@audit_app.command("sign", epilog=examples("cardctl audit sign", "cardctl audit sign -o json"))
 @edge
 def sign(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
     """Sign the chain head with the signing key, after verifying the chain since the last signed head.

@@ -314,7 +314,8 @@ class _Verifier:
         covered = [seq for seq in self.signed if export.header["from_seq"] - 1 <= seq <= export.header["to_seq"]]
         if not covered:
             raise _Broken(_("{file} carries no signature of key {key}: made without the signing key, it cannot be "
-                            "told apart from a forgery").format(file=name, key=_key_id(self.public)),
+                            "told apart from a forgery (export it again after 'cardctl audit sign')").format(
+                                file=name, key=_key_id(self.public)),
                           export.header["from_seq"], n)
 
     def check_anchor(self, seq: int, hash_: str, line: int | None) -> None:
