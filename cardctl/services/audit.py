@@ -112,12 +112,18 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
             return ExportResult(0, from_seq, last, GENESIS, ChainReport(
                 0, False, _("event {seq}, which the export would follow, is missing: deleted").format(seq=from_seq - 1),
                 from_seq - 1))
-        from ..storage.signing import key_id, signed_head_record
-        from .signing import latest_signed_head
+        from ..storage.signing import key_id, signed_head_record, signing_time
+        from .signing import first_unmatched_head, latest_signed_head
 
         # the head of the key this host verifies with, if it knows one; else the newest of any
         public = signer.public if signer is not None else ctx.keys.public_key
-        signed = latest_signed_head(session, from_seq - 1, last, key_id(public) if public else None)
+        kid = key_id(public) if public else None
+        unmatched = first_unmatched_head(session, kid)
+        if unmatched is not None:
+            return ExportResult(0, from_seq, last, GENESIS, ChainReport(
+                0, False, _("signed head {seq} (signed {at}) no longer matches the trail: it was rewritten").format(
+                    seq=unmatched.seq, at=signing_time(unmatched.signed_at).isoformat()), unmatched.seq))
+        signed = latest_signed_head(session, from_seq - 1, last, kid)
         header = Header(ctx.keys.fingerprint, ctx.db.display, from_seq, last, prev, ctx.now().isoformat(),
                         ctx.settings.operator, ctx.settings.os_user,
                         signed_head_record(signed) if signed is not None else None)

@@ -138,3 +138,17 @@ def latest_signed_head(session, low: int, high: int, kid: str | None = None):
     if kid is not None:
         stmt = stmt.where(signed_heads.c.key_id == kid)
     return session.execute(stmt.order_by(signed_heads.c.seq.desc(), signed_heads.c.signed_at.desc()).limit(1)).first()
+
+
+def first_unmatched_head(session, kid: str | None = None):
+    """The first signed head (of key ``kid``, or any) whose event is gone or has another hash.
+
+    No signature is checked (that needs the public key): this is what an export can tell alone,
+    and it refuses to carry a trail rewritten under a signed head.
+    """
+    stmt = (select(signed_heads.c.seq, signed_heads.c.signed_at)
+            .select_from(signed_heads.outerjoin(events, events.c.seq == signed_heads.c.seq))
+            .where((events.c.hash.is_(None)) | (events.c.hash != signed_heads.c.hash)))
+    if kid is not None:
+        stmt = stmt.where(signed_heads.c.key_id == kid)
+    return session.execute(stmt.order_by(signed_heads.c.seq).limit(1)).first()
