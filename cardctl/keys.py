@@ -170,8 +170,9 @@ _KINDS = ((stat.S_ISDIR, N_("a directory")), (stat.S_ISFIFO, N_("a FIFO")), (sta
           (stat.S_ISBLK, N_("a device")), (stat.S_ISSOCK, N_("a socket")))
 
 
-def read_private(path: Path) -> bytes:
-    """The bytes of a key file, refused unless it is a regular file only its owner may use.
+def read_private(path: Path, private: bool = True) -> bytes:
+    """The bytes of a key file, refused unless it is a regular file only its owner may use
+    (``private=False``: a public key, which anyone may read).
 
     Opened without blocking (a FIFO would otherwise wait for a writer forever) and checked with
     fstat on the open descriptor, so what is checked is what is read.
@@ -189,7 +190,8 @@ def read_private(path: Path) -> bytes:
             if test(info.st_mode):
                 raise KeyFileError(_("key file {path} is {kind}, not a key file; give the key file itself").format(
                     path=path, kind=term(kind)))
-        check_private(path, info)
+        if private:
+            check_private(path, info)
         data = os.read(fd, _MAX_KEY_FILE + 1)
     except OSError as exc:
         raise KeyFileError(_("cannot read key file {path}: {error}").format(path=path, error=exc.strerror)) from None

@@ -252,6 +252,8 @@ def test_a_fifo_device_directory_or_binary_file_as_key_file_gets_a_clear_error(o
                            (folder, "is a directory, not a key file"), (binary, "not a cardctl key"),
                            (huge, "not a cardctl key file (too large)")):
         one_line(office("status", CARD, env={"CARDCTL_KEY_FILE": str(path)}), 1, fragment)
+    # nor as the public key to verify with (a public key may be world-readable, not a FIFO)
+    one_line(office("audit", "verify", "--public-key", str(fifo)), 2, "is a FIFO, not a key file")
     # a FIFO nobody writes to must not hang a real process either
     env = {**os.environ, "CARDCTL_DB": office.database.url, "CARDCTL_KEY_FILE": str(fifo), "CARDCTL_LANG": "en"}
     done = subprocess.run([sys.executable, "-m", "cardctl", "audit", "verify", "--file", "-"], env=env,

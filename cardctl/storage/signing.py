@@ -130,12 +130,11 @@ def parse_public_key(raw: str, option: str = "--public-key") -> bytes:
     """A public key given as 64 hex digits, or a file holding them (as ``key show --public`` prints)."""
     text = raw.strip()
     if len(text) != PUBLIC_HEX or not all(c in "0123456789abcdefABCDEF" for c in text):
-        try:
-            with open(text, "rb") as handle:  # public: no privacy check; a small file
-                text = handle.read(4096).decode("ascii", "replace").strip()
-        except OSError as exc:
+        try:  # a public key: anyone may read it, yet a FIFO or a device must not hang or flood us
+            text = read_private(Path(text), private=False).decode("ascii", "replace").strip()
+        except KeyFileError as exc:
             raise InvalidInput(_("{option} {value!r}: expected 64 hex digits or a file holding them ({error})").format(
-                option=option, value=raw[:80], error=exc.strerror)) from None
+                option=option, value=raw[:80], error=exc.message)) from None
         text = text.split()[-1] if text.split() else ""
     if len(text) != PUBLIC_HEX or not all(c in "0123456789abcdefABCDEF" for c in text):
         raise InvalidInput(_("{option} {value!r}: expected 64 hex digits or a file holding them").format(
