@@ -302,14 +302,15 @@ def test_a_missing_key_file_is_refused_naming_the_fix(ready, key_file):
 def test_an_unreadable_key_file_is_refused(ready, tmp_path):
     folder = tmp_path / "a-folder.key"
     folder.mkdir()
-    one_line(ready("status", CARD, CARDCTL_KEY_FILE=str(folder)), "cannot read key file")
+    one_line(ready("status", CARD, CARDCTL_KEY_FILE=str(folder)), "is a directory, not a key file")
     garbage = tmp_path / "garbage.key"
     garbage.write_text("not a key\n")
+    garbage.chmod(0o600)
     one_line(ready("status", CARD, CARDCTL_KEY_FILE=str(garbage)), "not a cardctl key")
     if os.geteuid() != 0:  # root reads any file whatever its mode
         locked = tmp_path / "locked.key"
         locked.write_text("0" * 64 + "\n")
-        locked.chmod(0)
+        locked.chmod(0)  # unreadable even by its owner
         one_line(ready("status", CARD, CARDCTL_KEY_FILE=str(locked)), "cannot read key file")
 
 

@@ -64,7 +64,7 @@ def unwritable(folder: Path) -> Iterator[None]:
     if os.geteuid() != 0:
         modes = {p: p.stat().st_mode for p in paths}
         for p in paths:
-            p.chmod(0o555 if p.is_dir() else 0o444)
+            p.chmod(0o555 if p.is_dir() else modes[p] & 0o555)  # a key file stays private (0400)
         try:
             yield
         finally:

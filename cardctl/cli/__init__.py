@@ -22,7 +22,8 @@ from ..i18n import N_, _
 from .common import App, RootGroup, Runtime, choose_language, examples, fail
 
 # In the order --help lists them.
-MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator")
+MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator",
+           "keys")
 
 # Command name -> the module that registers it (tests/test_startup.py checks it against MODULES).
 COMMANDS = {
@@ -37,6 +38,7 @@ COMMANDS = {
     "policy": "policy",
     "audit": "audit",
     "operator": "operator",
+    "key": "keys",
 }
 
 

@@ -16,6 +16,10 @@ from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
 from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time, runtime
 
+PublicKeyOpt = Annotated[str | None, typer.Option(
+    "--public-key", help=N_("The public signing key (64 hex digits, or a file holding them) to check signatures "
+                            "with; default: the one in the key file."), show_default=False)]
+
 audit_app = App(help=N_("The append-only, hash-chained audit trail."), no_args_is_help=True,
                 epilog=examples("cardctl audit log --card A10000001", "cardctl audit verify"))
 
@@ -40,6 +44,7 @@ def verify(
     anchor: Annotated[list[str] | None, typer.Option(
         "--anchor", help=N_("SEQ:HASH (16+ hex) printed by an earlier verify; proves no newer event was cut off."),
         show_default=False)] = None,
+    public_key: PublicKeyOpt = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
     """Check the whole chain; name the first event that was edited, deleted or reordered (exit 6).
@@ -51,37 +56,61 @@ def verify(
     database: each event's hash, each file's header and end line (a file cut short fails),
     and that each file continues the one before it. A wrong key file exits 1, a file that is
     no export exits 2, anything edited, deleted, reordered, cut or damaged exits 6.
+
+    With the public signing key (in a staff or auditor key file, or --public-key) it also
+    checks the signed heads and export signatures, which only the signing host can make: a
+    rewrite by someone holding every HMAC key is named at the first signed head it changed.
     """
     anchors = [parse_anchor(a) for a in anchor or []]
     if file or more_files:
         if not file:
             raise InvalidInput(_("FILE arguments need --file (cardctl audit verify --file FILE...)"))
-        verify_files([*file, *(more_files or [])], anchors, runtime(ctx), output)
+        verify_files([*file, *(more_files or [])], anchors, runtime(ctx), output, public_key)
         return
     from ..services.audit import verify_chain
+    from ..storage.signing import public_key_for
 
-    report = verify_chain(runtime(ctx).context(role=Role.AUDITOR), anchors)
+    ctx_ = runtime(ctx).context(role=Role.AUDITOR)
+    report = verify_chain(ctx_, anchors, public_key_for(ctx_.settings, ctx_.keys, public_key))
     head = f"{report.checked}:{(report.head_hash or '')[:16]}"
     if output is not OutputFormat.TABLE:
         emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
-               "first_bad_seq": report.first_bad_seq, "head": head, **_bad_fields(report)}], output)
+               "first_bad_seq": report.first_bad_seq, "head": head, **_bad_fields(report),
+               "signed_seq": report.signed_seq, "signature_key": report.signature_key}], output)
     if not report.ok:
         raise ChainBroken(_("audit chain broken: {problem}").format(problem=_all_bad(report)))
     if output is OutputFormat.TABLE:
         message(_("audit chain intact: {count} event(s) verified; head {head}").format(count=report.checked, head=head))
+        message(signature_note(report.signature_key, report.signed_seq, report.checked))
 
 
-def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, output: OutputFormat) -> None:
+def signature_note(key: str | None, signed_seq: int | None, head_seq: int) -> str:
+    """One line on what the signatures cover (docs/security.md, "Signed heads")."""
+    if key is None:
+        return _("signatures not checked: no public key (a staff or auditor key file carries it, or give "
+                 "--public-key)")
+    if signed_seq is None:
+        return _("nothing signed by key {key} yet: the audit key alone protects the trail; run 'cardctl audit "
+                 "sign' on the signing host").format(key=key)
+    if signed_seq >= head_seq:
+        return _("signed by key {key} up to the head, event {seq}").format(key=key, seq=signed_seq)
+    return _("signed by key {key} up to event {seq}; events {first}-{last} are not signed yet").format(
+        key=key, seq=signed_seq, first=signed_seq + 1, last=head_seq)
+
+
+def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, output: OutputFormat,
+                 public_key: str | None = None) -> None:
     """``audit verify --file``: no database, no role; the key file is what it takes."""
     from ..services.audit import verify_export_files
 
-    report = verify_export_files(rt.settings(), files, anchors)
+    report = verify_export_files(rt.settings(), files, anchors, public_key)
     head = f"{report.head_seq}:{report.head_hash[:16]}" if report.ok else None
     follows = f"{report.from_seq - 1}:{report.prev_hash[:16]}" if report.ok else None
     if output is not OutputFormat.TABLE:
         emit([{"ok": report.ok, "checked": report.checked, "problem": report.problem,
                "first_bad_seq": report.first_bad_seq, "head": head, "follows": follows,
-               "files": report.files, "file": report.file, "line": report.line, **_bad_fields(report)}], output)
+               "files": report.files, "file": report.file, "line": report.line, **_bad_fields(report),
+               "signed_seq": report.signed_seq, "signature_key": report.signature_key}], output)
     if not report.ok:
         raise ChainBroken(_("audit export broken: {problem}").format(problem=_all_bad(report)))
     if output is not OutputFormat.TABLE:
@@ -90,6 +119,7 @@ def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, 
             else _("no events after seq {seq}").format(seq=report.head_seq))
     message(_("audit export intact: {count} event(s) verified in {files} file(s), {span}; head {head}").format(
         count=report.checked, files=report.files, span=span, head=head))
+    message(signature_note(report.signature_key, report.signed_seq, report.head_seq))
     if report.from_seq > 1 and not any(seq == report.from_seq - 1 for seq, _anchor in anchors):
         message(_("it follows {follows}: verify it together with the export before it, or check that "
                   "this is the head noted from that export (--anchor {seq}:HASH)").format(
@@ -124,10 +154,13 @@ def export(
     """
     from ..output_file import check_target
     from ..services.audit import export_trail
+    from ..storage.signing import signer_if_present
 
     rt = runtime(ctx)
     check_target(file, force, rt.settings().protected_files())  # before any work; again when written
-    result = export_trail(rt.context(role=Role.AUDITOR), file, from_seq, to_seq, force)
+    ctx_ = rt.context(role=Role.AUDITOR)
+    signer = signer_if_present(ctx_.settings)  # on the signing host the end line is signed too
+    result = export_trail(ctx_, file, from_seq, to_seq, force, signer=signer)
     if result.broken is not None:
         kept = (_("what was printed stops without its end line, so it does not verify") if file == "-"
                 else _("nothing was exported"))
@@ -142,6 +175,32 @@ def export(
     else:
         message(_("no events after seq {seq}: wrote an export of 0 events to {target}; head {head}").format(
             seq=result.to_seq, target=target, head=head))
+    if signer is not None:
+        message(_("signed with signing key {key}").format(key=signer.key_id))
+
+
+@audit_app.command("sign", epilog=examples("cardctl audit sign", "cardctl audit sign -o json"))
+@edge
+def sign(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
+    """Sign the chain head with the signing key, after verifying the chain since the last signed head.
+
+    Runs on the signing host, which alone holds the signing key (CARDCTL_SIGNING_KEY, or
+    the file beside the key file). A rewrite of the trail by anyone without that key no
+    longer matches the signed head: 'audit verify' names it. The cron sweep
+    'unlock --expired' signs too where CARDCTL_SIGNING_KEY is set.
+    """
+    from ..services.signing import sign_head
+    from ..storage.signing import load_signer, signing_key_path
+
+    ctx_ = runtime(ctx).context(role=Role.STAFF)
+    result = sign_head(ctx_, load_signer(signing_key_path(ctx_.settings)))
+    if output is not OutputFormat.TABLE:
+        emit([{"seq": result.seq, "hash": result.hash, "signed_at": iso(result.signed_at), "key_id": result.key_id,
+               "created": result.created}], output)
+        return
+    text = (_("signed head {seq}:{hash} with key {key}") if result.created
+            else _("head {seq}:{hash} was signed already with key {key}"))
+    message(text.format(seq=result.seq, hash=result.hash[:16], key=result.key_id))
 
 
 def _bad_fields(report) -> dict:

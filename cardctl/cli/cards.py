@@ -46,6 +46,9 @@ def init(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
             db=report.database, before=report.revision_before or term("none"), after=report.revision_after))
         message((_("key file {path} created (mode 0600; back it up!)") if report.key_created
                  else _("key file {path} in use")).format(path=report.key_file))
+        if report.signing_key:
+            message(_("signing key {path} created (mode 0600), public key {key}: move it to the signing host "
+                      "(README, \"Files and keys\")").format(path=report.signing_key, key=report.signing_key_id))
         return
     emit([report.record()], output)
 

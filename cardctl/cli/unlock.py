@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Iterable, Iterator
 
@@ -199,3 +200,18 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
             ended = (_("{ended} expired lock(s) recorded as ended; {lapsed} temporary loss report(s) recorded as "
                        "lapsed") if lapsed else _("{ended} expired lock(s) recorded as ended"))
         message(ended.format(ended=count - lapsed, lapsed=lapsed))
+    if os.environ.get("CARDCTL_SIGNING_KEY"):  # the signing host: sign the head at every sweep
+        _sign_head(rt, channel)
+
+
+def _sign_head(rt, channel: str) -> None:
+    """Sign the chain head if it moved since the last signed head (docs/security.md, "Signed heads")."""
+    from ..services.signing import sign_head, unsigned_since
+    from ..storage.signing import load_signer, signing_key_path
+
+    ctx_ = rt.context(channel, Role.STAFF)
+    signer = load_signer(signing_key_path(ctx_.settings))
+    with ctx_.db.read() as session:
+        due = unsigned_since(session, signer.key_id)
+    if due:
+        sign_head(ctx_, signer)

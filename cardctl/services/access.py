@@ -54,7 +54,14 @@ def open_for(settings: Settings, clock: Clock, needed: Role, command: str, read_
         standing = standing_of(conn, login)
     if not standing.allows(needed):
         raise refusal(ctx.db, ctx.keys, settings, clock, standing, needed, command)
+    if needed is not Role.AUDITOR and not ctx.keys.checks_identity and command not in AUDIT_KEY_ENOUGH:
+        raise KeyFileError(_("{command} needs a staff key file; {path} is an auditor key file (it cannot check PINs "
+                             "or ID numbers)").format(command=command, path=settings.key_file))
     return ctx
+
+
+# commands above auditor that use the audit key alone (docs/security.md, "Keys by role")
+AUDIT_KEY_ENOUGH = frozenset({"audit sign"})
 
 
 def refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, standing: Standing,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterator, Sequence
 
@@ -19,17 +19,32 @@ if TYPE_CHECKING:
     from ..storage.models import Event
 
 
-def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = ()) -> ChainReport:
-    """Walk the chain; then check each (seq, hash prefix) anchor recorded outside the database.
+def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
+                 public_key: bytes | None = None) -> ChainReport:
+    """Walk the chain; then check each (seq, hash prefix) anchor recorded outside the database,
+    and with ``public_key`` every head it signed (services/signing.py).
 
     The chain alone cannot show that its newest events were cut off together with
-    the head row; an anchor written down earlier (a report, a ticket) can. Every bad
-    event is counted, however damaged the trail (``storage/audit_walk.py``).
+    the head row; an anchor written down earlier (a report, a ticket) can. Nor can it show a
+    rewrite by someone holding the audit key; a signed head can. Every bad event is counted,
+    however damaged the trail (``storage/audit_walk.py``).
     """
     from ..storage.audit_walk import verify_stored
 
     with ctx.db.connect_read() as conn:
-        return verify_stored(conn, ctx.keys.audit_key, anchors)
+        report = verify_stored(conn, ctx.keys.audit_key, anchors)
+        if public_key is None:
+            return report
+        from .signing import check_signed_heads
+
+        signed = check_signed_heads(conn, ctx.keys.fingerprint, public_key)
+        report = replace(report, signed_seq=signed.signed_seq, signature_key=signed.key_id)
+        if signed.ok:
+            return report
+        if report.ok:  # the chain verifies with the audit key, yet no longer matches what was signed
+            return replace(report, ok=False, problem=signed.problem, first_bad_seq=signed.first_bad_seq, bad=1,
+                           last_bad_seq=signed.first_bad_seq, last_problem=signed.problem)
+        return report
 
 
 def event_log(ctx: Context, card_no: str | None, since: datetime | None,
@@ -65,13 +80,15 @@ class _ChainStop(Exception):
 
 
 def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | None = None,
-                 force: bool = False, batch: int = 5000) -> ExportResult:
+                 force: bool = False, batch: int = 5000, signer=None) -> ExportResult:
     """Write events ``from_seq``..``to_seq`` (default: to the newest) to ``target`` as an export.
 
     One read transaction, so the file is one snapshot of the trail; events stream in batches.
     Every event is checked on its way out (its hash, its link to the one before, the first
     one's link to the event before the range), and an export of a broken chain is refused:
-    the file is removed and the report counts every bad event, naming the first and last.
+    the file is removed and the report counts every bad event, naming the first and last. The
+    header carries the newest signed head in the range; with ``signer`` (the signing host) the
+    end line is signed too.
     """
     from ..storage import audit_walk as walker
     from ..storage.audit import GENESIS
@@ -93,14 +110,28 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
             missing = _("event {seq}, which the export would follow, is missing: deleted").format(seq=from_seq - 1)
             return ExportResult(0, from_seq, last, GENESIS, ChainReport(
                 0, False, missing, from_seq - 1, bad=1, last_bad_seq=from_seq - 1, last_problem=missing))
+        from ..storage.signing import key_id, signed_head_record, signing_time
+        from .signing import first_unmatched_head, latest_signed_head
+
+        # the head of the key this host verifies with, if it knows one; else the newest of any
+        public = signer.public if signer is not None else ctx.keys.public_key
+        kid = key_id(public) if public else None
+        unmatched = first_unmatched_head(conn, kid)
+        if unmatched is not None:
+            rewritten = _("signed head {seq} (signed {at}) no longer matches the trail: it was rewritten").format(
+                seq=unmatched.seq, at=signing_time(unmatched.signed_at).isoformat())
+            return ExportResult(0, from_seq, last, GENESIS, ChainReport(
+                0, False, rewritten, unmatched.seq, bad=1, last_bad_seq=unmatched.seq, last_problem=rewritten))
+        signed = latest_signed_head(conn, from_seq - 1, last, kid)
         header = Header(ctx.keys.fingerprint, ctx.db.display, from_seq, last, prev, ctx.now().isoformat(),
-                        ctx.settings.operator, ctx.settings.os_user)
+                        ctx.settings.operator, ctx.settings.os_user,
+                        signed_head_record(signed) if signed is not None else None)
         walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, prev)
         elsewhere = walker.hash_exists(conn)
         writer = None
         try:
             with atomic_output(target, force, ctx.settings.protected_files()) as out:
-                writer = ExportWriter(out, ctx.keys.audit_key, header)
+                writer = ExportWriter(out, ctx.keys.audit_key, header, signer)
                 for record in walker.read_records(conn, walker.STORED_FIELDS, from_seq, last, batch):
                     # past the first bad event nothing more is written, but the walk goes on
                     # to count every bad event the refusal names
@@ -127,9 +158,12 @@ def _export_range(from_seq: int, to_seq: int | None, head_seq: int) -> int:
 
 
 def verify_export_files(settings: Settings, files: Sequence[str],
-                        anchors: Sequence[tuple[int, str]] = ()) -> FileReport:
-    """Verify export files with the key file alone: no database is opened."""
+                        anchors: Sequence[tuple[int, str]] = (), public_key: str | None = None) -> FileReport:
+    """Verify export files with the key file alone (and the public signing key): no database is opened."""
     from ..keys import load_keys
     from ..storage.audit_export_verify import verify_files
+    from ..storage.signing import public_key_for
 
-    return verify_files(load_keys(settings.key_file), str(settings.key_file), files, anchors)
+    keys = load_keys(settings.key_file)
+    public = public_key_for(settings, keys, public_key)
+    return verify_files(keys, str(settings.key_file), files, anchors, public)

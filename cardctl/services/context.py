@@ -23,7 +23,7 @@ from ..domain.policy import Policy
 from ..domain.roles import Role
 from ..errors import CardctlError, DatabaseError, KeyFileError
 from ..i18n import _
-from ..keys import Keys, load_keys
+from ..keys import KeyFileMissing, Keys, load_keys
 from .reads import run, scalar, standing_of
 
 if TYPE_CHECKING:
@@ -53,7 +53,12 @@ class Context:
 
         db = Database(settings.db_url, settings.busy_timeout_s, read_only=read_only)
         db.require_ready()
-        keys = load_keys(settings.key_file)
+        try:
+            keys = load_keys(settings.key_file)
+        except KeyFileMissing:
+            with db.connect_read() as conn:
+                raise_key_missing(settings, db.display, scalar(conn, "key_fingerprint"))
+            raise
         ctx = cls(db, keys, settings, clock)
         ctx.check_key()
         if is_host_clock(clock):
@@ -139,3 +144,13 @@ class Context:
 
     def policy_for(self, session, region: str) -> Policy:
         return policy_rules.resolve(self.policies(session), region)
+
+
+def raise_key_missing(settings: Settings, db: str, fingerprint: str | None) -> None:
+    """A database that has a key: its key file must be restored, never replaced by a new one."""
+    if fingerprint is None:
+        return
+    raise KeyFileMissing(_("key file {path} not found; database {db} has a key (fingerprint {fingerprint}): "
+                           "restore that key file from backup, or give its path with --key-file / CARDCTL_KEY_FILE "
+                           "('cardctl init' never makes a new key for a database that has one)").format(
+        path=settings.key_file, db=db, fingerprint=fingerprint))

@@ -6,6 +6,9 @@ that range follows, when and by whom it was made. Then one line per event with e
 the chain hash covers, its seq, prev_hash and hash. Last an end line with the count and the
 last seq and hash. Header and end line carry a MAC under the audit key, the end line's over
 the header's too, so a file cut short, or given a new header or end line, fails to verify.
+The MACs prove nothing against whoever holds the audit key; the header also carries the newest
+signed head in the range and, made on the signing host, the end line an Ed25519 signature
+(storage/signing.py), which only the public key verifies.
 Lines are ASCII (``ensure_ascii``): the file reads the same on any system for years.
 """
 
@@ -47,9 +50,13 @@ class Header:
     exported_at: str
     operator: str  # who made it: the person named at the counter and the acting login
     os_user: str
+    signed_head: dict[str, Any] | None = None  # the newest signed head in the range (storage/signing.py)
 
     def fields(self) -> dict[str, Any]:
-        return {"format": FORMAT, "version": VERSION, **asdict(self)}
+        fields = {"format": FORMAT, "version": VERSION, **asdict(self)}
+        if self.signed_head is None:  # exports without one read as they always did
+            del fields["signed_head"]
+        return fields
 
 
 def mac(key: bytes, kind: str, fields: dict[str, Any]) -> str:
@@ -63,6 +70,12 @@ def end_fields(header_mac: str, count: int, last_seq: int, last_hash: str) -> di
     return {"header_mac": header_mac, "count": count, "last_seq": last_seq, "last_hash": last_hash}
 
 
+def signature_message(header: dict[str, Any], end: dict[str, Any]) -> bytes:
+    """What the Ed25519 signature of an export covers: the header's fields (without its MAC) and
+    the end line's (the last hash commits to every event through the chain)."""
+    return f"{FORMAT}/{VERSION} signature\n{_MAC_JSON.encode({'header': header, 'end': end})}".encode()
+
+
 @dataclass
 class ExportWriter:
     """Writes one export: the header at once, then each checked event, then the end line."""
@@ -70,6 +83,7 @@ class ExportWriter:
     out: TextIO
     key: bytes
     header: Header
+    signer: Any = None  # storage.signing.Signer on the signing host: the end line is signed too
     count: int = 0
     header_mac: str = field(default="", init=False)
 
@@ -84,8 +98,12 @@ class ExportWriter:
 
     def end(self, last_seq: int, last_hash: str) -> None:
         fields = end_fields(self.header_mac, self.count, last_seq, last_hash)
-        self.out.write(_LINE_JSON.encode({"end": True, "count": self.count, "last_seq": last_seq,
-                                          "last_hash": last_hash, "mac": mac(self.key, "end", fields)}) + "\n")
+        line = {"end": True, "count": self.count, "last_seq": last_seq, "last_hash": last_hash,
+                "mac": mac(self.key, "end", fields)}
+        if self.signer is not None:
+            line["signing_key"] = self.signer.key_id
+            line["signature"] = self.signer.sign(signature_message(self.header.fields(), fields))
+        self.out.write(_LINE_JSON.encode(line) + "\n")
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 Streams line by line, so memory stays flat however long the file; a gzip file is recognised by
 its magic bytes. Needs the key file and nothing else: no database is opened. A line that is no
 event (not JSON, nested too deep, too long, wrong fields) is counted as a bad event and the walk
-goes on, as it does past an edited one: the report counts them all (docs/security.md).
+goes on, as it does past an edited one: the report counts them all (docs/security.md). Given the
+public signing key, the signatures are checked too (``_Verifier.signed_head``, ``_end_signature``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import re
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any, Sequence
 
 from ..errors import InvalidInput, KeyFileError
@@ -25,7 +26,7 @@ from ..i18n import _
 from ..keys import Keys
 from .audit import GENESIS, content_of
 from .audit_walk import ChainWalk
-from .audit_export import ACTOR_FIELD, EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac
+from .audit_export import ACTOR_FIELD, EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac, signature_message
 
 _REQUIRED_TEXT = ("at", "recorded_at", "operator", "os_user", "channel", "action", "outcome",
                   "prev_hash", "hash")
@@ -53,6 +54,8 @@ class FileReport:
     bad: int = 0
     last_bad_seq: int | None = None
     last_problem: str | None = None
+    signed_seq: int | None = None  # the newest event a valid signature covers (storage/signing.py)
+    signature_key: str | None = None  # the key id signatures were checked with; None: not checked
 
 
 class _Broken(Exception):
@@ -242,6 +245,9 @@ class _Verifier:
     keys: Keys
     walk: ChainWalk
     anchors: dict[int, str]
+    public: bytes | None = None
+    signed: dict[int, tuple[str, str]] = field(default_factory=dict)  # seq -> (hash, signed at)
+    signed_seq: int | None = None
     first_at: tuple[str, int] | None = None  # the file and line of the first bad event
 
     def run(self, export: ExportFile) -> None:
@@ -306,6 +312,7 @@ class _Verifier:
         if not hmac.compare_digest(mac(self.keys.audit_key, "end", fields), record["mac"]):
             raise _Broken(_("{file} line {line}: the end line was edited (its MAC does not match)").format(
                 file=name, line=n), walk.next_seq, n)
+        self._end_signature(export, record, fields)
         to_seq = export.header["to_seq"]
         if walk.next_seq <= to_seq:
             missing = (_("{file} line {line}: event {first} is missing before the end line: deleted "
@@ -321,7 +328,51 @@ class _Verifier:
             raise _Broken(_("{file} line {line}: more after the end line: appended").format(
                 file=name, line=export.line_no), None, export.line_no)
 
+    def signed_head(self, export: ExportFile) -> None:
+        """Take the header's signed head as an anchor that only the signing key can have made."""
+        from .signing import check_signed_head
+
+        record = export.header.get("signed_head")
+        if self.public is None or record is None:
+            return
+        problem = check_signed_head(record, self.keys.fingerprint, self.public)
+        if problem is None and not export.header["from_seq"] - 1 <= record["seq"] <= export.header["to_seq"]:
+            problem = _("the signed head is damaged")
+        if problem is None:
+            self.signed[record["seq"]] = (str(record["hash"]), str(record["signed_at"]))
+        elif record.get("key_id") == _key_id(self.public):  # another key's head proves nothing either way
+            raise _Broken(_("{file} line 1: {problem}").format(file=export.name, problem=problem),
+                          export.header["from_seq"], 1)
+
+    def _end_signature(self, export: ExportFile, record: dict[str, Any], fields: dict[str, Any]) -> None:
+        """With the public key: a signed end line must verify, and a file must carry some signature."""
+        if self.public is None:
+            return
+        name, n = export.name, export.line_no
+        header = {k: v for k, v in export.header.items() if k != "mac"}
+        if "signature" in record and record.get("signing_key") == _key_id(self.public):
+            from .signing import verifies
+
+            if not verifies(self.public, signature_message(header, fields), record["signature"]):
+                raise _Broken(_("{file} line {line}: the signature does not verify: the export was rewritten or "
+                                "forged by someone without the signing key").format(file=name, line=n),
+                              export.header["from_seq"], n)
+            self.signed_seq = max(self.signed_seq or 0, export.header["to_seq"])
+            return
+        covered = [seq for seq in self.signed if export.header["from_seq"] - 1 <= seq <= export.header["to_seq"]]
+        if not covered:
+            raise _Broken(_("{file} carries no signature of key {key}: made without the signing key, it cannot be "
+                            "told apart from a forgery (export it again after 'cardctl audit sign')").format(
+                                file=name, key=_key_id(self.public)),
+                          export.header["from_seq"], n)
+
     def check_anchor(self, seq: int, hash_: str, line: int | None) -> None:
+        signed = self.signed.get(seq)
+        if signed is not None:
+            if hash_ != signed[0]:
+                raise _Broken(_("signed head {seq} (signed {at}) no longer matches event {seq}; the trail was "
+                                "rewritten at or before event {seq}").format(seq=seq, at=signed[1]), seq, line)
+            self.signed_seq = max(self.signed_seq or 0, seq)
         prefix = self.anchors.get(seq)
         if prefix is not None and not hash_.startswith(prefix.lower()):
             self.walk.broken(_("anchor {seq}: the hash differs; events up to {seq} were rewritten").format(seq=seq),
@@ -337,7 +388,7 @@ def _as_is(problem: str) -> str:
 
 
 def verify_files(keys: Keys, key_file: str, names: Sequence[str],
-                 anchors: Sequence[tuple[int, str]] = ()) -> FileReport:
+                 anchors: Sequence[tuple[int, str]] = (), public: bytes | None = None) -> FileReport:
     """Verify export files as one chain: each in itself, and each continuing the one before.
 
     Files may be given in any order: they are put in order of their first seq. Refuses what
@@ -365,7 +416,12 @@ def verify_files(keys: Keys, key_file: str, names: Sequence[str],
             if not low <= seq <= high:
                 raise InvalidInput(_("--anchor {seq}: outside the exported range {low}-{high}").format(
                     seq=seq, low=low, high=high))
-        verifier = _Verifier(keys, ChainWalk(keys.audit_key, first["from_seq"], first["prev_hash"]), dict(anchors))
+        verifier = _Verifier(keys, ChainWalk(keys.audit_key, first["from_seq"], first["prev_hash"]), dict(anchors),
+                             public)
+        current = exports[0]
+        for export in exports:
+            current = export
+            verifier.signed_head(export)
         current = exports[0]
         verifier.check_anchor(low, first["prev_hash"], 1)
         for index, export in enumerate(exports):
@@ -391,7 +447,14 @@ def verify_files(keys: Keys, key_file: str, names: Sequence[str],
         return FileReport(walk.checked, False, walk.problem, walk.first_bad_seq, files=len(names), file=file,
                           line=line, bad=walk.bad, last_bad_seq=walk.last_bad_seq, last_problem=walk.last_problem)
     return FileReport(walk.checked, True, from_seq=first["from_seq"], prev_hash=first["prev_hash"],
-                      head_seq=walk.next_seq - 1, head_hash=walk.prev, files=len(exports))
+                      head_seq=walk.next_seq - 1, head_hash=walk.prev, files=len(exports),
+                      signed_seq=verifier.signed_seq, signature_key=_key_id(public) if public else None)
+
+
+def _key_id(public: bytes) -> str:
+    from .signing import key_id
+
+    return key_id(public)
 
 
 def _check_continues(before: ExportFile, after: ExportFile, walk: ChainWalk) -> None:

@@ -51,6 +51,8 @@ class ChainReport:
     bad: int = 0
     last_bad_seq: int | None = None
     last_problem: str | None = None
+    signed_seq: int | None = None  # the newest signed head that still matches (services/signing.py)
+    signature_key: str | None = None  # the key id signatures were checked with; None: not checked
 
 
 @dataclass

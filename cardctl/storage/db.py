@@ -190,7 +190,16 @@ class Database:
 
     def exists(self) -> bool:
         path = _sqlite_path(self.url)
-        return path is None or path == ":memory:" or os.path.exists(path)
+        if path is None or path == ":memory:":
+            return True
+        try:
+            os.stat(path)
+        except PermissionError:  # os.path.exists would say "missing" for a folder one may not enter
+            raise DatabaseError(_("cannot open database {db}: permission denied (its folder or file is not "
+                                  "accessible to this user)").format(db=self.display)) from None
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return True
 
     def require_ready(self) -> None:
         """Refuse a missing, uninitialised or too-new database with the fix named."""

@@ -41,7 +41,7 @@ from .tables import metadata
 
 # privileges each group adds to the one below it; events are append-only, arrears a ledger
 STAFF_WRITES = {"holders": "INSERT, UPDATE", "cards": "INSERT, UPDATE", "locks": "INSERT, UPDATE",
-                "arrears": "INSERT", "events": "INSERT"}
+                "arrears": "INSERT", "events": "INSERT", "signed_heads": "INSERT"}
 ADMIN_WRITES = {"policies": "INSERT, UPDATE", "operators": "INSERT, UPDATE"}
 # what no group may hold, revoked at every init: databases made before migration 0004 let
 # staff move the chain head

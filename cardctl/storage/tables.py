@@ -193,3 +193,13 @@ operators = Table(
     _required("created_by", Text),
     _optional("disabled_at", UTCDateTime),
 )
+
+# Chain heads signed with the Ed25519 signing key (storage/signing.py): append only, like events.
+signed_heads = Table(
+    "signed_heads", metadata,
+    _required("seq", BigInteger, primary_key=True, autoincrement=False),
+    _required("key_id", String(16), primary_key=True),  # which public key verifies it
+    _required("hash", String(64)),
+    _required("signed_at", UTCDateTime),
+    _required("signature", String(128)),
+)
