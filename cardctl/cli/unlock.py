@@ -200,16 +200,16 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
             ended = (_("{ended} expired lock(s) recorded as ended; {lapsed} temporary loss report(s) recorded as "
                        "lapsed") if lapsed else _("{ended} expired lock(s) recorded as ended"))
         message(ended.format(ended=count - lapsed, lapsed=lapsed))
-    if os.environ.get("CARDCTL_SIGNING_KEY"):  # the signing host: sign the head at every sweep
-        _sign_head(rt, channel)
+    if os.environ.get("CARDCTL_SIGNING_KEY") and not dry_run:  # the signing host: sign the head at every sweep
+        _sign_head(rt)
 
 
-def _sign_head(rt, channel: str) -> None:
+def _sign_head(rt) -> None:
     """Sign the chain head if it moved since the last signed head (docs/security.md, "Signed heads")."""
     from ..services.signing import sign_head, unsigned_since
     from ..storage.signing import load_signer, signing_key_path
 
-    ctx_ = rt.context(channel, Role.STAFF)
+    ctx_ = rt.context(role=Role.STAFF)
     signer = load_signer(signing_key_path(ctx_.settings))
     with ctx_.db.read() as session:
         due = unsigned_since(session, signer.key_id)
