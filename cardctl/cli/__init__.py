@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from ..i18n import N_
-from .common import App, RootGroup, Runtime, choose_language, examples
+from .common import App, RootGroup, Runtime, choose_language, examples, set_quiet
 
 # In the order --help lists them.
 MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator")
@@ -70,6 +70,7 @@ def main_options(
                 "JSON, JSON lines and CSV stay English."))] = None,
 ) -> None:
     choose_language(lang)
+    set_quiet(False)  # until the command's own -q says otherwise
     if ctx.obj is None:
         ctx.obj = Runtime(db=db, key_file=key_file, operator=operator)
 

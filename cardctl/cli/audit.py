@@ -14,7 +14,7 @@ from ..errors import CardctlError, InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time, runtime
+from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time, runtime, warn
 
 audit_app = App(help=N_("The append-only, hash-chained audit trail."), no_args_is_help=True,
                 epilog=examples("cardctl audit log --card A10000001", "cardctl audit verify"))
@@ -95,7 +95,7 @@ def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, 
     message(_("audit export intact: {count} event(s) verified in {files} file(s), {span}; head {head}").format(
         count=report.checked, files=report.files, span=span, head=head))
     if report.from_seq > 1 and not any(seq == report.from_seq - 1 for seq, _anchor in anchors):
-        message(_("it follows {follows}: verify it together with the export before it, or check that "
+        warn(_("it follows {follows}: verify it together with the export before it, or check that "
                   "this is the head noted from that export (--anchor {seq}:HASH)").format(
                       follows=follows, seq=report.from_seq - 1))
 

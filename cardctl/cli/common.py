@@ -25,7 +25,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help=N_("table, json, jsonl or csv."),
                                                  case_sensitive=False)]
 ChannelOpt = Annotated[str | None, typer.Option(  # the channels an operator names: CHANNELS[:5]
-    "--channel", help=N_("Where the action happens: counter, bank, terminal, online, hotline."))]
+    "--channel", help=N_("Where the action happens: counter, bank, terminal, online, hotline."),
+    metavar="[" + "|".join(CHANNELS[:5]) + "]", autocompletion=lambda: list(CHANNELS[:5]))]
 PinStdinOpt = Annotated[bool, typer.Option(
     "--pin-stdin", help=N_("Read the PIN(s) from standard input, one per line."))]
 AgentIdOpt = Annotated[str | None, typer.Option(
@@ -115,7 +116,13 @@ class _LocalizedHelp:
 
 
 class HelpCommand(_LocalizedHelp, typer.core.TyperCommand):
-    """Every cardctl command (``App.command``)."""
+    """Every cardctl command (``App.command``); each takes -q/--quiet."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(typer.core.TyperOption(
+            param_decls=["-q", "--quiet"], is_flag=True, default=False, expose_value=False, callback=_quiet_flag,
+            help=N_("Print no confirmation or summary line on stderr (for cron); errors still print.")))
 
 
 class HelpGroup(_LocalizedHelp, typer.core.TyperGroup):
@@ -197,8 +204,32 @@ def check_channel(channel: str) -> str:
     return channel
 
 
+_quiet = False  # -q: no confirmation or summary lines; set per run, like the language
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def _quiet_flag(_ctx, _param, value: bool) -> bool:
+    if value:
+        set_quiet(True)
+    return value
+
+
+def quiet() -> bool:
+    return _quiet
+
+
 def message(text: str) -> None:
-    """A diagnostic on stderr, shown literally, in the chosen language."""
+    """A confirmation or summary on stderr, shown literally, in the chosen language; -q drops it."""
+    if not _quiet:
+        err.print(literal(localize(text)), markup=False)
+
+
+def warn(text: str) -> None:
+    """What a person must see on stderr even with -q (a row that failed, a key to back up)."""
     err.print(literal(localize(text)), markup=False)
 
 

@@ -39,8 +39,9 @@ def unlock(
     expired: Annotated[bool, typer.Option("--expired", help=N_(
         "Cron: end every PIN lock past its end time and record lapsed temporary loss reports."))] = False,
     reason: Annotated[str | None, typer.Option("--reason", help=N_("Why (required except with --expired)."))] = None,
-    kind: Annotated[LockKind, typer.Option("--kind", help=N_("pin (default) or admin; arrears only via pay-arrears."),
-                                           case_sensitive=False)] = LockKind.PIN,
+    kind: Annotated[LockKind, typer.Option(  # arrears is parsed only to say who lifts it: pay-arrears
+        "--kind", help=N_("pin (default) or admin; arrears only via pay-arrears."), case_sensitive=False,
+        metavar="[pin|admin]", autocompletion=lambda: [LockKind.PIN.value, LockKind.ADMIN.value])] = LockKind.PIN,
     id_number: Annotated[str | None, typer.Option(
         "--id-number", help=N_("Holder's ID number, checked against each card (counter unlock)."))] = None,
     agent_id: AgentIdOpt = None,
