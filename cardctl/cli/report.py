@@ -123,7 +123,9 @@ def _tables(record: dict, min_locks: int, tz: str) -> None:
     from ..render.formats import literal
     from ..i18n import localize
     from ..render.labels import worded_durations
-    from ..render.tables import console, local, result_table
+    from ..render.tables import local, out, result_table
+
+    console = out()
 
     period = record["period"]
     scope = ""
@@ -135,6 +137,7 @@ def _tables(record: dict, min_locks: int, tz: str) -> None:
         scope=scope, since=local(period["since"], tz), until=local(period["until"], tz), tz=tz)
     console.print(literal(localize(heading)), markup=False)
     for name, rows in record["sections"].items():
+        console.print()
         title = tr(TITLES[name]).format(min_locks=min_locks)
         if not rows:
             console.print(localize(_("{title}: none").format(title=title)), style="dim", markup=False)

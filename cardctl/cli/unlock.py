@@ -113,6 +113,10 @@ def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Itera
                 yield row.fields["card_no"]
 
 
+def sweep_title() -> str:
+    return _("PIN locks ended, loss reports lapsed")
+
+
 def _expire(rt, channel: str, output: OutputFormat) -> None:
     from ..services.reads import count_due
     from ..storage.lite import Unavailable
@@ -146,7 +150,7 @@ def _expire(rt, channel: str, output: OutputFormat) -> None:
 
     with progress.tracked(items, localize(_("expiring")), total, show_bar) as tracked:
         count = emit(records(tracked), output,
-                     table=lambda rows: result_table(rows, _("PIN locks ended, loss reports lapsed")))
+                     table=lambda rows: result_table(rows, sweep_title()))
     if output is OutputFormat.TABLE or not sys.stdout.isatty():
         ended = (_("{ended} expired lock(s) recorded as ended; {lapsed} temporary loss report(s) recorded as lapsed")
                  if lapsed else _("{ended} expired lock(s) recorded as ended"))

@@ -30,7 +30,7 @@ from rich.text import Text
 
 IDENT, NUMBER, TEXT = "ident", "number", "text"
 TEXT_FLOOR = 10  # the narrowest a wrapping text column gets before the table turns into blocks
-WORD_CAP = 24  # the longest such word kept whole while a table fits; a longer one is cut
+WORD_CAP = 24  # the longest word of text kept whole in a table; a longer one (a path, a URL) may be cut
 HEADER_FLOOR = 4  # a header breaks between Chinese characters, two of them at least on a line
 GAP = 2  # between two columns: one space of padding and the (blank) rule; no outer edge
 REPORT_WIDTH = 120  # not a terminal (a pipe, a file, CI) and no COLUMNS: a report's width
@@ -40,7 +40,7 @@ Atoms = list[list[Text]]
 Cell = Union[Text, Atoms]
 
 _WORD = re.compile(r"\S+")
-_NAMES = re.compile(r"[0-9*]")  # a word of free text with a digit or a mask names something: kept whole
+_NAMES = re.compile(r"[0-9*]")  # a word of text with a digit or a mask names something: never cut
 _OPENING = frozenset("（「『《【〈(“‘")
 _CLOSING = frozenset("，。、；：？！）」』》】〉,.;:?!)%”’")
 
@@ -139,29 +139,32 @@ def wrap(lines: list[list[tuple[str, Text]]], room: int, fold: bool) -> list[Tex
     return out
 
 
-def _measure(column: Column, cells: list[list[list[tuple[str, Text]]]]) -> tuple[int, int, int]:
-    """(least, content, natural) width of a column: what it cannot go below, what its values
-    want on one line, and what its header wants too (a header wraps more cheaply than values)."""
+def _measure(column: Column, cells: list[list[list[tuple[str, Text]]]]) -> tuple[int, int, int, int, int]:
+    """Widths of a column: the least it can take; with its header on one line; with each word of
+    its text whole; with each value on one line; with values and header on one line."""
     head = _glued(Text(column.header), TEXT)
     content = max([0, *(_natural(lines) for lines in cells)])
     natural = max(_natural(head), content)
     head_least = min(_natural(head), max(_widest_atom(head), HEADER_FLOOR))  # 错误/次数, not 错/误/次/数
+    words = max([0, *(_widest_atom(lines) for lines in cells)])
     if column.kind == TEXT:  # an identifier in free text (a masked ID number in a detail) stays whole
         named = max([0, *(_widest_atom(lines, _NAMES) for lines in cells)])
         least = min(natural, max(TEXT_FLOOR, head_least, min(WORD_CAP, named)))
+        headed = least
     else:
-        least = max([head_least, *(_widest_atom(lines) for lines in cells)])
-    return least, max(least, content), natural
+        least = max(head_least, words)
+        headed = max(least, _natural(head))
+    whole = max(headed, min(WORD_CAP, words))  # then every word of text whole, where there is room
+    return least, headed, whole, max(whole, content), natural
 
 
-def _share(least: list[int], content: list[int], natural: list[int], room: int) -> list[int] | None:
-    """Column widths: each its least; then what is left goes to the values, in proportion to
-    what each column lacks of one line per value, then to the headers; None when even the
-    least does not fit."""
+def _share(least: list[int], stages: list[list[int]], room: int) -> list[int] | None:
+    """Column widths: each its least; then what is left goes to each stage of wants in turn, in
+    proportion to what each column lacks; None when even the least does not fit."""
     if sum(least) > room:
         return None
     widths = list(least)
-    for wanted in (content, natural):
+    for wanted in stages:
         left = room - sum(widths)
         lacking = {i: wanted[i] - w for i, w in enumerate(widths) if wanted[i] > w}
         total = sum(lacking.values())
@@ -179,48 +182,60 @@ def _share(least: list[int], content: list[int], natural: list[int], room: int) 
 
 def show(console: Console, columns: Sequence[Column], rows: Sequence[Sequence[Cell]], title: str | None = None,
          record_label: str = "record") -> None:
-    """Draw ``rows`` under ``columns`` at the console's width: a table if it fits, blocks if not."""
+    """Draw ``rows`` under ``columns`` at the console's width: a table where one fits and is no
+    taller than the same records as blocks of ``field: value`` lines; the blocks otherwise."""
     cells = [[_lines(cell, column.kind) for column, cell in zip(columns, row)] for row in rows]
     measured = [_measure(column, [row[i] for row in cells]) for i, column in enumerate(columns)]
     room = console.width - GAP * (len(columns) - 1)
-    widths = _share(*(list(sizes) for sizes in zip(*measured)), room)
+    least, *stages = (list(sizes) for sizes in zip(*measured))
+    # what is left goes first to the headers of identifier columns (a few cells each), then to
+    # whole words of text, then to values on one line, then to headers of text columns
+    widths = _share(least, stages, room)
+    blocks = _blocks(console.width, columns, cells, record_label)
     if title:  # above the table, at the console's width, not wrapped to the table's
         console.print(Text(title, style="bold"))
-    if widths is None:
-        _blocks(console, columns, cells, record_label)
-        return
+    if widths is not None:
+        heads = [wrap(_glued(Text(column.header), TEXT), w, fold=True) for column, w in zip(columns, widths)]
+        shown = [[wrap(lines, w, fold=column.kind == TEXT) for column, lines, w in zip(columns, row, widths)]
+                 for row in cells]
+        height = max(len(head) for head in heads) + 1 + sum(max(len(lines) for lines in row) for row in shown)
+        if height <= len(blocks):  # a long text squeezed into a narrow column: the blocks read better
+            _table(console, columns, widths, heads, shown)
+            return
+    for line in blocks:
+        console.print(line, crop=False)
+
+
+def _table(console: Console, columns: Sequence[Column], widths: list[int], heads, shown) -> None:
     table = Table(box=box.SIMPLE_HEAVY, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), expand=False)
-    for column, w in zip(columns, widths):
-        head = Text("\n").join(wrap(_glued(Text(column.header), TEXT), w, fold=True))
-        table.add_column(head, width=w, no_wrap=True, overflow="fold",
+    for column, w, head in zip(columns, widths, heads):
+        table.add_column(Text("\n").join(head), width=w, no_wrap=True, overflow="fold",
                          justify="right" if column.kind == NUMBER else "left")
-    for row in cells:
-        table.add_row(*(Text("\n").join(wrap(lines, w, fold=column.kind == TEXT))
-                        for column, lines, w in zip(columns, row, widths)))
+    for row in shown:
+        table.add_row(*(Text("\n").join(lines) for lines in row))
     console.print(table)
 
 
-def _blocks(console: Console, columns: Sequence[Column], cells, record_label: str) -> None:
+def _blocks(full: int, columns: Sequence[Column], cells, record_label: str) -> list[Text]:
     """One block per record: ``field: value``, values aligned, continuation lines indented."""
-    full = console.width
     labels = [" ".join(column.header.split()) for column in columns]
     indent = max(cell_len(label) for label in labels) + 2
+    out: list[Text] = []
     for n, row in enumerate(cells, 1):
         mark = f"-[ {record_label} {n} ]"
-        console.print(Text(mark + "-" * max(0, min(full, 40) - cell_len(mark)), style="dim"))
+        out.append(Text(mark + "-" * max(0, min(full, 40) - cell_len(mark)), style="dim"))
         for column, label, lines in zip(columns, labels, row):
             room = full - indent
             fits = room >= (min(TEXT_FLOOR, _natural(lines)) if column.kind == TEXT else _widest_atom(lines))
             head = Text(label + ":", style="bold")
             if not any(lines):
-                console.print(head)
+                out.append(head)
             elif fits:
                 shown = wrap(lines, room, fold=True) or [Text()]
                 head.append(" " * (indent - cell_len(head.plain)))
-                console.print(head + shown[0], crop=False)
-                for more in shown[1:]:
-                    console.print(Text(" " * indent) + more, crop=False)
+                out.append(head + shown[0])
+                out.extend(Text(" " * indent) + more for more in shown[1:])
             else:  # a label too wide for its value beside it: the value below it
-                console.print(head)
-                for more in wrap(lines, full - 2, fold=True):
-                    console.print(Text("  ") + more, crop=False)
+                out.append(head)
+                out.extend(Text("  ") + more for more in wrap(lines, full - 2, fold=True))
+    return out

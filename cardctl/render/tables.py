@@ -226,6 +226,7 @@ def summary_table(records: list[dict], by_status: dict[str, int], title: str) ->
     totals += [{"total": _("lock {kind}").format(kind=term(kind)), "cards": by_kind[kind]}
                for kind in (*LOCK_ORDER, *sorted(set(by_kind) - set(LOCK_ORDER))) if by_kind.get(kind)]
     totals.append({"total": _("all cards"), "cards": sum(by_status.values())})
+    out().print()
     result_table(totals, _("Totals"))
     return count
 
