@@ -39,7 +39,7 @@ REPORT_WIDTH = 120  # not a terminal (a pipe, a file, CI) and no COLUMNS: a repo
 Atoms = list[list[Text]]
 Cell = Union[Text, Atoms]
 
-_WORD = re.compile(r"\S+")
+_WORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d\S*|\S+")  # a time as tables show it is one word
 _NAMES = re.compile(r"[0-9*]")  # a word of text with a digit or a mask names something: never cut
 _OPENING = frozenset("（「『《【〈(“‘")
 _CLOSING = frozenset("，。、；：？！）」』》】〉,.;:?!)%”’")
@@ -84,9 +84,12 @@ def _glued(text: Text, kind: str) -> list[list[tuple[str, Text]]]:
             found.append([("", line)] if line.plain else [])
             continue
         atoms: list[tuple[str, Text]] = []
+        end = 0
         for match in _WORD.finditer(line.plain):
+            space = line.plain[end:match.start()] if atoms else ""  # as written: 'Card X  name' keeps its two
             for i, piece in enumerate(_pieces(line[match.start():match.end()])):
-                atoms.append((" " if atoms and i == 0 else "", piece))
+                atoms.append((space if i == 0 else "", piece))
+            end = match.end()
         found.append(atoms)
     return found
 
@@ -137,6 +140,11 @@ def wrap(lines: list[list[tuple[str, Text]]], room: int, fold: bool) -> list[Tex
             line, used = chunks[-1].copy(), cell_len(chunks[-1].plain)
         out.append(line)
     return out
+
+
+def paragraph(text: Text, room: int) -> list[Text]:
+    """A line of prose (a card's heading, a report's period) wrapped as text in a table wraps."""
+    return wrap(_glued(text, TEXT), room, fold=True)
 
 
 def _measure(column: Column, cells: list[list[list[tuple[str, Text]]]]) -> tuple[int, int, int, int, int]:

@@ -37,6 +37,14 @@ def out() -> Console:
     return console
 
 
+def say(text: Text | str, style: str = "") -> None:
+    """A line of prose on stdout, wrapped at the width like text in a table: times stay whole."""
+    shown = text if isinstance(text, Text) else Text(literal(text), style=style)
+    console = out()
+    for line in grid.paragraph(shown, console.width) or [Text()]:
+        console.print(line, crop=False)
+
+
 def zone() -> str:
     """The zone tables show times in (``CARDCTL_TZ``, checked when the settings are read)."""
     return os.environ.get("CARDCTL_TZ") or DEFAULT_TIMEZONE
@@ -178,23 +186,22 @@ def lock_table(locks: list[dict], tz: str) -> None:
 
 def card_detail(record: dict, tz: str) -> None:
     """One card: who, what state, and a table of its locks."""
-    console = out()
-    console.print(styled(_("Card {card}  {name}  {id_number}  region {region}  {type}").format(
+    say(styled(_("Card {card}  {name}  {id_number}  region {region}  {type}").format(
         card=record["card_no"], name=record["holder_name"], id_number=record["id_number"], region=record["region"],
         type=term(record.get("type") or "")), card="bold"))
     usable = N_("usable") if record["usable"] else N_("not usable")
-    console.print(styled(_("Status {status} · {usable} · failures {failures}, {left} attempt(s) left").format(
+    say(styled(_("Status {status} · {usable} · failures {failures}, {left} attempt(s) left").format(
         status=term(record["status"]), usable=term(usable), failures=record["failures"], left=record["attempts_left"]),
         status=STATUS_STYLE.get(record["status"], ""), usable="green" if record["usable"] else "red"))
     note, owed = status_note(record, tz), owed_text(record)
     if note:
-        console.print(Text(note, style="dim"))
+        say(Text(note, style="dim"))
     if owed:
-        console.print(Text(localize(_("Owed {owed}").format(owed=owed)), style="red"))
+        say(Text(localize(_("Owed {owed}").format(owed=owed)), style="red"))
     if not record["locks"]:
-        console.print(tr(N_("No lock in force.")), style="dim")
+        say(tr(N_("No lock in force.")), style="dim")
         return
-    console.print()
+    out().print()
     lock_table(record["locks"], tz)
 
 
@@ -246,9 +253,9 @@ def _result_cell(key: str, raw, tz: str) -> Text:
 def verify_panel(record: dict, tz: str) -> int:
     shown = (_("Card {card}: {result}; {left} attempt(s) left") if record["result"] in ("ok", "wrong_pin")
              else _("Card {card}: {result}"))
-    out().print(styled(shown.format(card=record["card_no"], result=term(record["result"].replace("_", " ")),
-                                    left=record["attempts_left"]),
-                       card="bold", result=RESULT_STYLE.get(record["result"], "")))
+    say(styled(shown.format(card=record["card_no"], result=term(record["result"].replace("_", " ")),
+                            left=record["attempts_left"]),
+               card="bold", result=RESULT_STYLE.get(record["result"], "")))
     if record["locks"]:
         lock_table(record["locks"], tz)
     return 1
@@ -256,10 +263,9 @@ def verify_panel(record: dict, tz: str) -> int:
 
 def arrears_panel(record: dict, shown: int = 20) -> int:
     """A debt or payment: the balance before and after, and which cards were locked or released."""
-    console = out()
     who = (_("card {card}").format(card=literal(record["card_no"])) if record["card_no"]
            else _("unit {unit}").format(unit=literal(record["unit"])))
-    console.print(Text(localize(_("{entry} of {amount} yuan for {who}: balance {before} -> {after}").format(
+    say(Text(localize(_("{entry} of {amount} yuan for {who}: balance {before} -> {after}").format(
         entry=term(record["entry"]), amount=record["amount"], who=who, before=record["balance_before"],
         after=record["balance_after"]))))
     for key, label, style in (("locked", N_("locked"), "red"), ("released", N_("released"), "green"),
@@ -268,6 +274,5 @@ def arrears_panel(record: dict, shown: int = 20) -> int:
         if cards:
             more = (" " + localize(_("… and {count} more").format(count=len(cards) - shown))
                     if len(cards) > shown else "")
-            console.print(Text(f"{tr(label)}: ", style=style)
-                          + Text(literal(", ".join(cards[:shown])) + more))
+            say(Text(f"{tr(label)}: ", style=style) + Text(literal(", ".join(cards[:shown])) + more))
     return 1
