@@ -219,15 +219,25 @@ def test_summary_policy_and_operator_tables_are_chinese(cli, population):
 def test_every_row_of_a_chinese_table_has_the_same_display_width(cli, population, args):
     result = cli("--lang", "zh", *args)
     assert result.exit_code in (0, 7), result.stderr
-    rows = [line for line in result.stdout.splitlines() if _is_table_line(line)]
+    rows = _first_table(result.stdout)
     assert len(rows) >= 3, result.stdout
     assert any(CJK.search(row) for row in rows)  # Chinese headers or names are in the table
     assert len({cell_len(row) for row in rows}) == 1, "\n".join(f"{cell_len(r):4} {r}" for r in rows)
 
 
-def _is_table_line(line: str) -> bool:
-    """Lines drawn by a Rich table (box characters or its padded cells), not the text around it."""
-    return bool(re.search(r"[┃│━─┏┗┡└]", line)) or line.startswith("  ") and (not line.strip() or "  " in line.strip())
+def _first_table(text: str) -> list[str]:
+    """The lines of the first table drawn (render/grid.py): its header line above the rule, the
+    rule, and the rows below it, each row padded with runs of spaces between its columns."""
+    lines = text.splitlines()
+    rule = next((i for i, line in enumerate(lines) if line.startswith("━")), None)
+    if rule is None:
+        return []
+    rows = lines[rule - 1:rule + 1]
+    for line in lines[rule + 1:]:
+        if "  " not in line.strip():
+            break
+        rows.append(line)
+    return rows
 
 
 # --- messages ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import typer
 
 from ..errors import InvalidInput
 from ..i18n import N_, _
-from .common import App, RootGroup, Runtime, choose_language, examples, fail
+from .common import App, RootGroup, Runtime, choose_language, examples, fail, set_quiet
 
 # In the order --help lists them.
 MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator",
@@ -78,6 +78,7 @@ def main_options(
                              "(the PostgreSQL server's when --db names one), then exit."))] = False,
 ) -> None:
     choose_language(lang)
+    set_quiet(False)  # until the command's own -q says otherwise
     if version:
         from .version import lines
 

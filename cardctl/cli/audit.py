@@ -14,7 +14,7 @@ from ..errors import ChainBroken, InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time, runtime
+from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time, runtime, warn
 
 PublicKeyOpt = Annotated[str | None, typer.Option(
     "--public-key", help=N_("The public signing key (64 hex digits, or a file holding them) to check signatures "
@@ -121,7 +121,7 @@ def verify_files(files: list[str], anchors: list[tuple[int, str]], rt: Runtime, 
         count=report.checked, files=report.files, span=span, head=head))
     message(signature_note(report.signature_key, report.signed_seq, report.head_seq))
     if report.from_seq > 1 and not any(seq == report.from_seq - 1 for seq, _anchor in anchors):
-        message(_("it follows {follows}: verify it together with the export before it, or check that "
+        warn(_("it follows {follows}: verify it together with the export before it, or check that "
                   "this is the head noted from that export (--anchor {seq}:HASH)").format(
                       follows=follows, seq=report.from_seq - 1))
 

@@ -13,7 +13,7 @@ from ..errors import BatchFailed, row_failed
 from ..i18n import N_, _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
-from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
+from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message, warn,
                      read_pins, runtime)
 
 IMPORT_CHUNK = 2000
@@ -44,11 +44,12 @@ def init(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
     if output is OutputFormat.TABLE:
         message(_("database {db}: schema {before} -> {after}").format(
             db=report.database, before=report.revision_before or term("none"), after=report.revision_after))
-        message((_("key file {path} created (mode 0600; back it up!)") if report.key_created
-                 else _("key file {path} in use")).format(path=report.key_file))
-        if report.signing_key:
-            message(_("signing key {path} created (mode 0600), public key {key}: move it to the signing host "
-                      "(README, \"Files and keys\")").format(path=report.signing_key, key=report.signing_key_id))
+        (warn if report.key_created else message)(  # a new key to back up is said even with -q
+            (_("key file {path} created (mode 0600; back it up!)") if report.key_created
+             else _("key file {path} in use")).format(path=report.key_file))
+        if report.signing_key:  # a new signing key to move is said even with -q
+            warn(_("signing key {path} created (mode 0600), public key {key}: move it to the signing host "
+                   "(README, \"Files and keys\")").format(path=report.signing_key, key=report.signing_key_id))
         return
     emit([report.record()], output)
 
@@ -59,7 +60,9 @@ def issue(
     name: Annotated[str, typer.Option("--name", help=N_("Holder's name."))],
     id_number: Annotated[str, typer.Option("--id-number", help=N_("Holder's 18-character resident ID number."))],
     region: Annotated[str, typer.Option("--region", help=N_("6-digit area code of the issuing office."))],
-    insurance_type: Annotated[str, typer.Option("--type", help=N_("employee or resident."))] = "employee",
+    insurance_type: Annotated[str, typer.Option("--type", help=N_("employee or resident."),
+                                                metavar="[employee|resident]",
+                                                autocompletion=lambda: ["employee", "resident"])] = "employee",
     unit: Annotated[str | None, typer.Option("--unit", help=N_("Employer's unified social credit code."))] = None,
     issuer: Annotated[str, typer.Option(
         "--issuer", help=N_("social-security or the issuing bank's name."))] = "social-security",
@@ -132,7 +135,7 @@ def _failures_only(results: Iterator[ItemResult], summary: dict) -> Iterator[dic
 def _print_failures(rows) -> int:
     count = 0
     for count, row in enumerate(rows, 1):
-        message(row["detail"])
+        warn(row["detail"])
     return count
 
 

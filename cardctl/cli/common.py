@@ -26,7 +26,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help=N_("table, json, jsonl or csv."),
                                                  case_sensitive=False)]
 ChannelOpt = Annotated[str | None, typer.Option(  # the channels an operator names: OPERATOR_CHANNELS
-    "--channel", help=N_("Where the action happens: counter, bank, terminal, online, hotline."))]
+    "--channel", help=N_("Where the action happens: counter, bank, terminal, online, hotline."),
+    metavar="[" + "|".join(OPERATOR_CHANNELS) + "]", autocompletion=lambda: list(OPERATOR_CHANNELS))]
 PinStdinOpt = Annotated[bool, typer.Option(
     "--pin-stdin", help=N_("Read the PIN(s) from standard input, one per line."))]
 AgentIdOpt = Annotated[str | None, typer.Option(
@@ -116,21 +117,14 @@ class _LocalizedHelp:
         format_help(self, ctx, formatter)
 
 
-class _NamedInUsageErrors:
-    """Click's parser raises some usage errors (an option given a value it takes none of)
-    without the command's context; give them it, so the hint names the command's --help."""
-
-    def parse_args(self, ctx, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except typer._click.exceptions.UsageError as error:
-            if error.ctx is None:
-                error.ctx = ctx
-            raise
-
-
 class HelpCommand(_NamedInUsageErrors, _LocalizedHelp, typer.core.TyperCommand):
-    """Every cardctl command (``App.command``)."""
+    """Every cardctl command (``App.command``); each takes -q/--quiet."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(typer.core.TyperOption(
+            param_decls=["-q", "--quiet"], is_flag=True, default=False, expose_value=False, callback=_quiet_flag,
+            help=N_("Print no confirmation or summary line on stderr (for cron); errors still print.")))
 
 
 class HelpGroup(_NamedInUsageErrors, _LocalizedHelp, typer.core.TyperGroup):
@@ -238,8 +232,32 @@ def check_channel(channel: str) -> str:
     return channel
 
 
+_quiet = False  # -q: no confirmation or summary lines; set per run, like the language
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def _quiet_flag(_ctx, _param, value: bool) -> bool:
+    if value:
+        set_quiet(True)
+    return value
+
+
+def quiet() -> bool:
+    return _quiet
+
+
 def message(text: str) -> None:
-    """A diagnostic on stderr, shown literally, in the chosen language."""
+    """A confirmation or summary on stderr, shown literally, in the chosen language; -q drops it."""
+    if not _quiet:
+        err.print(literal(localize(text)), markup=False)
+
+
+def warn(text: str) -> None:
+    """What a person must see on stderr even with -q (a row that failed, a key to back up)."""
     err.print(literal(localize(text)), markup=False)
 
 

@@ -24,7 +24,9 @@ T = TypeVar("T")
 
 
 def wanted(output: OutputFormat) -> bool:
-    return output is OutputFormat.TABLE and sys.stderr.isatty()
+    from .common import quiet
+
+    return output is OutputFormat.TABLE and sys.stderr.isatty() and not quiet()
 
 
 def count_lines(path: str) -> int | None:

@@ -133,7 +133,9 @@ def _tables(record: dict, min_locks: int, tz: str) -> None:
     from ..render.formats import literal
     from ..i18n import localize
     from ..render.labels import worded_durations
-    from ..render.tables import console, local, result_table
+    from ..render.tables import local, out, result_table, say
+
+    console = out()
 
     period = record["period"]
     scope = ""
@@ -143,8 +145,9 @@ def _tables(record: dict, min_locks: int, tz: str) -> None:
         scope += localize(_("as of {time}; ").format(time=local(period["as_of"], tz)))
     heading = _("Report: {scope}locks and events from {since} to {until} ({tz})").format(
         scope=scope, since=local(period["since"], tz), until=local(period["until"], tz), tz=tz)
-    console.print(literal(localize(heading)), markup=False)
+    say(localize(heading))
     for name, rows in record["sections"].items():
+        console.print()
         title = tr(TITLES[name]).format(min_locks=min_locks)
         if not rows:
             console.print(localize(_("{title}: none").format(title=title)), style="dim", markup=False)

@@ -14,7 +14,7 @@ from ..domain.roles import Role
 from ..errors import CardNotFound, InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
-from ..render.tables import card_table, result_table
+from ..render.tables import card_table, summary_table
 from .common import OutputOpt, edge, examples, parse_time, runtime
 
 TABLE_LIMIT = 100
@@ -98,10 +98,7 @@ def status(
     filters = service.Filters(locked, card_status.value if card_status else None, region,
                               kind.value if kind else None)
     if summary:
-        rows = history.summary_at(ctx_, moment, filters) if moment else service.summary(ctx_, filters)
-        emit((row.record() for row in rows), output,
-             table=lambda rows: result_table(rows, _("Cards by region, status and lock")))
-        return
+        return _summary(ctx_, filters, moment, output)
     if output is OutputFormat.TABLE:
         if moment is not None:  # counting what matched means replaying every card anyway
             views = history.list_cards_at(ctx_, moment, filters)
@@ -114,6 +111,30 @@ def status(
         return
     views = history.list_cards_at(ctx_, moment, filters) if moment else service.list_cards(ctx_, filters)
     emit((view.record() for view in views), output)
+
+
+def _summary(ctx_, filters, moment: datetime | None, output: OutputFormat) -> None:
+    """Counts by region x status x lock kind; a table adds totals per status, per lock kind and of all cards."""
+    from collections import Counter
+
+    from ..services import status as service
+
+    by_status: Counter[str] = Counter()
+    if moment is not None:
+        from ..services import history
+
+        def counted(views):
+            for view in views:
+                by_status[view.status] += 1
+                yield view
+
+        rows = history.summarise(counted(history.list_cards_at(ctx_, moment, filters)))
+    else:
+        rows = service.summary(ctx_, filters)
+        if output is OutputFormat.TABLE:
+            by_status.update(service.count_by_status(ctx_, filters))
+    emit((row.record() for row in rows), output,
+         table=lambda records: summary_table(list(records), by_status, _("Cards by region, status and lock")))
 
 
 def _cards_by_number(rt, ctx_, wanted: list[str]):

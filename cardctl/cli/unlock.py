@@ -43,8 +43,9 @@ def unlock(
     expired: Annotated[bool, typer.Option("--expired", help=N_(
         "Cron: end every PIN lock past its end time and record lapsed temporary loss reports."))] = False,
     reason: Annotated[str | None, typer.Option("--reason", help=N_("Why (required except with --expired)."))] = None,
-    kind: Annotated[LockKind, typer.Option("--kind", help=N_("pin (default) or admin; arrears only via pay-arrears."),
-                                           case_sensitive=False)] = LockKind.PIN,
+    kind: Annotated[LockKind, typer.Option(  # arrears is parsed only to say who lifts it: pay-arrears
+        "--kind", help=N_("pin (default) or admin; arrears only via pay-arrears."), case_sensitive=False,
+        metavar="[pin|admin]", autocompletion=lambda: [LockKind.PIN.value, LockKind.ADMIN.value])] = LockKind.PIN,
     id_number: Annotated[str | None, typer.Option(
         "--id-number", help=N_("Holder's ID number, checked against each card (counter unlock)."))] = None,
     agent_id: AgentIdOpt = None,
@@ -151,6 +152,10 @@ def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Itera
                 yield row.fields["card_no"]
 
 
+def sweep_title() -> str:
+    return _("PIN locks ended, loss reports lapsed")
+
+
 def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
     from ..services.reads import count_due
     from ..storage.lite import Unavailable
@@ -188,8 +193,7 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
             lapsed += item.result in ("lapsed", "would lapse")
             yield item.record()
 
-    title = _("PIN locks that would end, loss reports that would lapse (dry run)") if dry_run else _(
-        "PIN locks ended, loss reports lapsed")
+    title = _("PIN locks that would end, loss reports that would lapse (dry run)") if dry_run else sweep_title()
     with progress.tracked(items, localize(_("expiring")), total, show_bar) as tracked:
         count = progress.emit_all(records(tracked), output, table=lambda rows: result_table(rows, title))
     if output is OutputFormat.TABLE or not sys.stdout.isatty():

@@ -72,7 +72,10 @@ def unlock_may_clear(kind: LockKind, requested: LockKind) -> bool:
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    """A moment in records: one format for every machine output (``render.formats.iso_utc``)."""
+    from ..render.formats import iso_utc
+
+    return iso_utc(moment)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,17 @@ from enum import StrEnum
 from typing import Any, Callable, Iterable, TextIO
 
 
+def iso_utc(moment: datetime | None) -> str | None:
+    """A moment as JSON, JSON lines and CSV carry it in every command: ISO-8601 UTC with ``Z``,
+    always to the second (``2026-12-05T21:58:01Z``), so one pattern parses every time printed.
+    Tables show the configured zone instead (``render.tables.local``)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # stored times are UTC; a naive one must not be read as the host's zone
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class OutputFormat(StrEnum):
     TABLE = "table"
     JSON = "json"

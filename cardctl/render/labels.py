@@ -38,7 +38,9 @@ TERMS = (
     # how long a lock lasted (report), between "up to 1h" and "over 30d" (marked where they are made)
     N_("1h-6h"), N_("6h-12h"), N_("12h-24h"), N_("24h-48h"), N_("2d-7d"), N_("7d-30d"),
     # a policy row that is not for one region, and yes/no cells
-    N_("default"), N_("True"), N_("False"),
+    N_("default"), N_("yes"), N_("no"),
+    # a policy whose PIN locks never end by themselves (lock_hours 0)
+    N_("until unlocked"),
 )
 
 # result_table headers by record key; the English is the key as it always read
@@ -49,7 +51,7 @@ COLUMNS = {
     "default_pin": N_("Default pin"), "minor_age": N_("Minor age"), "login": N_("Login"), "role": N_("Role"),
     "active": N_("Active"), "created_at": N_("Created at"), "created_by": N_("Created by"),
     "disabled_at": N_("Disabled at"), "seq": N_("Seq"), "at": N_("At"), "operator": N_("Operator"),
-    "actor": N_("Actor"), "os_user": N_("Os user"), "channel": N_("Channel"), "action": N_("Action"), "outcome": N_("Outcome"),
+    "actor": N_("Actor"), "os_user": N_("OS user"), "channel": N_("Channel"), "action": N_("Action"), "outcome": N_("Outcome"),
     "reason": N_("Reason"), "status": N_("Status"), "lock": N_("Lock"), "cards": N_("Cards"),
     "kind": N_("Kind"), "loss_kind": N_("Loss kind"), "count": N_("Count"),
     # report sections
@@ -60,9 +62,17 @@ COLUMNS = {
     "duration": N_("Duration"), "pin": N_("Pin"), "arrears": N_("Arrears"), "admin": N_("Admin"),
     "ended_by": N_("Ended by"), "locks": N_("Locks"), "share": N_("Share"), "holder_name": N_("Holder name"),
     "first": N_("First"), "last": N_("Last"), "unit": N_("Unit"), "owed": N_("Owed"), "debtor": N_("Debtor"),
-    "events": N_("Events"), "refused": N_("Refused"),
+    "events": N_("Events"), "refused": N_("Refused"), "total": N_("Total"),
     "kept": N_("Kept"),  # unlock: the locks in force it does not clear
 }
+# record keys whose values are moments (ISO-8601 UTC): a table shows them in the configured zone
+TIME_COLUMNS = frozenset({"at", "created_at", "disabled_at", "ended_at", "first", "last", "since", "until",
+                          "lost_at", "loss_lapses_at", "as_of", "generated_at"})
+# free text a table wraps; every other column is an identifier, never broken (render/grid.py)
+TEXT_COLUMNS = frozenset({"reason", "detail", "holder_name", "name", "problem", "changed", "file", "operator",
+                          "note", "period", "receipt"})
+# amounts and shares, kept as text in records, aligned right as numbers are
+NUMBER_COLUMNS = frozenset({"owed", "amount", "balance_before", "balance_after", "unit_owed", "share"})
 # columns whose values are terms, not free text
 TERM_COLUMNS = frozenset({"result", "status", "lock", "kind", "loss_kind", "channel", "region", "from", "type",
                           "ended_by", "duration", "debtor"})
@@ -86,10 +96,46 @@ def header(key: str) -> str:
     return tr(COLUMNS[key]) if key in COLUMNS else key.replace("_", " ").capitalize()
 
 
+def column_kind(key: str, rows: list[dict]) -> str:
+    """How a table treats a column: 'time', 'number' (right-aligned), 'text' (wraps) or 'ident'."""
+    if key in TIME_COLUMNS:
+        return "time"
+    if key in TEXT_COLUMNS:
+        return "text"
+    found = [row[key] for row in rows if row.get(key) not in (None, "", "-")]
+    if key in NUMBER_COLUMNS or (found and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               for v in found)):
+        return "number"
+    return "ident"
+
+
+def yes_no(flag: bool) -> str:
+    return tr(N_("yes") if flag else N_("no"))
+
+
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)")
+
+
+def readable(raw, moment=str) -> str:
+    """A nested value (an event's detail, a list of locks) as text a person reads:
+    'kind: pin, until: 2026-11-24 10:00'; ``moment`` shows an ISO-8601 time as the table does."""
+    if isinstance(raw, dict):
+        return ", ".join(f"{key}: {readable(item, moment)}" for key, item in raw.items())
+    if isinstance(raw, list):
+        return "; ".join(readable(item, moment) for item in raw)
+    if isinstance(raw, bool):
+        return yes_no(raw)
+    if isinstance(raw, str) and _ISO_TIME.fullmatch(raw):
+        return moment(raw)
+    return "-" if raw is None else str(raw)
+
+
 def value(key: str, raw):
     """A cell's value in the chosen language: terms and yes/no translated, anything else as it is."""
     if isinstance(raw, bool):
-        return tr(str(raw))
+        return yes_no(raw)
+    if key == "lock_hours" and raw == 0:  # 0: a PIN lock lasts until someone unlocks it
+        return tr(N_("until unlocked"))
     if key == "role" and isinstance(raw, str):
         return tr(raw, ROLE)
     if key in TERM_COLUMNS and isinstance(raw, str):

@@ -1,35 +1,60 @@
 """Rich tables for cards, verify results, batch results, summaries and events.
 
 Tables are for people: headers, terms and messages are in the chosen language (``i18n``),
-and Rich measures Chinese characters as two columns wide, so columns stay aligned.
+times in the configured zone (``CARDCTL_TZ``), named in the header, in one format. Every
+table is laid out by ``render.grid``: identifiers whole at any width, text wrapped, and one
+block of ``field: value`` lines per record where a table cannot fit.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from datetime import datetime
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from ..i18n import N_, Msg, _, localize, term, tr
+from ..config import DEFAULT_TIMEZONE
+from ..i18n import NC_, N_, Msg, _, localize, term, tr
+from . import grid
 from .formats import literal
-from .labels import header, stored_text, value
-from .readable import readable
+from .labels import column_kind, header, readable, stored_text, value
 
-# Not a terminal (a pipe, a file, CI): Rich would assume 80 columns; allow a report width.
-console = Console(highlight=False, soft_wrap=False,
-                  width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120)
-STATUS_STYLE = {"active": "green", "pending": "yellow", "lost": "red", "void": "dim"}
+TIME_FORMAT = "%Y-%m-%d %H:%M"  # the one way a table shows a moment, in the zone its header names
+console = Console(highlight=False, soft_wrap=False, width=grid.REPORT_WIDTH)
+STATUS_STYLE = {"pending": "yellow", "active": "green", "lost": "red", "void": "dim"}  # in lifecycle order
+LOCK_ORDER = ("pin", "arrears", "admin", "none")
 RESULT_STYLE = {"ok": "green", "unlocked": "green", "expired": "green", "issued": "green",
                 "wrong_pin": "red", "locked": "red", "refused": "red", "not found": "red",
                 "invalid": "red", "unusable": "red", "not locked": "dim", "would unlock": "yellow",
                 "would expire": "yellow", "would lapse": "yellow"}
+
+
+def out() -> Console:
+    """The console for data, as wide as the terminal (or ``COLUMNS``) is now."""
+    console.width = grid.width()
+    return console
+
+
+def say(text: Text | str, style: str = "") -> None:
+    """A line of prose on stdout, wrapped at the width like text in a table: times stay whole."""
+    shown = text if isinstance(text, Text) else Text(literal(text), style=style)
+    console = out()
+    for line in grid.paragraph(shown, console.width) or [Text()]:
+        console.print(line, crop=False)
+
+
+def zone() -> str:
+    """The zone tables show times in (``CARDCTL_TZ``, checked when the settings are read)."""
+    return os.environ.get("CARDCTL_TZ") or DEFAULT_TIMEZONE
+
+
+def zoned(shown: str, tz: str) -> str:
+    """A header, already in the chosen language, that says which zone its times are in:
+    'Since (Asia/Shanghai)'."""
+    return localize(_("{header} ({zone})").format(header=shown, zone=tz))
 
 
 def cell(value, style: str = "") -> Text:
@@ -66,7 +91,7 @@ def local(iso_utc: str | None, tz: str) -> str:
     if not iso_utc:
         return "-"
     moment = datetime.fromisoformat(iso_utc.replace("Z", "+00:00")).astimezone(ZoneInfo(tz))
-    return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.strftime(TIME_FORMAT)
 
 
 def remaining(seconds: int | None) -> str:
@@ -74,23 +99,6 @@ def remaining(seconds: int | None) -> str:
         return tr(N_("no end"))
     hours, rest = divmod(seconds, 3600)
     return localize(_("{hours}h {minutes:02d}m").format(hours=hours, minutes=rest // 60))
-
-
-def lock_lines(locks: list[dict], tz: str) -> Text:
-    """One line per lock in force: kind, reason, start, end and time left."""
-    if not locks:
-        return Text("-", style="dim")
-    text = Text()
-    for i, lock in enumerate(locks):
-        if i:
-            text.append("\n")
-        text.append(tr(lock["kind"]), style="bold red")
-        reason, since = literal(localize(stored_text(lock["reason"]))), local(lock["since"], tz)
-        shown = (_("{reason}; since {since}, until {until} ({left} left)").format(
-            reason=reason, since=since, until=local(lock["until"], tz), left=remaining(lock["remaining_s"]))
-            if lock["until"] else _("{reason}; since {since}, until cleared").format(reason=reason, since=since))
-        text.append(" " + localize(shown))
-    return text
 
 
 def owed_text(record: dict) -> str | None:
@@ -118,21 +126,17 @@ def status_note(record: dict, tz: str) -> str:
     return "; ".join(localize(note) for note in notes)
 
 
-def lock_brief(locks: list[dict], tz: str) -> Text:
-    """Locks in a list row: kind and end, e.g. 'pin → 11-24 10:00 (23h 59m)'."""
+def lock_brief(locks: list[dict], tz: str) -> grid.Cell:
+    """Locks in a list row, one a line: kind, end and time left ('pin → 2026-11-24 10:00 (23h 59m)'),
+    breaking only between those three."""
     if not locks:
         return Text("-", style="dim")
-    text = Text()
-    for i, lock in enumerate(locks):
-        if i:
-            text.append(", ")
-        if lock["until"]:
-            text.append_text(styled(_("{kind} → {until} ({left})").format(
-                kind=term(lock["kind"]), until=local(lock["until"], tz)[5:], left=remaining(lock["remaining_s"])),
-                kind="bold red"))
-        else:
-            text.append(tr(lock["kind"]), style="bold red")
-    return text
+    lines = []
+    for lock in locks:
+        kind = Text(tr(lock["kind"]), style="bold red")
+        lines.append([kind, Text(f"→ {local(lock['until'], tz)}"), Text(f"({remaining(lock['remaining_s'])})")]
+                     if lock["until"] else [kind])
+    return lines
 
 
 def card_table(records: Iterable[dict], tz: str, limit: int | None = None, total: int | None = None) -> int:
@@ -143,100 +147,121 @@ def card_table(records: Iterable[dict], tz: str, limit: int | None = None, total
     if first is not None and second is None and total is None:
         card_detail(first, tz)
         return 1
-    table = Table(box=box.SIMPLE_HEAVY)
-    for name in (N_("Card"), N_("Holder"), N_("ID number"), N_("Region"), N_("Status"), N_("Failures"), N_("Left"),
-                 N_("Locks (local time)")):
-        table.add_column(tr(name), no_wrap=True, overflow="ellipsis" if name == "Holder" else "fold")
-    count = 0
-    for record in (r for r in (first, second) if r is not None):
-        count += 1
-        _list_row(table, record, tz)
-    for record in records:
-        count += 1
-        _list_row(table, record, tz)
-    if count:
-        console.print(table)
+    rows = [_list_row(record, tz) for record in (*(r for r in (first, second) if r is not None), *records)]
+    if rows:
+        columns = [grid.Column(tr(N_("Card"))), grid.Column(tr(N_("Holder")), grid.TEXT),
+                   grid.Column(tr(N_("ID number"))), grid.Column(tr(N_("Region"))), grid.Column(tr(N_("Status"))),
+                   grid.Column(tr(N_("Failures")), grid.NUMBER), grid.Column(tr(N_("Left")), grid.NUMBER),
+                   grid.Column(zoned(tr(NC_("card list", "Locks"), "card list"), tz))]
+        grid.show(out(), columns, rows, record_label=tr(N_("record")))
     else:
-        console.print(tr(N_("no cards match")), style="dim")
-    if total is not None and total > count:
-        more = _("… and {count} more (use -o jsonl or -o csv for all of them)").format(count=total - count)
-        console.print(localize(more), style="dim")
-    return count
+        out().print(tr(N_("no cards match")), style="dim")
+    if total is not None and total > len(rows):
+        more = _("… and {count} more (use -o jsonl or -o csv for all of them)").format(count=total - len(rows))
+        out().print(localize(more), style="dim")
+    return len(rows)
 
 
-def _list_row(table: Table, record: dict, tz: str) -> None:
+def _list_row(record: dict, tz: str) -> list[grid.Cell]:
     status = cell(tr(record["status"]), STATUS_STYLE.get(record["status"], ""))
     if record["status"] == "lost" and record.get("loss_kind"):
         status = cell(_("{status} ({kind})").format(status=term(record["status"]), kind=term(record["loss_kind"])),
                       STATUS_STYLE["lost"])
     elif record.get("replaced_by"):
-        status.append(f" → {literal(record['replaced_by'])}", style="dim")
-    table.add_row(
-        cell(record["card_no"], "bold"), cell(record["holder_name"]), cell(record["id_number"]),
-        cell(record["region"]), status,
-        cell(record["failures"]), cell(record["attempts_left"]), lock_brief(record["locks"], tz),
-    )
+        status = [[status, Text(f"→ {literal(record['replaced_by'])}", style="dim")]]
+    return [cell(record["card_no"], "bold"), cell(record["holder_name"]), cell(record["id_number"]),
+            cell(record["region"]), status, cell(record["failures"]), cell(record["attempts_left"]),
+            lock_brief(record["locks"], tz)]
+
+
+def lock_table(locks: list[dict], tz: str) -> None:
+    """The locks in force on one card: kind, reason, start, end and time left."""
+    columns = [grid.Column(tr(N_("Lock"))), grid.Column(tr(N_("Reason")), grid.TEXT),
+               grid.Column(zoned(tr(N_("Since")), tz)), grid.Column(zoned(tr(N_("Until")), tz)),
+               grid.Column(tr(N_("Left")))]
+    rows = [[cell(tr(lock["kind"]), "bold red"), cell(stored_text(lock["reason"])), cell(local(lock["since"], tz)),
+             cell(local(lock["until"], tz) if lock["until"] else tr(N_("until cleared"))),
+             cell(remaining(lock["remaining_s"]) if lock["until"] else "-")] for lock in locks]
+    grid.show(out(), columns, rows, record_label=tr(N_("record")))
 
 
 def card_detail(record: dict, tz: str) -> None:
     """One card: who, what state, and a table of its locks."""
-    console.print(styled(_("Card {card}  {name}  {id_number}  region {region}  {type}").format(
+    say(styled(_("Card {card}  {name}  {id_number}  region {region}  {type}").format(
         card=record["card_no"], name=record["holder_name"], id_number=record["id_number"], region=record["region"],
         type=term(record.get("type") or "")), card="bold"))
     usable = N_("usable") if record["usable"] else N_("not usable")
-    console.print(styled(_("Status {status} · {usable} · failures {failures}, {left} attempt(s) left").format(
+    say(styled(_("Status {status} · {usable} · failures {failures}, {left} attempt(s) left").format(
         status=term(record["status"]), usable=term(usable), failures=record["failures"], left=record["attempts_left"]),
         status=STATUS_STYLE.get(record["status"], ""), usable="green" if record["usable"] else "red"))
     note, owed = status_note(record, tz), owed_text(record)
     if note:
-        console.print(Text(note, style="dim"))
+        say(Text(note, style="dim"))
     if owed:
-        console.print(Text(localize(_("Owed {owed}").format(owed=owed)), style="red"))
+        say(Text(localize(_("Owed {owed}").format(owed=owed)), style="red"))
     if not record["locks"]:
-        console.print(tr(N_("No lock in force.")), style="dim")
+        say(tr(N_("No lock in force.")), style="dim")
         return
-    table = Table(box=box.SIMPLE_HEAVY)
-    for name in (N_("Lock"), N_("Reason"), N_("Since (local)"), N_("Until (local)"), N_("Left")):
-        table.add_column(tr(name))
-    for lock in record["locks"]:
-        table.add_row(cell(tr(lock["kind"]), "bold red"), cell(stored_text(lock["reason"])),
-                      cell(local(lock["since"], tz)),
-                      cell(local(lock["until"], tz) if lock["until"] else tr(N_("until cleared"))),
-                      cell(remaining(lock["remaining_s"]) if lock["until"] else "-"))
-    console.print(table)
+    out().print()
+    lock_table(record["locks"], tz)
 
 
-def result_table(records: Iterable[dict], title: str = "") -> int:
-    """Any records, one row each; headers and term columns in the chosen language."""
-    table = Table(title=localize(title) or None)
-    columns: list[str] = []
-    count = 0
+def result_table(records: Iterable[dict], title: str = "", tz: str | None = None) -> int:
+    """Any records, one row each; headers and terms in the chosen language, times in ``tz``."""
+    rows = list(records)
+    if not rows:
+        return 0
+    tz = tz or zone()
+    keys = list(rows[0])
+    columns = [grid.Column(zoned(header(key), tz) if column_kind(key, rows) == "time" else header(key),
+                           _grid_kind(column_kind(key, rows))) for key in keys]
+    cells = [[_result_cell(key, record[key], tz) for key in keys] for record in rows]
+    grid.show(out(), columns, cells, localize(title) or None, record_label=tr(N_("record")))
+    return len(rows)
+
+
+def summary_table(records: list[dict], by_status: dict[str, int], title: str) -> int:
+    """``status --summary``: the counts, then their totals per status, per lock kind and of all cards
+    (a card holding two kinds of lock is in both kinds' totals, and once in its status's)."""
+    count = result_table(records, title)
+    if not count:
+        return 0
+    by_kind: dict[str, int] = {}
     for record in records:
-        if not columns:
-            columns = list(record)
-            for name in columns:
-                table.add_column(header(name))
-        count += 1
-        table.add_row(*(cell(readable(record[name]) if isinstance(record[name], (list, dict))  # one line each
-                             else value(name, record[name]),
-                             RESULT_STYLE.get(str(record[name]), "") if name == "result" else "")
-                        for name in columns))
-    if count:
-        console.print(table)
+        by_kind[record["lock"]] = by_kind.get(record["lock"], 0) + record["cards"]
+    totals = [{"total": _("status {status}").format(status=term(status)), "cards": by_status[status]}
+              for status in (*STATUS_STYLE, *sorted(set(by_status) - set(STATUS_STYLE))) if by_status.get(status)]
+    totals += [{"total": _("lock {kind}").format(kind=term(kind)), "cards": by_kind[kind]}
+               for kind in (*LOCK_ORDER, *sorted(set(by_kind) - set(LOCK_ORDER))) if by_kind.get(kind)]
+    totals.append({"total": _("all cards"), "cards": sum(by_status.values())})
+    out().print()
+    result_table(totals, _("Totals"))
     return count
+
+
+def _grid_kind(kind: str) -> str:
+    return {"number": grid.NUMBER, "text": grid.TEXT}.get(kind, grid.IDENT)
+
+
+def _result_cell(key: str, raw, tz: str) -> Text:
+    if column_kind(key, [{key: raw}]) == "time" and isinstance(raw, str):
+        return cell(local(raw, tz))
+    if isinstance(raw, (dict, list)):
+        return cell(readable(raw, lambda moment: local(moment, tz)))
+    return cell(value(key, raw), RESULT_STYLE.get(str(raw), "") if key == "result" else "")
 
 
 def verify_panel(record: dict, tz: str) -> int:
     shown = (_("Card {card}: {result}; {left} attempt(s) left") if record["result"] in ("ok", "wrong_pin")
              else _("Card {card}: {result}"))
-    console.print(styled(shown.format(card=record["card_no"], result=term(record["result"].replace("_", " ")),
-                                      left=record["attempts_left"]),
-                         card="bold", result=RESULT_STYLE.get(record["result"], "")))
+    say(styled(shown.format(card=record["card_no"], result=term(record["result"].replace("_", " ")),
+                            left=record["attempts_left"]),
+               card="bold", result=RESULT_STYLE.get(record["result"], "")))
     why = verify_why(record, tz)
     if why:
-        console.print(Text(why, style="red"))
+        say(Text(why, style="red"))
     if record["locks"]:
-        console.print(lock_lines(record["locks"], tz))
+        lock_table(record["locks"], tz)
     return 1
 
 
@@ -262,7 +287,7 @@ def arrears_panel(record: dict, shown: int = 20) -> int:
     """A debt or payment: the balance before and after, and which cards were locked or released."""
     who = (_("card {card}").format(card=literal(record["card_no"])) if record["card_no"]
            else _("unit {unit}").format(unit=literal(record["unit"])))
-    console.print(Text(localize(_("{entry} of {amount} yuan for {who}: balance {before} -> {after}").format(
+    say(Text(localize(_("{entry} of {amount} yuan for {who}: balance {before} -> {after}").format(
         entry=term(record["entry"]), amount=record["amount"], who=who, before=record["balance_before"],
         after=record["balance_after"]))))
     for key, label, style in (("locked", N_("locked"), "red"), ("released", N_("released"), "green"),
@@ -271,6 +296,5 @@ def arrears_panel(record: dict, shown: int = 20) -> int:
         if cards:
             more = (" " + localize(_("… and {count} more").format(count=len(cards) - shown))
                     if len(cards) > shown else "")
-            console.print(Text(f"{tr(label)}: ", style=style)
-                          + Text(literal(", ".join(cards[:shown])) + more))
+            say(Text(f"{tr(label)}: ", style=style) + Text(literal(", ".join(cards[:shown])) + more))
     return 1

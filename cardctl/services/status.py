@@ -61,6 +61,16 @@ def count_cards(ctx: Context, filters: Filters) -> int:
         return conn.scalar(select(func.count()).select_from(inner))
 
 
+def count_by_status(ctx: Context, filters: Filters) -> dict[str, int]:
+    """Matching cards per effective status, each card once whatever locks it holds: the totals
+    under ``status --summary``, whose rows count a card once per kind of lock."""
+    now = ctx.now()
+    status = case((lapsed(now), literal(CardStatus.ACTIVE.value)), else_=cards.c.status)
+    with ctx.db.connect_read() as conn:
+        inner = card_query(filters, now).with_only_columns(status.label("status")).subquery()
+        return dict(conn.execute(select(inner.c.status, func.count()).group_by(inner.c.status)).all())
+
+
 def list_cards(ctx: Context, filters: Filters, limit: int | None = None) -> Iterator[CardView]:
     """Stream matching cards in card-number order, one page of locks at a time."""
     now = ctx.now()
