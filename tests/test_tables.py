@@ -218,7 +218,12 @@ def test_verify_a_locked_card(cli, office):
             assert result.exit_code == 4, result.stderr
             shown[(lang, width)] = result.stdout
     record = json.loads(cli(*args, "-o", "json", input=PIN + "\n").stdout)
-    check("verify-locked", shown, [record] if isinstance(record, dict) else record)
+    record = record if isinstance(record, dict) else record[0]
+    # the panel names the card and its result and lists the locks; "why" (reason, status and the
+    # loss fields) is a line of its own for a card that is not active, tested in test_output_formats
+    shown_fields = {k: v for k, v in record.items()
+                    if k not in ("status", "reason", "loss_kind", "loss_lapses_at", "void_reason", "replaced_by")}
+    check("verify-locked", shown, [shown_fields])
 
 
 def test_the_cron_sweep_table(cli, office, monkeypatch):

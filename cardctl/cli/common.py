@@ -117,6 +117,19 @@ class _LocalizedHelp:
         format_help(self, ctx, formatter)
 
 
+class _NamedInUsageErrors:
+    """Click's parser raises some usage errors (an option given a value it takes none of)
+    without the command's context; give them it, so the hint names the command's --help."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer._click.exceptions.UsageError as error:
+            if error.ctx is None:
+                error.ctx = ctx
+            raise
+
+
 class HelpCommand(_NamedInUsageErrors, _LocalizedHelp, typer.core.TyperCommand):
     """Every cardctl command (``App.command``); each takes -q/--quiet."""
 
