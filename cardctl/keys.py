@@ -26,6 +26,7 @@ class Keys:
     id_key: bytes
     audit_key: bytes
     fingerprint: str
+    data_key: bytes  # seals what the rules need of a holder's birth date (docs/security.md)
 
     def id_hash(self, value: str) -> str:
         """Keyed hash used to match ID numbers without storing them."""
@@ -43,6 +44,7 @@ def derive(master: bytes) -> Keys:
         id_key=sub("cardctl/id-hash/v1"),
         audit_key=sub("cardctl/audit-chain/v1"),
         fingerprint=sub("cardctl/fingerprint/v1").hex()[:16],
+        data_key=sub("cardctl/holder-data/v1"),
     )
 
 

@@ -143,7 +143,7 @@ def seed_active_cards(ctx, count: int, pin: str, prefix: str = "S", cost: int | 
     with ctx.db.write() as session:
         ids = session.execute(insert(Holder).returning(Holder.id, sort_by_parameter_order=True), [
             {"id_hash": ctx.keys.id_hash(person(i)), "id_masked": "110***********0000",
-             "id_tail_hash": "0" * 64, "name": f"持卡人{i}", "birth_date": date(1980, 1, 1)}
+             "id_tail_hash": "0" * 64, "name": f"持卡人{i}", "birth_sealed": b"\0" * 38}
             for i in range(count)]).scalars().all()
         session.execute(insert(Card), [
             {"card_no": card_no, "holder_id": holder_id, "region": "110105", "insurance_type": "employee",

@@ -50,10 +50,22 @@ def check_representation(ctx: Context, session: Session, card: Card, person: IdN
         holder_age, minor_age, agent.id_number.age(today) if agent else None,
         agent is not None and agent.id_number.value == person.value)
     if problem:
-        raise Refused(problem)
+        raise RepresentationRefused(problem)
     if agent is None:
         return {}
-    return {"agent": agent.id_number.masked, "agent_name": agent.name, "guardian": holder_age < minor_age}
+    # No "guardian" flag and no age: either says the holder is a minor, which narrows the birth
+    # date enough to rebuild the ID number from the mask (docs/security.md, "A copy of the database").
+    return {"agent": agent.id_number.masked, "agent_name": agent.name}
+
+
+class RepresentationRefused(Refused):
+    """The clerk, who holds the ID card, is told why (the holder's or agent's age); the trail is
+    told only that someone must act for the holder, which says nothing of anyone's age."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.recorded = _("a guardian or an adult agent other than the holder must act "
+                          "(--agent-id-number and --agent-name)")
 
 
 def status_of(card: Card, now) -> str:
