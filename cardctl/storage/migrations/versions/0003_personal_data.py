@@ -26,7 +26,7 @@ depends_on = None
 CHUNK = 5000
 
 
-def _keys(purpose: str):
+def _keys():
     """The key file's keys, which must be the database's own: a wrong data key would seal
     every birth date so that no cardctl could open it again."""
     from cardctl.errors import KeyFileError
@@ -37,8 +37,8 @@ def _keys(purpose: str):
         raise KeyFileError(_("converting the holders' personal data needs the key file; run 'cardctl init'"))
     stored = op.get_bind().execute(sa.text("SELECT value FROM meta WHERE key = 'key_fingerprint'")).scalar()
     if stored is not None and stored != keys.fingerprint:
-        raise KeyFileError(_("the key file does not belong to this database; its holder data cannot be {purpose}")
-                           .format(purpose=purpose))
+        raise KeyFileError(_("the key file does not belong to this database; the holders' personal data "
+                             "cannot be converted with it"))
     return keys
 
 
@@ -53,15 +53,25 @@ def _rows(bind, column: str):
         last = chunk[-1][0]
 
 
+def _add_column(bind, column: sa.Column, sqlite_default: str) -> None:
+    """NOT NULL at once on SQLite, which can add such a column only with a default (every row
+    gets its value below), and after the rows are filled on PostgreSQL. Not batch mode: its copy,
+    drop and rename of ``holders`` trips the foreign keys of ``cards`` on SQLite."""
+    if bind.dialect.name == "sqlite":
+        column.nullable, column.server_default = False, sa.DefaultClause(sa.text(sqlite_default))
+    op.add_column('holders', column)
+
+
 def upgrade() -> None:
     from datetime import date
 
     from cardctl.domain.sealed import birth_sealer
 
     bind = op.get_bind()
-    op.add_column('holders', sa.Column('birth_sealed', sa.LargeBinary(length=64), nullable=True))
-    if bind.execute(sa.text("SELECT 1 FROM holders LIMIT 1")).first() is not None:
-        seal = birth_sealer(_keys("converted").data_key)
+    filled = bind.execute(sa.text("SELECT 1 FROM holders LIMIT 1")).first() is not None
+    seal = birth_sealer(_keys().data_key) if filled else None  # before any change
+    _add_column(bind, sa.Column('birth_sealed', sa.LargeBinary(length=64), nullable=True), "x''")
+    if filled:
         update = sa.text("UPDATE holders SET birth_sealed = :sealed WHERE id = :id").bindparams(
             sa.bindparam("sealed", type_=sa.LargeBinary()))
         for chunk in _rows(bind, "birth_date"):
@@ -69,10 +79,9 @@ def upgrade() -> None:
             bind.execute(update, [{"id": row_id, "sealed": seal(id_hash, birth if isinstance(birth, date)
                                                                   else date.fromisoformat(str(birth)[:10]))}
                                   for row_id, id_hash, birth in chunk])
-    with op.batch_alter_table('holders', schema=None) as batch_op:
-        batch_op.alter_column('birth_sealed', existing_type=sa.LargeBinary(length=64), nullable=False)
-        batch_op.drop_column('birth_date')
-    context.config.attributes["scrub"] = True
+    if bind.dialect.name != "sqlite":
+        op.alter_column('holders', 'birth_sealed', existing_type=sa.LargeBinary(length=64), nullable=False)
+    op.drop_column('holders', 'birth_date')
 
 
 def downgrade() -> None:
@@ -80,14 +89,15 @@ def downgrade() -> None:
     from cardctl.domain.sealed import open_birth_date
 
     bind = op.get_bind()
-    op.add_column('holders', sa.Column('birth_date', sa.Date(), nullable=True))
-    if bind.execute(sa.text("SELECT 1 FROM holders LIMIT 1")).first() is not None:
-        data_key = _keys("opened").data_key
+    filled = bind.execute(sa.text("SELECT 1 FROM holders LIMIT 1")).first() is not None
+    data_key = _keys().data_key if filled else None
+    _add_column(bind, sa.Column('birth_date', sa.Date(), nullable=True), "'1900-01-01'")
+    if filled:
         update = sa.text("UPDATE holders SET birth_date = :birth WHERE id = :id").bindparams(
             sa.bindparam("birth", type_=sa.Date()))
         for chunk in _rows(bind, "birth_sealed"):
             bind.execute(update, [{"id": row_id, "birth": open_birth_date(data_key, id_hash, sealed)}
                                   for row_id, id_hash, sealed in chunk])
-    with op.batch_alter_table('holders', schema=None) as batch_op:
-        batch_op.alter_column('birth_date', existing_type=sa.Date(), nullable=False)
-        batch_op.drop_column('birth_sealed')
+    if bind.dialect.name != "sqlite":
+        op.alter_column('holders', 'birth_date', existing_type=sa.Date(), nullable=False)
+    op.drop_column('holders', 'birth_sealed')
