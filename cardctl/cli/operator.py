@@ -137,5 +137,7 @@ def disable(
         raise InvalidInput(_("--reason must be printable text"))
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     login = parse_login(name, postgresql=not ctx_.db.is_sqlite)
-    result = disable_operator(ctx_, login, reason.strip())
+    from ..domain.identity import mask_id_shapes
+
+    result = disable_operator(ctx_, login, mask_id_shapes(reason.strip()))  # kept in the trail: no ID number
     _report(result.record(), output, _("operator {login} disabled").format(login=login))

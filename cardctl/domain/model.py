@@ -159,5 +159,7 @@ class ItemResult:
     line: int | None = None  # where the item came from, for file input
 
     def record(self) -> dict[str, Any]:
-        found = {"card_no": self.card_no, "result": self.result, "detail": self.detail}
+        from .identity import mask_id_shapes  # every batch row passes here: no full ID number in one
+
+        found = {"card_no": mask_id_shapes(self.card_no), "result": self.result, "detail": mask_id_shapes(self.detail)}
         return found if self.line is None else {"line": self.line, **found}

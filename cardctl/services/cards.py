@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..domain import pins
-from ..domain.identity import IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc
+from ..domain.identity import (IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc,
+                               shown_card_no)
 from ..domain.model import CardStatus, ItemResult
 from ..domain.names import parse_name, parse_text
 from ..domain.sealed import SealBroken, birth_sealer, open_birth_date
@@ -275,7 +276,7 @@ def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResu
         try:
             batch.append((row.line, parse_card_input(row.fields, today)))
         except InvalidInput as exc:
-            shown = (row.fields.get("card_no") or "")[:12]
+            shown = shown_card_no(row.fields.get("card_no") or "")[:12]  # an ID number there: masked
             yield ItemResult(shown, "invalid", _("line {line}: {problem}").format(line=row.line, problem=exc.message),
                              row.line)
             continue
