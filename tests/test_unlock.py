@@ -443,10 +443,13 @@ def seed_locked_cards(ctx, count: int) -> list[str]:
     pin_hash = pins.hash_pin(GOOD_PIN, ctx.keys.pepper, ctx.settings.bcrypt_cost)
     card_nos = [f"M{i:08d}" for i in range(count)]
     ends = [now + timedelta(hours=(1 if i % 2 else -1) * (1 + i % 72)) for i in range(count)]
+    from cardctl.domain.sealed import birth_sealer
+
+    seal = birth_sealer(ctx.keys.data_key)
     with ctx.db.write() as session:
         session.execute(insert(Holder), [
             {"id": i + 1, "id_hash": f"{i:064x}", "id_masked": "110***********0000", "id_tail_hash": "0" * 64,
-             "name": f"持卡人{i}", "birth_sealed": b"\0" * 38} for i in range(count)])
+             "name": f"持卡人{i}", "birth_sealed": seal(f"{i:064x}", date(1980, 1, 1))} for i in range(count)])
         session.execute(insert(Card), [
             {"card_no": card_no, "holder_id": i + 1, "region": "110105", "insurance_type": "employee",
              "issuer": "social-security", "unit": None, "status": "active", "failures": 3,
