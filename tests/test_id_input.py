@@ -70,9 +70,10 @@ def test_every_counter_command_takes_the_id_number_from_stdin(run, active_card, 
     assert_no_id(right.stdout, right.stderr)
 
 
-@pytest.mark.parametrize("command", [["reset-pin", CARD, "--pin-stdin"], ["report-lost", CARD],
-                                     ["cancel-loss", CARD], ["reissue", CARD, "--new-card-no", "A00000099", "--damaged"]],
-                         ids=lambda args: args[0])
+@pytest.mark.parametrize("command", [
+    ["reset-pin", CARD, "--pin-stdin"], ["report-lost", CARD], ["cancel-loss", CARD],
+    ["reissue", CARD, "--new-card-no", "A00000099", "--damaged"],
+], ids=lambda args: args[0])
 def test_a_wrong_id_number_from_stdin_is_refused_like_one_from_the_option(run, active_card, command):
     if command[0] == "cancel-loss":
         assert run("report-lost", CARD, "--temporary").exit_code == 0

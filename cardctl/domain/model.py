@@ -161,5 +161,6 @@ class ItemResult:
     def record(self) -> dict[str, Any]:
         from .identity import mask_id_shapes  # every batch row passes here: no full ID number in one
 
-        found = {"card_no": mask_id_shapes(self.card_no), "result": self.result, "detail": mask_id_shapes(self.detail)}
+        found = {"card_no": mask_id_shapes(self.card_no), "result": self.result,
+                 "detail": mask_id_shapes(self.detail)}
         return found if self.line is None else {"line": self.line, **found}
