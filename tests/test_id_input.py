@@ -131,12 +131,13 @@ def test_a_person_at_a_terminal_is_asked_for_the_id_number(run, database, settin
                             stdout=subprocess.PIPE, stderr=follower, close_fds=True)
     os.close(follower)
     screen = _read_until(leader, b"Holder's ID number: ")
+    arguments = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
     os.write(leader, f"{HOLDER_ID}\n".encode())
     out, _ = proc.communicate(timeout=60)
     os.close(leader)
     assert proc.returncode == 0, screen
-    assert b"Holder's ID number: " in screen
-    assert HOLDER_ID not in Path(f"/proc/self/cmdline").read_text()
+    assert b"Holder's ID number: " in screen and b"report-lost" in arguments
+    assert HOLDER_ID.encode() not in arguments
 
 
 def _read_until(fd: int, wanted: bytes, limit_s: float = 60) -> bytes:
