@@ -28,6 +28,7 @@ from cardctl.services.loss import reissue, report_lost
 from cardctl.services.setup import init_database
 from cardctl.services.unlock import UnlockRequest, unlock_cards
 from cardctl.services.verify import verify_pin
+from cardctl.storage import SCHEMA_REVISION
 from cardctl.storage.audit import EventDraft
 from cardctl.storage.db import normalise_url
 from cardctl.storage.schema import alembic_config
@@ -149,7 +150,7 @@ def test_before_the_migration_a_copy_rebuilds_holders_and_after_it_none(ctx, dat
     assert min(before.values()) < ENOUGH
 
     report = init_database(settings, clock)  # the upgrade: seals the dates, drops the clear ones
-    assert (report.revision_before, report.revision_after) == ("0002", "0005")
+    assert (report.revision_before, report.revision_after) == ("0002", SCHEMA_REVISION)
     after = candidates(dump_tables(database, settings, tmp_path / "after"))
     assert min(after.values()) >= ENOUGH
     if database.engine == "sqlite":  # nor in free pages of the file, nor in the WAL
@@ -181,7 +182,7 @@ def test_the_migration_needs_the_databases_own_key_file(ctx, database, settings,
             command.upgrade(alembic_config(conn, None), "head")
     finally:
         engine.dispose()
-    assert init_database(settings, clock).revision_after == "0005"
+    assert init_database(settings, clock).revision_after == SCHEMA_REVISION
 
 
 def test_the_attack_reads_a_guardian_flag_or_an_age_from_the_trail(ctx, database, settings, tmp_path):
@@ -199,7 +200,7 @@ def test_the_attack_reads_a_guardian_flag_or_an_age_from_the_trail(ctx, database
     assert len(narrowed) == 2, narrowed
 
 
-def test_holder_rows_keep_the_birth_date_only_sealed(ctx, database):
+def test_holder_rows_keep_the_birth_date_only_sealed(ctx, database, tmp_path):
     populate(ctx)
     engine = create_engine(normalise_url(database.url), poolclass=NullPool)
     try:
@@ -216,15 +217,7 @@ def test_holder_rows_keep_the_birth_date_only_sealed(ctx, database):
     first_hash, first_value = sealed[0]
     with pytest.raises(SealBroken):  # bound to its holder: moved to another row it does not open
         open_birth_date(ctx.keys.data_key, sealed[1][0], bytes(first_value))
+    create_key_file(tmp_path / "other.key")
     with pytest.raises(SealBroken):  # and only the data key opens it
-        open_birth_date(load_keys_of_new_file(database).data_key, first_hash, bytes(first_value))
+        open_birth_date(load_keys(tmp_path / "other.key").data_key, first_hash, bytes(first_value))
     assert len({bytes(value) for _, value in sealed}) == len(sealed)  # a fresh nonce each
-
-
-def load_keys_of_new_file(database):
-    import tempfile
-    from pathlib import Path
-
-    path = Path(tempfile.mkdtemp()) / "k.key"
-    create_key_file(path)
-    return load_keys(path)
