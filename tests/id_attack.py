@@ -135,11 +135,17 @@ def _count(holder: dict, cards: list[dict], events: list[dict], policies: dict[s
         elif detail.get("guardian") is False:
             high = min(high, _years_before(at, minor_age))
     births = [b for b in exact if low <= b <= high] if exact else _days(low, high)
-    areas = [r for r in regions if r.startswith(prefix)] or _areas(prefix)
     by_birth = Counter(_weighted(f"{b:%Y%m%d}", 6) for b in births)
-    by_area = Counter(_weighted(a, 0) for a in areas)
     tail = _weighted(seq, 14)
-    return sum(n * m for b, n in by_birth.items() for a, m in by_area.items() if CHECK[(a + b + tail) % 11] == check)
+    # first guess: the holder was registered where the card was issued; if no number fits
+    # that, every area code with the mask's first three digits
+    for areas in ([r for r in regions if r.startswith(prefix)], _areas(prefix)):
+        by_area = Counter(_weighted(a, 0) for a in areas)
+        found = sum(n * m for b, n in by_birth.items() for a, m in by_area.items()
+                    if CHECK[(a + b + tail) % 11] == check)
+        if found:
+            return found
+    return 0
 
 
 def _weighted(digits: str, start: int) -> int:
