@@ -31,7 +31,7 @@ def _marks(values) -> str:
 
 def import_csv(db: Path, csv_path: Path, keys: Keys, actor: Actor, now: datetime, out: TextIO) -> int:
     """``cardctl import FILE -o jsonl``: per chunk of 2000 rows, one BEGIN IMMEDIATE transaction that
-    inserts the holders (keyed ID hash, masked ID, keyed hash of the last 6, name, birth date),
+    inserts the holders (keyed ID hash, masked ID, keyed hash of the last 6, name, sealed birth date),
     the cards (pending) and one chained ``card.issue`` event per card, then moves the audit head.
 
     Includes: CSV parsing (``csv.reader``), the two HMACs per holder and one per event, a JSON
@@ -40,7 +40,7 @@ def import_csv(db: Path, csv_path: Path, keys: Keys, actor: Actor, now: datetime
     """
     conn = connect(db)
     chain = Chain(keys.audit_key, actor)
-    now_text, id_key, count = stored(now), keys.id_key, 0
+    now_text, count = stored(now), 0
     with csv_path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
@@ -49,27 +49,33 @@ def import_csv(db: Path, csv_path: Path, keys: Keys, actor: Actor, now: datetime
         for values in reader:
             chunk.append((reader.line_num, values))
             if len(chunk) == IMPORT_CHUNK:
-                count += _import_chunk(conn, chain, chunk, at, id_key, now, now_text, out)
+                count += _import_chunk(conn, chain, chunk, at, keys, now, now_text, out)
                 chunk = []
         if chunk:
-            count += _import_chunk(conn, chain, chunk, at, id_key, now, now_text, out)
+            count += _import_chunk(conn, chain, chunk, at, keys, now, now_text, out)
     conn.close()
     return count
 
 
-def _import_chunk(conn, chain: Chain, chunk, at: dict, id_key: bytes, now, now_text: str, out) -> int:
+def _import_chunk(conn, chain: Chain, chunk, at: dict, keys: Keys, now, now_text: str, out) -> int:
+    from datetime import date
+
+    from cardctl.domain.sealed import birth_sealer
+
+    id_key, seal = keys.id_key, birth_sealer(keys.data_key)
     conn.execute("BEGIN IMMEDIATE")
     first_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM holders").fetchone()[0]
     holders, cards, events = [], [], []
     for holder_id, (_, values) in enumerate(chunk, first_id):
         number, card_no, region, kind = values[at["id_number"]], values[at["card_no"]], values[at["region"]], values[at["type"]]
         masked = number[:3] + "*" * 11 + number[-4:]
-        holders.append((holder_id, id_hash(id_key, number), masked, id_hash(id_key, "tail:" + number[-6:]),
-                        values[at["name"]], f"{number[6:10]}-{number[10:12]}-{number[12:14]}"))
+        keyed = id_hash(id_key, number)
+        holders.append((holder_id, keyed, masked, id_hash(id_key, "tail:" + number[-6:]), values[at["name"]],
+                        seal(keyed, date(int(number[6:10]), int(number[10:12]), int(number[12:14])))))
         cards.append((card_no, holder_id, region, kind, "social-security", values[at["unit"]] or None, now_text))
         events.append(("card.issue", "issued", card_no, None,
                        detail_json({"region": region, "type": kind, "holder": masked}), None))
-    conn.executemany("INSERT INTO holders (id, id_hash, id_masked, id_tail_hash, name, birth_date)"
+    conn.executemany("INSERT INTO holders (id, id_hash, id_masked, id_tail_hash, name, birth_sealed)"
                      " VALUES (?,?,?,?,?,?)", holders)
     conn.executemany("INSERT INTO cards (card_no, holder_id, region, insurance_type, issuer, unit, status,"
                      " failures, issued_at) VALUES (?,?,?,?,?,?,'pending',0,?)", cards)

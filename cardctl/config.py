@@ -127,6 +127,10 @@ def _check_operator(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable():
         raise InvalidInput(_("operator name must be 1-64 printable characters"))
+    if len(name) >= 15:  # recorded with every event: never a full ID number typed in by mistake
+        from .domain.identity import mask_id_shapes
+
+        name = mask_id_shapes(name)
     return name
 
 

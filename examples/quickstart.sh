@@ -23,12 +23,14 @@ cards=()
 for i in "${!rows[@]}"; do
     IFS=, read -r card_no _name id_number _rest <<<"${rows[$i]}"
     cards+=("$card_no")
-    guardian=()  # a minor's card is activated by a guardian (the first holder stands in here)
+    # ID numbers go on stdin, never in arguments (every user can read those in ps): the holder's,
+    # then a guardian's for a minor (the first holder stands in here), then the PIN
+    guardian=() ids=("$id_number")
     if (( $(date +%Y) - ${id_number:6:4} < 18 )); then
         IFS=, read -r _ guardian_name guardian_id _rest <<<"${rows[0]}"
-        guardian=(--agent-id-number "$guardian_id" --agent-name "$guardian_name")
+        guardian=(--agent-name "$guardian_name") ids+=("$guardian_id")
     fi
-    printf '58392%d\n' "$i" | cardctl activate "$card_no" --id-number "$id_number" --pin-stdin "${guardian[@]}"
+    printf '%s\n' "${ids[@]}" "58392$i" | cardctl activate "$card_no" --id-stdin --pin-stdin "${guardian[@]}"
 done
 
 # Four of them mistype their PIN three times at a terminal: the third failure locks the card.
@@ -40,7 +42,7 @@ done
 
 # One holder comes back with their ID card; the clerk unlocks the card.
 IFS=, read -r _card _name first_id _rest <<<"${rows[0]}"
-cardctl unlock "${cards[0]}" --id-number "$first_id" --reason "holder verified at counter"
+printf '%s\n' "$first_id" | cardctl unlock "${cards[0]}" --id-stdin --reason "holder verified at counter"
 
 # A correct PIN now works again on the unlocked card.
 printf '583920\n' | cardctl verify "${cards[0]}" --pin-stdin

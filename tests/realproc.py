@@ -141,9 +141,12 @@ def seed_active_cards(ctx, count: int, pin: str, prefix: str = "S", cost: int | 
     now = ctx.now()
     card_nos = [f"{prefix}{i:08d}" for i in range(count)]
     with ctx.db.write() as session:
+        from cardctl.domain.sealed import birth_sealer
+
+        seal, hashes = birth_sealer(ctx.keys.data_key), [ctx.keys.id_hash(person(i)) for i in range(count)]
         ids = session.execute(insert(Holder).returning(Holder.id, sort_by_parameter_order=True), [
-            {"id_hash": ctx.keys.id_hash(person(i)), "id_masked": "110***********0000",
-             "id_tail_hash": "0" * 64, "name": f"持卡人{i}", "birth_date": date(1980, 1, 1)}
+            {"id_hash": hashes[i], "id_masked": "110***********0000", "id_tail_hash": "0" * 64,
+             "name": f"持卡人{i}", "birth_sealed": seal(hashes[i], date(1980, 1, 1))}
             for i in range(count)]).scalars().all()
         session.execute(insert(Card), [
             {"card_no": card_no, "holder_id": holder_id, "region": "110105", "insurance_type": "employee",

@@ -58,7 +58,7 @@ def snapshot(ctx: Context) -> dict:
     with ctx.db.read() as session:
         return {
             "holders": sorted(session.execute(select(Holder.id_hash, Holder.id_masked, Holder.name,
-                                                     Holder.birth_date)).all()),
+                                                     Holder.id_tail_hash)).all()),
             "cards": sorted(session.execute(
                 select(Card.card_no, Holder.id_hash, Card.region, Card.insurance_type, Card.unit, Card.issuer,
                        Card.status, Card.failures, Card.pin_scheme, Card.pin_hash.is_(None))  # salts differ

@@ -15,6 +15,7 @@ from ..render.formats import OutputFormat, emit
 from . import progress
 from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message, warn,
                      read_pins, runtime)
+from .idnumbers import IdStdinOpt, id_numbers
 
 IMPORT_CHUNK = 2000
 
@@ -22,14 +23,14 @@ IMPORT_CHUNK = 2000
 def register(app: typer.Typer) -> None:
     app.command("init", epilog=examples("cardctl --db cards.db --key-file cards.key init"))(edge(init))
     app.command("issue", epilog=examples(
-        "cardctl issue A10000001 --name 张伟 --id-number 11010519491231002X --region 110105",
-        "cardctl issue A10000002 --name 王芳 --id-number 440305197001010019 --region 440305 "
-        "--unit 91350100M000100Y43"))(edge(issue))
+        "printf '440305197001010019\\n' | cardctl issue A10000002 --name 王芳 --region 440305 --id-stdin "
+        "--unit 91350100M000100Y43",
+        "cardctl issue A10000001 --name 张伟 --region 110105    # asks for the ID number"))(edge(issue))
     app.command("import", epilog=examples(
         "cardctl import examples/cards.csv -o jsonl > import-failures.jsonl"))(edge(import_cards))
     app.command("activate", epilog=examples(
-        "printf '583920\\n' | cardctl activate A10000001 --id-number 11010519491231002X --pin-stdin",
-        "cardctl activate A10000001 --id-number 11010519491231002X    # asks for the PIN twice"))(edge(activate))
+        "printf '11010519491231002X\\n583920\\n' | cardctl activate A10000001 --id-stdin --pin-stdin",
+        "cardctl activate A10000001    # asks for the ID number, then the PIN twice"))(edge(activate))
 
 
 def init(ctx: typer.Context, output: OutputOpt = OutputFormat.TABLE) -> None:
@@ -58,8 +59,10 @@ def issue(
     ctx: typer.Context,
     card_no: Annotated[str, typer.Argument(help=N_("9 characters, 0-9 and A-Z."))],
     name: Annotated[str, typer.Option("--name", help=N_("Holder's name."))],
-    id_number: Annotated[str, typer.Option("--id-number", help=N_("Holder's 18-character resident ID number."))],
     region: Annotated[str, typer.Option("--region", help=N_("6-digit area code of the issuing office."))],
+    id_number: Annotated[str | None, typer.Option(
+        "--id-number", help=N_("Holder's 18-character resident ID number."))] = None,
+    id_stdin: IdStdinOpt = False,
     insurance_type: Annotated[str, typer.Option("--type", help=N_("employee or resident."),
                                                 metavar="[employee|resident]",
                                                 autocompletion=lambda: ["employee", "resident"])] = "employee",
@@ -78,6 +81,7 @@ def issue(
     from ..services.cards import issue_card, parse_card_input
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
+    id_number, _agent = id_numbers(id_number, None, None, id_stdin)
     card = parse_card_input({"card_no": card_no, "name": name, "id_number": id_number, "region": region,
                              "type": insurance_type, "unit": unit, "issuer": issuer}, ctx_.now().date())
     issued = issue_card(ctx_, card) == "issued"
@@ -142,8 +146,9 @@ def _print_failures(rows) -> int:
 def activate(
     ctx: typer.Context,
     card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
-    id_number: Annotated[str, typer.Option(
-        "--id-number", help=N_("The holder's ID number, checked against the card."))],
+    id_number: Annotated[str | None, typer.Option(
+        "--id-number", help=N_("The holder's ID number, checked against the card."))] = None,
+    id_stdin: IdStdinOpt = False,
     pin_stdin: PinStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
@@ -160,6 +165,7 @@ def activate(
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     card = parse_card_no(card_no)
     today = ctx_.now().date()
+    id_number, agent_id = id_numbers(id_number, agent_id, agent_name, id_stdin)
     person = parse_id_number(id_number, today)
     agent = parse_agent(agent_id, agent_name, today)
     (pin,) = read_pins(1, pin_stdin, (_("New PIN"),), confirm_new=True)

@@ -107,7 +107,19 @@ def examples(*lines: str) -> str:
 class _LocalizedHelp:
     """--help in the chosen language. English is click's own layout, untouched; any other
     language is written by cli/helptext.py (loaded only then) from the catalog's translations
-    of the same texts: help, option help, the epilog's heading and click's fixed words."""
+    of the same texts: help, option help, the epilog's heading and click's fixed words.
+
+    Also click's own usage errors, which echo the value typed ("Invalid value for '-o': ..."):
+    an ID number typed there is masked as in every other message."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except typer._click.ClickException as error:  # typer's own copy of click
+            from ..domain.identity import mask_id_shapes
+
+            error.message = mask_id_shapes(error.message)
+            raise
 
     def format_help(self, ctx, formatter) -> None:
         if i18n.language() == i18n.ENGLISH:
@@ -263,22 +275,30 @@ def quiet() -> bool:
     return _quiet
 
 
+def shown(text) -> str:
+    """Every message on its way to the screen: in the chosen language, literal, and with anything
+    shaped like an ID number masked, whichever option or file it was typed into (docs/security.md)."""
+    from ..domain.identity import mask_id_shapes
+
+    return mask_id_shapes(literal(localize(text)))
+
+
 def message(text: str) -> None:
     """A confirmation or summary on stderr, shown literally, in the chosen language; -q drops it."""
     if not _quiet:
-        err.print(literal(localize(text)), markup=False)
+        err.print(shown(text), markup=False)
 
 
 def warn(text: str) -> None:
     """What a person must see on stderr even with -q (a row that failed, a key to back up)."""
-    err.print(literal(localize(text)), markup=False)
+    err.print(shown(text), markup=False)
 
 
 def fail(error: CardctlError) -> typer.Exit:
-    err.print(f"cardctl: {literal(localize(error.message))}", markup=False, style="red")
+    err.print(f"cardctl: {shown(error.message)}", markup=False, style="red")
     hint = getattr(error, "hint", None)  # a usage error: where to read how it is used
     if hint:
-        err.print(literal(localize(hint)), markup=False)
+        err.print(shown(hint), markup=False)
     return typer.Exit(error.exit_code)
 
 
@@ -304,7 +324,7 @@ def edge(command: Callable) -> Callable:
                 raise
             text = _("internal error: {kind}: {error} (set CARDCTL_DEBUG=1 for details)").format(
                 kind=type(exc).__name__, error=literal(exc))
-            err.print(f"cardctl: {localize(text)}", markup=False)
+            err.print(f"cardctl: {shown(text)}", markup=False)
             raise typer.Exit(INTERNAL) from None
 
     return wrapper

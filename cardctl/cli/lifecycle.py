@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..domain.identity import parse_card_no, parse_id_number
+from ..domain.identity import mask_id_shapes, parse_card_no, parse_id_number
 from ..domain.model import LockKind, iso
 from ..domain.money import format_fen
 from ..domain.names import parse_name
@@ -19,24 +19,27 @@ from ..render.tables import local
 from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
                      read_pins, runtime)
 from .confirm import YesOpt, card_changes, confirm
+from .idnumbers import IdStdinOpt, id_numbers
 
-IdOpt = Annotated[str, typer.Option("--id-number", help=N_("The holder's ID number, checked against the card."))]
+IdOpt = Annotated[str | None, typer.Option(
+    "--id-number", help=N_("The holder's ID number, checked against the card."))]
 
 
 EXAMPLES = {
     "reset-pin": examples(
-        "printf '583920\\n583920\\n' | cardctl reset-pin A10000001 --id-number 11010519491231002X --pin-stdin",
-        "cardctl reset-pin A10000001 --id-number 11010519491231002X    # asks for the new PIN twice"),
+        "printf '11010519491231002X\\n583920\\n' | cardctl reset-pin A10000001 --id-stdin --pin-stdin",
+        "cardctl reset-pin A10000001    # asks for the ID number, then the new PIN twice"),
     "change-pin": examples(
         "printf '583920\\n702614\\n' | cardctl change-pin A10000001 --pin-stdin",
         "cardctl change-pin A10000001    # asks for the current PIN, then the new one twice"),
     "report-lost": examples(
+        "printf '11010519491231002X\\n' | cardctl report-lost A10000001 --id-stdin",
         "cardctl report-lost A10000001 --temporary --channel hotline",
-        "cardctl report-lost A10000001 --id-number 11010519491231002X"),
-    "cancel-loss": examples("cardctl cancel-loss A10000001 --id-number 11010519491231002X"),
+        "cardctl report-lost A10000001    # formal: asks for the ID number"),
+    "cancel-loss": examples("cardctl cancel-loss A10000001    # asks for the ID number"),
     "reissue": examples(
-        "cardctl reissue A10000001 --new-card-no A10000099 --id-number 11010519491231002X",
-        "cardctl reissue A10000001 --new-card-no A10000099 --id-number 11010519491231002X --damaged"),
+        "printf '11010519491231002X\\n' | cardctl reissue A10000001 --new-card-no A10000099 --id-stdin --damaged",
+        "cardctl reissue A10000001 --new-card-no A10000099    # asks for the ID number"),
     "lock": examples('cardctl lock A10000001 --kind admin --reason "suspected card sharing, case 2026-118"'),
 }
 
@@ -69,7 +72,8 @@ def _report(record: dict, output: OutputFormat, text: str) -> None:
 def reset_pin(
     ctx: typer.Context,
     card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
-    id_number: IdOpt,
+    id_number: IdOpt = None,
+    id_stdin: IdStdinOpt = False,
     pin_stdin: PinStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
@@ -85,7 +89,9 @@ def reset_pin(
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
-    card, person = parse_card_no(card_no), parse_id_number(id_number, today)
+    card = parse_card_no(card_no)
+    id_number, agent_id = id_numbers(id_number, agent_id, agent_name, id_stdin)
+    person = parse_id_number(id_number, today)
     agent = parse_agent(agent_id, agent_name, today)
     (pin,) = read_pins(1, pin_stdin, (_("New PIN"),), confirm_new=True)
     result = reset(ctx_, card, person, pin, agent)
@@ -130,6 +136,7 @@ def report_lost(
         help=N_("Temporary report (phone, online): withdrawable, lapses after the region's days."))] = False,
     id_number: Annotated[str | None, typer.Option(
         "--id-number", help=N_("The holder's ID number; required for a formal report."))] = None,
+    id_stdin: IdStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
     yes: YesOpt = False,
@@ -147,6 +154,7 @@ def report_lost(
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
     card = parse_card_no(card_no)
+    id_number, agent_id = id_numbers(id_number, agent_id, agent_name, id_stdin, holder_needed=not temporary)
     person = parse_id_number(id_number, today) if id_number else None
     agent = parse_agent(agent_id, agent_name, today)
     if not temporary and not yes:
@@ -163,7 +171,8 @@ def report_lost(
 def cancel_loss(
     ctx: typer.Context,
     card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
-    id_number: IdOpt,
+    id_number: IdOpt = None,
+    id_stdin: IdStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
     output: OutputOpt = OutputFormat.TABLE,
@@ -174,7 +183,9 @@ def cancel_loss(
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
-    card, person = parse_card_no(card_no), parse_id_number(id_number, today)
+    card = parse_card_no(card_no)
+    id_number, agent_id = id_numbers(id_number, agent_id, agent_name, id_stdin)
+    person = parse_id_number(id_number, today)
     result = cancel(ctx_, card, person, parse_agent(agent_id, agent_name, today))
     _report(result.record(), output, _("loss report of card {card} withdrawn; the card is active again").format(
         card=card))
@@ -184,7 +195,8 @@ def reissue(
     ctx: typer.Context,
     card_no: Annotated[str, typer.Argument(help=N_("The lost or damaged card's number."))],
     new_card_no: Annotated[str, typer.Option("--new-card-no", help=N_("Number of the replacement card."))],
-    id_number: IdOpt,
+    id_number: IdOpt = None,
+    id_stdin: IdStdinOpt = False,
     damaged: Annotated[bool, typer.Option(
         "--damaged",
         help=N_("Replace a card that is not reported lost (damaged, demagnetised, never collected)."))] = False,
@@ -202,6 +214,7 @@ def reissue(
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     today = ctx_.now().date()
     card, new = parse_card_no(card_no), parse_card_no(new_card_no)
+    id_number, agent_id = id_numbers(id_number, agent_id, agent_name, id_stdin)
     person = parse_id_number(id_number, today)
     agent = parse_agent(agent_id, agent_name, today)
     if not yes:
@@ -235,7 +248,7 @@ def lock(
         raise InvalidInput(_("--reason must be printable text"))
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     card = parse_card_no(card_no)
-    result = lock_admin(ctx_, card, reason.strip())
+    result = lock_admin(ctx_, card, mask_id_shapes(reason.strip()))  # kept in the trail: no ID number
     _report({"card_no": card, "result": result, "kind": kind.value}, output,
             (_("card {card}: admin lock set") if result == "locked"
              else _("card {card}: admin lock already in force")).format(card=card))

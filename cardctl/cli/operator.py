@@ -142,11 +142,14 @@ def disable(
         raise InvalidInput(_("--reason must be printable text"))
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     login = parse_login(name, postgresql=not ctx_.db.is_sqlite)
+    from ..domain.identity import mask_id_shapes
+
+    reason = mask_id_shapes(reason.strip())  # kept in the trail: no ID number
     if not yes and at_terminal():
         from ..services.operators import list_operators
 
         found = [view for view in list_operators(ctx_) if view.login == login and view.disabled_at is None]
         confirm([_("operator {login} ({role}) will be disabled and can no longer use cardctl; reason: {reason}").format(
-            login=login, role=term(view.role, "role"), reason=reason.strip()) for view in found], yes)
-    result = disable_operator(ctx_, login, reason.strip())
+            login=login, role=term(view.role, "role"), reason=reason) for view in found], yes)
+    result = disable_operator(ctx_, login, reason)
     _report(result.record(), output, _("operator {login} disabled").format(login=login))

@@ -21,6 +21,7 @@ from ..config import SYSTEM_CHANNEL
 from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, check_channel, edge, examples, message,
                      runtime)
 from .confirm import YesOpt, at_terminal, confirm
+from .idnumbers import IdStdinOpt, id_numbers, refuse_stdin_twice
 
 
 def register(app: typer.Typer) -> None:
@@ -28,9 +29,9 @@ def register(app: typer.Typer) -> None:
         'cardctl status --locked -o jsonl | cardctl unlock --from - --reason "terminal fault 2026-11-20"',
         "cardctl unlock --expired -o jsonl        # cron",
         "cardctl unlock A10000001 --kind admin --reason \"case 2026-118 closed\"",
-        'cardctl unlock A10000001 --reason "holder verified at counter" --id-number 11010519491231002X',
-        'cardctl unlock M00000001 --reason "guardian at counter" --id-number 110105201605010126 '
-        '--agent-id-number 11010519491231002X --agent-name 王芳',
+        'printf \'110105201605010126\\n11010519491231002X\\n\' | cardctl unlock M00000001 '
+        '--reason "guardian at counter" --id-stdin --agent-name 王芳',
+        'cardctl unlock A10000001 --reason "holder verified at counter" --id-stdin    # asks for the ID number',
     ))(edge(unlock))
 
 
@@ -48,6 +49,7 @@ def unlock(
         metavar="[pin|admin]", autocompletion=lambda: [LockKind.PIN.value, LockKind.ADMIN.value])] = LockKind.PIN,
     id_number: Annotated[str | None, typer.Option(
         "--id-number", help=N_("Holder's ID number, checked against each card (counter unlock)."))] = None,
+    id_stdin: IdStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=N_(
@@ -85,6 +87,8 @@ def unlock(
     if not reason or not reason.strip():
         raise InvalidInput(_("--reason is required to unlock"))
     reason = parse_text(reason, "--reason", MAX_REASON)  # it goes into the trail and onto screens
+    refuse_stdin_twice(id_stdin, from_file)
+    id_number, agent_id = id_numbers(id_number, agent_id, agent_name, id_stdin, holder_needed=False)
     # admin locks are an admin's to lift; PIN locks a counter's
     ctx_ = rt.context(channel, Role.ADMIN if kind is LockKind.ADMIN else Role.STAFF, read_only=dry_run)
     from ..services.unlock import FAILED, UnlockRequest, unlock_cards

@@ -43,6 +43,10 @@ _USCC_SHAPE = re.compile(f"[0-9]{{8}}[{_USCC_ALPHABET}]{{10}}")
 
 Period = tuple[int | None, int | None]
 
+# What could be an ID number inside any text: a run of 15 or more digits (18-character numbers,
+# the 15-digit first generation, and 17 digits, which give away the 18th), with an X after it.
+_ID_SHAPED = re.compile(r"[0-9]{15,}[Xx]?")
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class IdNumber:
@@ -103,6 +107,14 @@ def mask_id(value: str) -> str:
     if len(value) != ID_LENGTH:
         raise ValueError("mask_id expects a normalized 18-character ID number")
     return _mask(value)
+
+
+def mask_id_shapes(text: str) -> str:
+    """``text`` with everything shaped like an ID number masked as ``mask_id`` does: for every
+    message and row cardctl prints or records, whatever was typed into whichever option."""
+    if not isinstance(text, str) or len(text) < 15 or not _ID_SHAPED.search(text):
+        return text  # as it is: a message still to be translated stays one
+    return _ID_SHAPED.sub(lambda found: _mask(found[0]), text)
 
 
 def parse_id_number(raw: str, today: date) -> IdNumber:

@@ -190,7 +190,10 @@ class ItemResult:
     kept: list[LockView] | None = None  # unlock: the locks in force that it does not clear
 
     def record(self) -> dict[str, Any]:
-        found = {"card_no": self.card_no, "result": self.result, "detail": self.detail}
+        from .identity import mask_id_shapes  # every batch row passes here: no full ID number in one
+
+        found = {"card_no": mask_id_shapes(self.card_no), "result": self.result,
+                 "detail": mask_id_shapes(self.detail)}
         if self.kept is not None:
             found["kept"] = [lock.record() for lock in self.kept]
         return found if self.line is None else {"line": self.line, **found}

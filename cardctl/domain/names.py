@@ -31,4 +31,6 @@ def parse_text(raw: str, what: str, max_len: int) -> str:
         if char in _BIDI or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
             raise InvalidInput(_("{field} contains a control or invisible character (U+{code:04X})").format(
                 field=field, code=ord(char)))
-    return text
+    from .identity import mask_id_shapes
+
+    return mask_id_shapes(text)  # kept in the trail and shown: never a full ID number typed in by mistake

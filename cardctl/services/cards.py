@@ -11,11 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..domain import pins
-from ..domain.identity import IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc
+from ..domain.identity import (IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc,
+                               shown_card_no)
 from ..domain.model import CardStatus, ItemResult
 from ..domain.names import parse_name, parse_text
 from .. import errors
-from ..errors import CardNotFound, CardctlError, Conflict, InvalidInput, NotAllowed, Refused, WeakPin
+from ..domain.sealed import SealBroken, birth_sealer, open_birth_date
+from ..errors import CardNotFound, CardctlError, Conflict, DatabaseError, InvalidInput, NotAllowed, Refused, WeakPin
 from ..i18n import N_, _, term
 from ..keys import Keys
 from ..storage.audit import EventDraft
@@ -74,13 +76,14 @@ def parse_card_input(fields: dict[str, str | None], today: date) -> CardInput:
     )
 
 
-def _holder_row(card: CardInput, id_hash: str, keys: Keys) -> dict:
+def _holder_row(card: CardInput, id_hash: str, keys: Keys, seal) -> dict:
     return {
         "id_hash": id_hash,
         "id_masked": card.id_number.masked,
         "id_tail_hash": keys.id_hash("tail:" + card.id_number.last6),
         "name": card.name,
-        "birth_date": card.id_number.birth_date,
+        # never in clear: with the mask and the region it spells the ID number (docs/security.md)
+        "birth_sealed": seal(id_hash, card.id_number.birth_date),
     }
 
 
@@ -155,7 +158,9 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
         # Core executemany on the session's connection: the ORM bulk insert would build
         # each row's parameters in Python and split the batch wherever ``unit`` is NULL
         conn = session.connection()
-        new_holders = [_holder_row(c, hashes[n], keys) for n, c in fresh if hashes[n] not in holders]
+        fresh_holders = [(n, c) for n, c in fresh if hashes[n] not in holders]
+        seal = birth_sealer(keys.data_key) if fresh_holders else None
+        new_holders = [_holder_row(c, hashes[n], keys, seal) for n, c in fresh_holders]
         if new_holders:
             holder_table = Holder.__table__
             returned = conn.execute(holder_table.insert().returning(holder_table.c.id_hash, holder_table.c.id),
@@ -201,10 +206,17 @@ class IdentityMismatch(errors.IdentityMismatch):
 
 
 def refuse_weak(ctx: Context, session: Session, card: Card, pin: str) -> None:
+    """Only after the holder proved who they are (ID number or current PIN): the refusal
+    names the birth date or the ID tail, which must tell nobody else anything."""
     holder = session.get(Holder, card.holder_id)
     policy = ctx.policy_for(session, card.region)
+    try:
+        birth = open_birth_date(ctx.keys.data_key, holder.id_hash, holder.birth_sealed)
+    except SealBroken:
+        raise DatabaseError(_("the holder data of card {card} does not open with this key file").format(
+            card=card.card_no)) from None
     why = pins.weakness(
-        pin, default_pin=policy.default_pin, birth_pins=birth_date_pins(holder.birth_date),
+        pin, default_pin=policy.default_pin, birth_pins=birth_date_pins(birth),
         is_id_tail=pins.id_tail_checker(holder.id_tail_hash, ctx.keys.id_hash),
     )
     if why:
@@ -213,8 +225,10 @@ def refuse_weak(ctx: Context, session: Session, card: Card, pin: str) -> None:
 
 def audited_refusal(ctx: Context, error: CardctlError, action: str, card_no: str | None) -> CardctlError:
     """Record a refused action in its own transaction, then hand the error back to raise."""
+    # a refusal may word for the clerk what the trail must not keep (see RepresentationRefused)
+    reason = getattr(error, "recorded", error.message)
     with ctx.db.write() as session:
-        ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=error.message)], ctx.now())
+        ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=reason)], ctx.now())
     return error
 
 
@@ -265,7 +279,7 @@ def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResu
         try:
             batch.append((row.line, parse_card_input(row.fields, today)))
         except InvalidInput as exc:
-            shown = (row.fields.get("card_no") or "")[:12]
+            shown = shown_card_no(row.fields.get("card_no") or "")[:12]  # an ID number there: masked
             yield ItemResult(shown, "invalid", _("line {line}: {problem}").format(line=row.line, problem=exc.message),
                              row.line)
             continue

@@ -50,10 +50,22 @@ def check_representation(ctx: Context, session: Session, card: Card, person: IdN
         holder_age, minor_age, agent.id_number.age(today) if agent else None,
         agent is not None and agent.id_number.value == person.value)
     if problem:
-        raise Refused(problem)
+        raise RepresentationRefused(problem)
     if agent is None:
         return {}
-    return {"agent": agent.id_number.masked, "agent_name": agent.name, "guardian": holder_age < minor_age}
+    # No "guardian" flag and no age: either says the holder is a minor, which narrows the birth
+    # date enough to rebuild the ID number from the mask (docs/security.md, "A copy of the database").
+    return {"agent": agent.id_number.masked, "agent_name": agent.name}
+
+
+class RepresentationRefused(Refused):
+    """The clerk, who holds the ID card, is told why (the holder's or agent's age); the trail is
+    told only that someone must act for the holder, which says nothing of anyone's age."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.recorded = _("a guardian or an adult agent other than the holder must act "
+                          "(--agent-id-number and --agent-name)")
 
 
 def status_of(card: Card, now) -> str:
@@ -124,17 +136,17 @@ def _apply_reset(ctx: Context, session: Session, card: Card, new_hash: str, deta
 
 
 def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
-    """Old PIN then new PIN. The old PIN counts like ``verify``: a wrong one can lock the card."""
+    """Old PIN then new PIN. The old PIN counts like ``verify``: a wrong one can lock the card.
+
+    Only a correct old PIN reaches the weak-PIN check: its refusals name the birth date and the
+    end of the ID number, so without the PIN they would let anyone holding just the card number
+    read those digits off one refusal at a time (docs/security.md, "Oracles").
+    """
     action = "pin.change"
-    try:
-        if old == new:
-            raise WeakPin(_("the new PIN is the same as the current one"))
-        with ctx.db.read() as session:
-            card = load_card(session, card_no)
-            refuse_weak(ctx, session, card, new)  # before the old PIN is tried, so no attempt is spent
-            expected = card.pin_hash
-    except Refused as error:
-        raise audited_refusal(ctx, error, action, card_no)
+    if old == new:  # compares what was typed, nothing stored: no attempt spent, nothing told
+        raise audited_refusal(ctx, WeakPin(_("the new PIN is the same as the current one")), action, card_no)
+    with ctx.db.read() as session:
+        expected = load_card(session, card_no).pin_hash
     checked = verify_pin(ctx, card_no, old, action=action)
     if checked.result == "wrong_pin":
         if checked.locks:
@@ -147,6 +159,11 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
         raise CardLocked((_("card {card} is locked ({kinds}); PIN not changed") if kinds
                           else _("card {card} is not in use; PIN not changed")).format(
             card=card_no, kinds=terms(kinds)))
+    try:
+        with ctx.db.read() as session:
+            refuse_weak(ctx, session, load_card(session, card_no), new)
+    except Refused as error:
+        raise audited_refusal(ctx, error, action, card_no)
     new_hash = pins.hash_pin(new, ctx.keys.pepper, ctx.settings.bcrypt_cost)
     for _attempt in range(3):
         current = _swap_hash(ctx, card_no, expected, new_hash)

@@ -78,9 +78,11 @@ def init_database(settings: Settings, clock: Clock = system_clock) -> InitReport
         with db.engine.begin() as conn:
             db.lock_writers(conn)  # two hosts running init at once: the second finds it done
             _refuse_newer(conn, db)
-            before, after = schema.upgrade(conn)
+            before, after = schema.upgrade(conn, keys)
             if not db.is_sqlite:
                 _grant_operator_groups(conn)
+        if schema.needs_scrub(before, after):
+            schema.scrub(db.engine, db.is_sqlite)
     if after != SCHEMA_REVISION:
         raise DatabaseError(_("schema is at {found}, this cardctl expects {expected}").format(
             found=after, expected=SCHEMA_REVISION))

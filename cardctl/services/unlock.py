@@ -131,8 +131,8 @@ def _decide(ctx: Context, conn, card, held: list[tuple[int, LockView]], request:
 
         try:  # per card: the minor age is its region's
             acting = check_representation(ctx, conn, card, request.id_number, request.agent)
-        except Refused as refusal:
-            return REFUSED, refusal.message, [], {}, None
+        except Refused as refusal:  # the row says why; the trail's note never holds an age
+            return REFUSED, refusal.message, [], {"note": getattr(refusal, "recorded", refusal.message)}, None
     clearable = [lock_id for lock_id, lock in held if lock.kind == request.kind.value]
     kept = [lock for _, lock in held if lock.kind != request.kind.value]
     kinds = sorted({lock.kind for lock in kept})
@@ -160,7 +160,7 @@ def _apply(ctx: Context, conn, decided: dict, request: UnlockRequest, now) -> No
             conn.execute(update(cards).where(cards.c.card_no.in_(cleared)).values(failures=0))
     ctx.audit.append(conn, [
         EventDraft("lock.unlock", result.replace(" ", "_"), card_no, reason=request.reason,
-                   detail={"kind": request.kind.value, **acting, **({"note": detail} if detail else {})})
+                   detail={"kind": request.kind.value, **({"note": detail} if detail else {}), **acting})
         for card_no, (result, detail, _, acting, _kept) in decided.items()
     ], now)
 

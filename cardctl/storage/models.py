@@ -8,7 +8,7 @@ never import this module, which keeps SQLAlchemy's ORM out of their start-up.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Optional
 
 from sqlalchemy.orm import DeclarativeBase, Mapped
@@ -49,7 +49,7 @@ class Holder(Base):
     id_masked: Mapped[str]
     id_tail_hash: Mapped[str]
     name: Mapped[str]
-    birth_date: Mapped[date]
+    birth_sealed: Mapped[bytes]
 
 
 class Card(Base):

@@ -22,11 +22,11 @@ from typing import Optional
 from sqlalchemy import (
     BigInteger,
     Column,
-    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -90,7 +90,8 @@ policies = Table(
     _required("minor_age", Integer),
 )
 
-# An insured person (参保人). The ID number is kept only keyed-hashed and masked.
+# An insured person (参保人). The ID number is kept only keyed-hashed and masked; nothing
+# else derived from it is in clear (docs/security.md, "A copy of the database").
 holders = Table(
     "holders", metadata,
     _required("id", Integer, primary_key=True),
@@ -99,7 +100,8 @@ holders = Table(
     # keyed hash of the ID number's last 6 characters, to refuse them as a PIN later
     _required("id_tail_hash", String(64)),
     _required("name", Text),
-    _required("birth_date", Date),
+    # AES-GCM under the data key, bound to id_hash (domain/sealed.py): the weak-PIN rule needs it
+    _required("birth_sealed", LargeBinary(64)),
 )
 
 cards = Table(
