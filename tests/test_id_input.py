@@ -127,7 +127,7 @@ def test_a_person_at_a_terminal_is_asked_for_the_id_number(run, database, settin
     this_os_user_may_act(run, database)
     env = cli_env(settings.db_url, settings.key_file)
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([*cardctl_command(), "report-lost", CARD], env=env, stdin=follower,
+    proc = subprocess.Popen([*cardctl_command(), "report-lost", CARD, "--yes"], env=env, stdin=follower,
                             stdout=subprocess.PIPE, stderr=follower, close_fds=True)
     os.close(follower)
     screen = _read_until(leader, b"Holder's ID number: ")
