@@ -1,4 +1,4 @@
-"""Benchmarks of issue #4: the real ``cardctl`` commands against plain ``sqlite3`` doing the same work.
+"""Benchmarks of the performance targets (README, "Performance"): the real ``cardctl`` commands against plain ``sqlite3`` doing the same work.
 
     python -m benchmarks --cards 1000000            # the full run (about 20 minutes on 2 cores)
     python -m benchmarks --cards 20000 --only summary,status_card

@@ -1,6 +1,6 @@
-"""Random command sequences against a small reference model of DOMAIN.md.
+"""Random command sequences against a small reference model of docs/domain.md.
 
-The model below is written from the rules in DOMAIN.md, not from the code: a card
+The model below is written from the rules in docs/domain.md, not from the code: a card
 is usable exactly when it is active with no lock in force; a PIN lock comes from
 N consecutive failures and ends after lock_hours (resetting the count); an admin
 lock ends only by an admin unlock; an arrears lock is there exactly while the

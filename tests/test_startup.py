@@ -1,4 +1,4 @@
-"""Start-up imports only what the command needs (issue #4).
+"""Start-up imports only what the command needs (README, "Performance").
 
 ``status CARD`` and the cron sweep with nothing due run, on SQLite, on the sqlite3 start-up
 path (storage/lite.py): no SQLAlchemy at all. On PostgreSQL they run on SQLAlchemy Core:

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ..domain.identity import mask_id_shapes, parse_card_no, parse_id_number
+from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import LockKind, iso
 from ..domain.money import format_fen
-from ..domain.names import parse_name
+from ..domain.names import parse_name, parse_reason
 from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..i18n import N_, _, terms
@@ -244,11 +244,10 @@ def lock(
         raise InvalidInput((_("only admin locks are set by hand; pin locks come from wrong PINs")
                             if kind is LockKind.PIN else
                             _("only admin locks are set by hand; arrears locks come from add-arrears")))
-    if not reason.strip() or not reason.strip().isprintable():
-        raise InvalidInput(_("--reason must be printable text"))
+    reason = parse_reason(reason)  # one limit for every free-text option; no ID number kept
     ctx_ = runtime(ctx).context(channel, Role.ADMIN)
     card = parse_card_no(card_no)
-    result = lock_admin(ctx_, card, mask_id_shapes(reason.strip()))  # kept in the trail: no ID number
+    result = lock_admin(ctx_, card, reason)
     _report({"card_no": card, "result": result, "kind": kind.value}, output,
             (_("card {card}: admin lock set") if result == "locked"
              else _("card {card}: admin lock already in force")).format(card=card))

@@ -10,7 +10,7 @@ import typer
 
 from ..domain.identity import parse_id_number
 from ..domain.model import LockKind
-from ..domain.names import MAX_REASON, parse_text
+from ..domain.names import parse_reason
 from ..domain.roles import Role
 from ..errors import BatchFailed, InvalidInput, RowFailed
 from ..i18n import N_, _, localize
@@ -86,7 +86,7 @@ def unlock(
         raise InvalidInput(_("name card numbers, --from FILE, or --expired"))
     if not reason or not reason.strip():
         raise InvalidInput(_("--reason is required to unlock"))
-    reason = parse_text(reason, "--reason", MAX_REASON)  # it goes into the trail and onto screens
+    reason = parse_reason(reason)  # it goes into the trail and onto screens: one limit for every reason
     refuse_stdin_twice(id_stdin, from_file)
     id_number, agent_id = id_numbers(id_number, agent_id, agent_name, id_stdin, holder_needed=False)
     # admin locks are an admin's to lift; PIN locks a counter's

@@ -181,7 +181,7 @@ def parse_region(raw: str) -> str:
 def birth_date_pins(birth: date) -> set[str]:
     """The 6-digit spellings of a birth date that a weak-PIN check must refuse."""
     yyyymmdd = f"{birth:%Y%m%d}"
-    # The last 6 of YYYYMMDD coincide with YYMMDD; both are listed in DOMAIN.md.
+    # The last 6 of YYYYMMDD coincide with YYMMDD; both are listed in docs/domain.md.
     return {yyyymmdd[2:], f"{birth:%m%d%y}", f"{birth:%d%m%y}", yyyymmdd[-6:]}
 
 

@@ -17,6 +17,12 @@ def parse_name(raw: str) -> str:
     return parse_text(raw, N_("name"), MAX_NAME)
 
 
+def parse_reason(raw: str, option: str = "--reason") -> str:
+    """An operator's reason (unlock, lock, operator disable, ...): every free-text option of an
+    action is checked here, with one limit, ``MAX_REASON``."""
+    return parse_text(raw, option, MAX_REASON)
+
+
 def parse_text(raw: str, what: str, max_len: int) -> str:
     """One line of free text (a name, a reason, an issuer) that cannot steer a terminal:
     no control, format (bidi, zero-width), surrogate, private-use or unassigned characters.

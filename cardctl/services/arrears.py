@@ -192,7 +192,7 @@ def _serialise_ledger(session) -> None:
     # queues on one lock before this (``Database.write``: BEGIN IMMEDIATE on SQLite, the
     # advisory write lock on PostgreSQL), so no two payments can both see the old balance.
     # The audit head is no longer locked here: operator logins may not lock or move it
-    # (docs/security.md, 7). Taking the same advisory lock again keeps this true should a
+    # (docs/security.md, 13). Taking the same advisory lock again keeps this true should a
     # caller ever reach here through another path.
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})

@@ -15,7 +15,7 @@ cards, one for the other cards of the same holders (a debt follows the holder ac
 a reissue), one for their events. Memory holds one page, the employer units' balances
 and the policies; the cost is one pass over the events of the cards shown.
 
-Events written before issue #6 lack one fact: ``card.issue`` did not say whether
+Events written before the replay existed lack one fact: ``card.issue`` did not say whether
 the card started ``pending`` or, imported with a legacy PIN hash, ``active``. For
 those the card's own row decides: a PIN hash without an activation is a legacy import.
 """

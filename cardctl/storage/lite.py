@@ -1,7 +1,7 @@
 """The start-up path: a few named read statements on sqlite3, without importing SQLAlchemy.
 
 ``import sqlalchemy`` alone costs more than half of what ``status CARD`` or an idle cron
-sweep may take from interpreter start to exit (issue #4). So on an SQLite database these
+sweep may take from interpreter start to exit (their targets: README, "Performance"). So on an SQLite database these
 two commands first try this path: the same Core statements, compiled to SQL text ahead of
 time (``compiled_sql.py``, generated from ``services/statements.py`` and checked by
 tests/test_startup_path.py), run through the standard library's ``sqlite3`` in one
