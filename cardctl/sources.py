@@ -158,7 +158,8 @@ def read_card_numbers(path: str) -> Iterator[Row]:
             stream.close()
 
 
-def _plain_lines(lines: BoundedLines) -> Iterator[Row]:
+def _lines_or_too_long(lines: BoundedLines) -> Iterator[tuple[int, str] | Row]:
+    """(line number, text) for each non-blank line; a line over ``MAX_LINE`` as its problem row."""
     while True:
         try:
             text = next(lines)
@@ -168,7 +169,12 @@ def _plain_lines(lines: BoundedLines) -> Iterator[Row]:
             yield _too_long(exc.line)
             continue
         if text.strip():
-            yield Row(lines.line, {"card_no": text.strip()})
+            yield lines.line, text
+
+
+def _plain_lines(lines: BoundedLines) -> Iterator[Row]:
+    for item in _lines_or_too_long(lines):
+        yield item if isinstance(item, Row) else Row(item[0], {"card_no": item[1].strip()})
 
 
 def _decoded(stream, path: str, rows: Iterator[Row]) -> Iterator[Row]:
@@ -274,24 +280,18 @@ def _csv_rows(stream, required: tuple[str, ...]) -> Iterator[Row]:
 
 
 def _jsonl_rows(stream, only: tuple[str, ...] | None) -> Iterator[Row]:
-    lines = BoundedLines(stream)
-    while True:
-        try:
-            line = next(lines)
-        except StopIteration:
-            return
-        except LineTooLong as exc:
-            yield _too_long(exc.line)
+    for item in _lines_or_too_long(BoundedLines(stream)):
+        if isinstance(item, Row):
+            yield item
             continue
-        if not line.strip():
-            continue
+        number, line = item
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield Row(lines.line, None, f"not JSON: {exc.msg}")
+            yield Row(number, None, f"not JSON: {exc.msg}")
             continue
         except RecursionError:
-            yield Row(lines.line, None, _("not JSON: nested too deeply"))
+            yield Row(number, None, _("not JSON: nested too deeply"))
             continue
-        yield _json_row(lines.line, value, only)
+        yield _json_row(number, value, only)
 
