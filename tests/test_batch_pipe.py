@@ -9,7 +9,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 

@@ -10,7 +10,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 

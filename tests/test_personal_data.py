@@ -9,7 +9,6 @@ refused without one, agents, wrong PINs and a counter unlock, loss reports and r
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import pytest

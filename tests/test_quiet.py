@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GOOD_PIN, HOLDERS, issue
+from conftest import GOOD_PIN, HOLDERS
 from realproc import TIMEOUT, Where, cardctl_command, cli_env, seed_active_cards, seed_pin_locks
 
 ROOT = Path(__file__).resolve().parent.parent

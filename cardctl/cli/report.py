@@ -130,7 +130,6 @@ def _print(record: dict, output: OutputFormat, min_locks: int, tz: str) -> None:
 
 
 def _tables(record: dict, min_locks: int, tz: str) -> None:
-    from ..render.formats import literal
     from ..i18n import localize
     from ..render.labels import worded_durations
     from ..render.tables import local, out, result_table, say

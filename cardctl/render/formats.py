@@ -22,12 +22,15 @@ from enum import StrEnum
 from typing import Any, Callable, Iterable, TextIO
 
 
-def iso_utc(moment: datetime | None) -> str | None:
+def iso_utc(moment: datetime | str | None) -> str | None:
     """A moment as JSON, JSON lines and CSV carry it in every command: ISO-8601 UTC with ``Z``,
     always to the second (``2026-12-05T21:58:01Z``), so one pattern parses every time printed.
-    Tables show the configured zone instead (``render.tables.local``)."""
+    Whole seconds are what people type into --since and --as-of; the database and the audit
+    export keep the fraction. Tables show the configured zone instead (``render.tables.local``)."""
     if moment is None:
         return None
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
     if moment.tzinfo is None:  # stored times are UTC; a naive one must not be read as the host's zone
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -78,18 +81,6 @@ def _json_escape(ch: str) -> str:
 
 # an aware ISO-8601 time as records carry it (``domain.model.iso``): any fraction, Z or an offset
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d:\d\d)")
-
-
-def iso_utc(moment: datetime | str | None) -> str | None:
-    """A time as every machine format shows it: ISO-8601 UTC to the second, ``Z``.
-
-    Whole seconds are what people type into --since and --as-of; the database and the
-    audit export keep the fraction."""
-    if moment is None:
-        return None
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # keys whose values are times, in records and in the details the audit trail keeps
