@@ -178,18 +178,14 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
             pass
     items = iter(())
     if total != 0:
+        from ..services.unlock import due_now, expire_due
+
         # a dry run lists what is due from a database opened read-only: it never reaches the sweep
         ctx_ = rt.context(role=Role.STAFF, read_only=dry_run)
         if total is None:
             total = count_due(ctx_)
-        if total and dry_run:
-            from ..services.unlock import due_now
-
-            items = due_now(ctx_)
-        elif total:
-            from ..services.unlock import expire_due
-
-            items = expire_due(ctx_)
+        if total:
+            items = due_now(ctx_) if dry_run else expire_due(ctx_)
 
     def records(items) -> Iterator[dict]:
         nonlocal lapsed
