@@ -109,6 +109,7 @@ def test_the_sweeps_dry_run_leaves_its_work_to_the_real_sweep(office):
 
 
 @pytest.mark.skipif(FAKETIME is None, reason="faketime (libfaketime) is not on PATH; apt-get install faketime")
+@pytest.mark.sqlite_only("on PostgreSQL the server's clock governs: a client 25 h fast is refused (test_clock.py)")
 def test_faketime_dry_run_sweep_in_a_real_process_writes_no_expiry(database, tmp_path, monkeypatch):
     """The report: ``faketime -f +25h cardctl unlock --expired --dry-run`` printed `expired` and wrote
     lock.expire events, and the next real sweep found nothing due."""
