@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from ..clock import Clock, check_not_back, check_skew, is_host_clock, system_clock
 from ..config import Settings
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ..storage.audit import AuditTrail
     from ..storage.db import Database
     from ..storage.lite import LiteDatabase
+    from ..storage.stores import Tx
 
 POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
 
@@ -106,6 +107,23 @@ class Context:
             yield
         finally:
             self._write_now = None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite, the advisory write lock on
+        PostgreSQL) and its stores; commits on success, rolls back on any error."""
+        from ..storage.stores import Tx
+
+        with self.db.connect_write() as conn:
+            yield Tx(conn, self.now, self.audit)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Tx]:
+        """One read transaction: one snapshot, no write lock."""
+        from ..storage.stores import Tx
+
+        with self.db.connect_read() as conn:
+            yield Tx(conn, self.now, None)
 
     @property
     def audit(self) -> AuditTrail:

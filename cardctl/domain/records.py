@@ -1,0 +1,65 @@
+"""Rows as the stores hand them to the use cases: frozen, plain values, no database in sight.
+
+A use case reads a record, decides by the rules, and tells the store what to change; it
+never holds a live database object that changes under it (``storage/stores``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    card_no: str
+    holder_id: int
+    region: str
+    insurance_type: str
+    issuer: str
+    unit: str | None
+    status: str
+    failures: int
+    pin_hash: str | None
+    pin_scheme: str | None
+    issued_at: datetime
+    activated_at: datetime | None
+    loss_kind: str | None
+    lost_at: datetime | None
+    loss_lapses_at: datetime | None
+    void_reason: str | None
+    replaced_by: str | None
+    replaces: str | None
+
+
+@dataclass(frozen=True)
+class HolderRecord:
+    id: int
+    id_hash: str
+    id_masked: str
+    id_tail_hash: str
+    name: str
+    birth_sealed: bytes
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    id: int
+    card_no: str
+    kind: str
+    reason: str
+    started_at: datetime
+    ends_at: datetime | None
+    ended_at: datetime | None
+    end_cause: str | None
+    ended_by: str | None
+    created_by: str
+
+
+@dataclass(frozen=True)
+class OperatorRecord:
+    login: str
+    role: str
+    created_at: datetime
+    created_by: str
+    disabled_at: datetime | None
