@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from .errors import CardctlError
+from .errors import WrongClock
 from .i18n import _
 
 Clock = Callable[[], datetime]
@@ -35,10 +35,6 @@ system_clock = HostClock()
 
 def is_host_clock(clock: Clock) -> bool:
     return isinstance(clock, HostClock)
-
-
-class WrongClock(CardctlError):
-    """This machine's clock is too far from the server's, or went back behind the trail (exit 1)."""
 
 
 def span(delta: timedelta) -> str:

@@ -31,6 +31,7 @@ class Condition(str, Enum):
     INTERNAL = "internal error"
     DATABASE = "database unavailable"  # missing, not initialised, busy past the timeout, newer
     KEY_FILE = "key file"  # missing, unreadable, not this database's
+    WRONG_CLOCK = "wrong clock"  # off from the PostgreSQL server's, or gone back behind the trail
     USAGE = "usage"  # unknown command or option, bad option value, missing argument
     INVALID_INPUT = "invalid input"  # malformed ID or card number, PIN of the wrong length, file
     WRONG_PIN = "wrong PIN"
@@ -51,6 +52,7 @@ class Condition(str, Enum):
 
 EXIT_CODE: dict[Condition, int] = {
     Condition.INTERNAL: INTERNAL, Condition.DATABASE: INTERNAL, Condition.KEY_FILE: INTERNAL,
+    Condition.WRONG_CLOCK: INTERNAL,
     Condition.USAGE: USAGE, Condition.INVALID_INPUT: USAGE,
     Condition.WRONG_PIN: WRONG_PIN,
     Condition.LOCKED: LOCKED,
@@ -63,10 +65,12 @@ EXIT_CODE: dict[Condition, int] = {
     Condition.CANCELLED: 130,  # as a shell reports a command ended by Ctrl-C (128 + SIGINT)
 }
 
-# The result of one row of a batch (unlock, import, the expiry sweep) -> its condition
+# The result a command reports for one card -> its condition: a row of a batch (unlock, import,
+# the expiry sweep) and verify's answer. A result not named here ("ok", "unlocked", ...) is a success.
 ROW_CONDITION: dict[str, Condition] = {
     "not found": Condition.NOT_FOUND, "refused": Condition.REFUSED, "invalid": Condition.INVALID_INPUT,
     "already issued": Condition.ALREADY_ISSUED, "not locked": Condition.NOT_LOCKED,
+    "wrong_pin": Condition.WRONG_PIN, "locked": Condition.LOCKED, "unusable": Condition.LOCKED,
 }
 
 
@@ -75,10 +79,14 @@ def exit_code(condition: Condition | None) -> int:
     return OK if condition is None else EXIT_CODE[condition]
 
 
+def result_exit_code(result: str) -> int:
+    """The exit code of a command that reports ``result`` for its one card (``verify``)."""
+    return exit_code(ROW_CONDITION.get(result))
+
+
 def row_failed(result: str) -> bool:
     """Whether a batch row counts as failed: its condition exits non-zero on its own."""
-    condition = ROW_CONDITION.get(result)
-    return condition is not None and EXIT_CODE[condition] != OK
+    return result_exit_code(result) != OK
 
 
 class CardctlError(Exception):
@@ -105,6 +113,12 @@ class KeyFileError(CardctlError):
     """Missing, unreadable or wrong secret key file (exit 1)."""
 
     condition = Condition.KEY_FILE
+
+
+class WrongClock(CardctlError):
+    """This machine's clock is too far from the server's, or went back behind the trail (exit 1)."""
+
+    condition = Condition.WRONG_CLOCK
 
 
 class InvalidInput(CardctlError):
@@ -153,7 +167,19 @@ class Refused(CardctlError):
 
 
 class IdentityMismatch(Refused):
+    """The ID number presented is not the holder's of ``card_no``; ``action`` (an ``N_`` term such
+    as "PIN reset") is what was refused. Raised as ``IdentityMismatch(card_no, action)``."""
+
     condition = Condition.IDENTITY_MISMATCH
+
+    def __init__(self, card_no: str, action: str | None = None) -> None:
+        if action is None:  # one argument: a ready message (services/cards.py's subclass, until dropped)
+            super().__init__(card_no)
+            return
+        super().__init__(_("the ID number given does not match the holder of card {card}; {action} refused").format(
+            card=card_no, action=term(action)))
+        self.card_no = card_no
+        self.action = action
 
 
 class WeakPin(Refused):
@@ -203,9 +229,6 @@ class AccessRefused(Refused):
         self.login = login
 
 
-INTERRUPTED = EXIT_CODE[Condition.CANCELLED]
-
-
 class Cancelled(CardctlError):
     """Ctrl-C at a prompt, or a question answered no: nothing was changed (exit 130)."""
 
@@ -213,3 +236,19 @@ class Cancelled(CardctlError):
 
     def __init__(self) -> None:
         super().__init__(_("cancelled; nothing changed"))
+
+
+class Interrupted(CardctlError):
+    """Ctrl-C while a command ran: the transaction in flight was rolled back, so nothing of it
+    changed (exit 130, as ``Cancelled``)."""
+
+    condition = Condition.CANCELLED
+
+    def __init__(self) -> None:
+        super().__init__(_("interrupted; the transaction in flight was rolled back"))
+
+
+class InternalError(CardctlError):
+    """A bug: an exception nobody expected, caught at the CLI edge so no traceback shows (exit 1)."""
+
+    condition = Condition.INTERNAL

@@ -54,7 +54,7 @@ def test_no_error_class_or_command_picks_its_own_exit_code():
     own = []
     for path in root.rglob("*.py"):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if re.search(r"^\s+exit_code\s*=|Exit\(\s*[2-9]\s*\)|sys\.exit\(\s*\d", line):
+            if re.search(r"^\s+exit_code\s*=|Exit\(\s*\d|sys\.exit\(\s*\d", line):
                 own.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert own == []
 
@@ -182,8 +182,9 @@ CASES: dict[Condition, list[tuple[str, list[str], str | None, str | None]]] = {
 
 def test_every_condition_but_an_internal_error_is_brought_about():
     # an internal error is a bug: nothing a user does should cause one; a cancellation needs a
-    # terminal, so tests/test_prompts.py brings it about in a real pseudo-terminal (exit 130)
-    assert set(CASES) == set(Condition) - {Condition.INTERNAL, Condition.CANCELLED}
+    # terminal, so tests/test_prompts.py brings it about in a real pseudo-terminal (exit 130); a
+    # wrong clock needs a process whose clock is off, so tests/test_clock.py runs one under faketime
+    assert set(CASES) == set(Condition) - {Condition.INTERNAL, Condition.CANCELLED, Condition.WRONG_CLOCK}
 
 
 @pytest.fixture
@@ -264,3 +265,46 @@ def test_operator_add_refuses_a_login_this_computer_does_not_have(population):
     assert population.dump() == before
     # a login that exists is taken, as before
     assert population("operator", "add", "nobody", "--role", "auditor").exit_code == 0
+
+
+def test_only_errors_py_names_conditions():
+    """One hierarchy: a condition is named by a class of errors.py; an error class elsewhere (one
+    that only words its message) inherits it, so its exit code is the one EXIT_CODE gives."""
+    import ast
+
+    root = Path(errors.__file__).parent
+    elsewhere = []
+    for path in root.rglob("*.py"):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                for item in ast.walk(node):
+                    targets = item.targets if isinstance(item, ast.Assign) else \
+                        [item.target] if isinstance(item, (ast.AnnAssign, ast.AugAssign)) else []
+                    if any(ast.unparse(target) in ("condition", "self.condition") for target in targets):
+                        elsewhere.append(f"{path.relative_to(root)}: {node.name}")
+    assert elsewhere == []
+
+
+def test_no_expected_failure_is_named_an_internal_error():
+    """Exit 1 as 'internal error' is kept for bugs (errors.InternalError at the CLI edge): every
+    error class names the condition README gives it, e.g. a wrong clock is a 'wrong clock'."""
+    import importlib
+    import pkgutil
+
+    import cardctl
+
+    for module in pkgutil.walk_packages(cardctl.__path__, "cardctl."):
+        if ".migrations" not in module.name and not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    internal = {f"{cls.__module__}.{cls.__qualname__}" for cls in subclasses(errors.CardctlError)
+                if cls.condition is Condition.INTERNAL}
+    # RowFailed takes its row's condition (errors.ROW_CONDITION) when raised
+    assert internal == {"cardctl.errors.InternalError", "cardctl.errors.RowFailed"}
