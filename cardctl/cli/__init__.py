@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import sys
 from importlib import import_module
-from typing import Annotated
 
 import typer
 
-from ..errors import InvalidInput
+from ..errors import OK, InvalidInput
 from ..i18n import N_, _
 from .common import App, RootGroup, Runtime, choose_language, examples, fail, set_quiet
+from .options import DbOpt, KeyFileOpt, LangOpt, OperatorOpt, VersionOpt
 
 # In the order --help lists them.
 MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator",
@@ -63,19 +63,11 @@ def root() -> typer.Typer:
 
 def main_options(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", envvar="CARDCTL_DB",
-                                           help=N_("SQLAlchemy URL or SQLite file path."))] = None,
-    key_file: Annotated[str | None, typer.Option("--key-file", envvar="CARDCTL_KEY_FILE",
-                                                 help=N_("Secret key file (created by init)."))] = None,
-    operator: Annotated[str | None, typer.Option("--operator", envvar="CARDCTL_OPERATOR",
-                                                 help=N_("Who is acting; default the login name."))] = None,
-    lang: Annotated[str | None, typer.Option(
-        "--lang", envvar="CARDCTL_LANG", autocompletion=lambda: ["en", "zh"],
-        help=N_("Language of tables and messages: en or zh (default: from LANGUAGE, LC_ALL, LC_MESSAGES, LANG); "
-                "JSON, JSON lines and CSV stay English."))] = None,
-    version: Annotated[bool, typer.Option(
-        "--version", help=N_("Show the versions of cardctl, Python, SQLAlchemy and the database engine "
-                             "(the PostgreSQL server's when --db names one), then exit."))] = False,
+    db: DbOpt = None,
+    key_file: KeyFileOpt = None,
+    operator: OperatorOpt = None,
+    lang: LangOpt = None,
+    version: VersionOpt = False,
 ) -> None:
     choose_language(lang)
     set_quiet(False)  # until the command's own -q says otherwise
@@ -83,7 +75,7 @@ def main_options(
         from .version import lines
 
         typer.echo("\n".join(lines(db)))  # db: --db or CARDCTL_DB, as click read them
-        raise typer.Exit(0)
+        raise typer.Exit(OK)
     if ctx.invoked_subcommand is None:
         ctx.fail("Missing command.")  # as click says it when no command is invoked; worded by cli/usage.py
     if db is not None and not db.strip():

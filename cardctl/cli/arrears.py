@@ -13,7 +13,8 @@ from ..errors import InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import arrears_panel
-from .common import ChannelOpt, OutputOpt, edge, examples, runtime
+from .common import edge, examples, runtime
+from .options import ChannelOpt, OutputOpt
 
 CardArg = Annotated[str | None, typer.Argument(help=N_("A card of the holder who owes."), show_default=False)]
 UnitOpt = Annotated[str | None, typer.Option(

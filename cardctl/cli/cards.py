@@ -13,9 +13,10 @@ from ..errors import BatchFailed, row_failed
 from ..i18n import N_, _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
-from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message, warn,
-                     read_pins, runtime)
-from .idnumbers import IdStdinOpt, id_numbers
+from .common import edge, examples, message, read_pins, runtime, warn
+from .idnumbers import id_numbers
+from .options import (AgentIdOpt, AgentNameOpt, CardArg, ChannelOpt, IdNumberOpt, IdStdinOpt, OutputOpt,
+                      PinStdinOpt)
 
 IMPORT_CHUNK = 2000
 
@@ -145,9 +146,8 @@ def _print_failures(rows) -> int:
 
 def activate(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
-    id_number: Annotated[str | None, typer.Option(
-        "--id-number", help=N_("The holder's ID number, checked against the card."))] = None,
+    card_no: CardArg,
+    id_number: IdNumberOpt = None,
     id_stdin: IdStdinOpt = False,
     pin_stdin: PinStdinOpt = False,
     agent_id: AgentIdOpt = None,

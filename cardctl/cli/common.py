@@ -1,4 +1,4 @@
-"""What every command shares: global settings, the error edge, PIN input, options."""
+"""What every command shares: global settings, the error edge, PIN input (options: cli/options.py)."""
 
 from __future__ import annotations
 
@@ -8,31 +8,21 @@ import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Annotated, Callable
+from typing import Callable
 
 import typer
-from rich.console import Console
 
 from ..clock import Clock, system_clock
 from ..config import OPERATOR_CHANNELS, Settings
 from ..domain.roles import Role
-from ..errors import INTERNAL, CardctlError, InvalidInput
+from ..errors import OK, CardctlError, InternalError, InvalidInput, Interrupted, result_exit_code
 from .. import i18n
 from ..i18n import N_, _, localize
-from ..render.formats import OutputFormat, literal
-
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-OutputOpt = Annotated[OutputFormat, typer.Option("-o", "--output", help=N_("table, json, jsonl or csv."),
-                                                 case_sensitive=False)]
-ChannelOpt = Annotated[str | None, typer.Option(  # the channels an operator names: OPERATOR_CHANNELS
-    "--channel", help=N_("Where the action happens: counter, bank, terminal, online, hotline."),
-    metavar="[" + "|".join(OPERATOR_CHANNELS) + "]", autocompletion=lambda: list(OPERATOR_CHANNELS))]
-PinStdinOpt = Annotated[bool, typer.Option(
-    "--pin-stdin", help=N_("Read the PIN(s) from standard input, one per line."))]
-AgentIdOpt = Annotated[str | None, typer.Option(
-    "--agent-id-number", help=N_("ID number of the agent or, for a minor, the guardian acting for the holder."))]
-AgentNameOpt = Annotated[str | None, typer.Option("--agent-name", help=N_("Name of the agent or guardian."))]
+from ..render.formats import literal
+from .console import err
+from .options import quiet_option
+# declared in cli/options.py; imported from here by the command modules not yet switched to it
+from .options import AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt  # noqa: F401
 
 
 @dataclass
@@ -147,9 +137,7 @@ class HelpCommand(_NamedInUsageErrors, _LocalizedHelp, typer.core.TyperCommand):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.params.append(typer.core.TyperOption(
-            param_decls=["-q", "--quiet"], is_flag=True, default=False, expose_value=False, callback=_quiet_flag,
-            help=N_("Print no confirmation or summary line on stderr (for cron); errors still print.")))
+        self.params.append(quiet_option(_quiet_flag))
 
 
 class HelpGroup(_NamedInUsageErrors, _LocalizedHelp, typer.core.TyperGroup):
@@ -312,22 +300,25 @@ def edge(command: Callable) -> Callable:
         except CardctlError as error:
             raise fail(error) from None
         except KeyboardInterrupt:
-            err.print("cardctl: " + localize(_("interrupted; the transaction in flight was rolled back")))
-            raise typer.Exit(130) from None
+            raise fail(Interrupted()) from None
         except BrokenPipeError:
             sys.stderr.close()  # the reader went away (e.g. | head); nothing more to say
-            raise typer.Exit(0) from None
+            raise typer.Exit(OK) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
             if os.environ.get("CARDCTL_DEBUG"):
                 raise
-            text = _("internal error: {kind}: {error} (set CARDCTL_DEBUG=1 for details)").format(
-                kind=type(exc).__name__, error=literal(exc))
-            err.print(f"cardctl: {shown(text)}", markup=False)
-            raise typer.Exit(INTERNAL) from None
+            raise fail(InternalError(_("internal error: {kind}: {error} (set CARDCTL_DEBUG=1 for details)").format(
+                kind=type(exc).__name__, error=literal(exc)))) from None
 
     return wrapper
+
+
+def finish(result: str) -> typer.Exit:
+    """The exit of a command that reports one result for its one card (``verify``): the code
+    errors.ROW_CONDITION gives that result, after the result itself was printed."""
+    return typer.Exit(result_exit_code(result))
 
 
 def read_pins(count: int, from_stdin: bool, prompts: tuple[str, ...], confirm_new: bool = False) -> list[str]:

@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Annotated, Iterator
-
-import typer
+from typing import Iterator
 
 from ..errors import Cancelled
-from ..i18n import N_, _, localize
+from ..i18n import _, localize
 from ..render.formats import literal
-from .common import err
-
-YesOpt = Annotated[bool, typer.Option(
-    "--yes", "-y", help=N_("Do not ask. At a terminal this action first shows what it will change and asks "
-                           "y/N (Ctrl-C or no: cancelled, exit 130); without a terminal it never asks."))]
+from .console import err
+from .options import YesOpt  # noqa: F401 - declared there; imported from here by unswitched commands
 
 YES = frozenset({"y", "yes", "是", "是的", "好", "确认"})
 

@@ -14,16 +14,10 @@ at a terminal, or read from standard input with ``--id-stdin``, in this order, o
 from __future__ import annotations
 
 import sys
-from typing import Annotated
-
-import typer
 
 from ..errors import InvalidInput
-from ..i18n import N_, _, localize
-
-IdStdinOpt = Annotated[bool, typer.Option("--id-stdin", help=N_(
-    "Read the ID number(s) not given as options from standard input, one per line, before any PIN: "
-    "the holder's, then the agent's. Without it they are asked for at a terminal."))]
+from ..i18n import _, localize
+from .options import IdStdinOpt  # noqa: F401 - declared there; imported from here by unswitched commands
 
 # Msg objects: worded in the chosen language only when shown
 HOLDER, AGENT = _("Holder's ID number"), _("Agent's or guardian's ID number")

@@ -16,13 +16,11 @@ from ..errors import InvalidInput
 from ..i18n import N_, _, terms
 from ..render.formats import OutputFormat, emit
 from ..render.tables import local
-from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, message,
-                     read_pins, runtime)
-from .confirm import YesOpt, card_changes, confirm
-from .idnumbers import IdStdinOpt, id_numbers
-
-IdOpt = Annotated[str | None, typer.Option(
-    "--id-number", help=N_("The holder's ID number, checked against the card."))]
+from .common import edge, examples, message, read_pins, runtime
+from .confirm import card_changes, confirm
+from .idnumbers import id_numbers
+from .options import (AgentIdOpt, AgentNameOpt, CardArg, ChannelOpt, IdNumberOpt, IdStdinOpt, OutputOpt,
+                      PinStdinOpt, YesOpt)
 
 
 EXAMPLES = {
@@ -71,8 +69,8 @@ def _report(record: dict, output: OutputFormat, text: str) -> None:
 
 def reset_pin(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
-    id_number: IdOpt = None,
+    card_no: CardArg,
+    id_number: IdNumberOpt = None,
     id_stdin: IdStdinOpt = False,
     pin_stdin: PinStdinOpt = False,
     agent_id: AgentIdOpt = None,
@@ -109,7 +107,7 @@ def reset_pin(
 
 def change_pin(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
+    card_no: CardArg,
     pin_stdin: PinStdinOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
@@ -130,7 +128,7 @@ def change_pin(
 
 def report_lost(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
+    card_no: CardArg,
     temporary: Annotated[bool, typer.Option(
         "--temporary",
         help=N_("Temporary report (phone, online): withdrawable, lapses after the region's days."))] = False,
@@ -170,8 +168,8 @@ def report_lost(
 
 def cancel_loss(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
-    id_number: IdOpt = None,
+    card_no: CardArg,
+    id_number: IdNumberOpt = None,
     id_stdin: IdStdinOpt = False,
     agent_id: AgentIdOpt = None,
     agent_name: AgentNameOpt = None,
@@ -195,7 +193,7 @@ def reissue(
     ctx: typer.Context,
     card_no: Annotated[str, typer.Argument(help=N_("The lost or damaged card's number."))],
     new_card_no: Annotated[str, typer.Option("--new-card-no", help=N_("Number of the replacement card."))],
-    id_number: IdOpt = None,
+    id_number: IdNumberOpt = None,
     id_stdin: IdStdinOpt = False,
     damaged: Annotated[bool, typer.Option(
         "--damaged",
@@ -229,7 +227,7 @@ def reissue(
 
 def lock(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
+    card_no: CardArg,
     reason: Annotated[str, typer.Option("--reason", help=N_("Why: the account anomaly or violation."))],
     kind: Annotated[LockKind, typer.Option(
         "--kind", help=N_("admin: the only kind set by hand (pin locks come from wrong PINs, "

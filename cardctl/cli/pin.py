@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
 from ..domain.identity import parse_card_no
 from ..domain.roles import Role
-from ..errors import Condition, exit_code
-from ..i18n import N_, _
+from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import verify_panel
-from .common import ChannelOpt, OutputOpt, PinStdinOpt, edge, examples, read_pins, runtime
-
-# the condition of each verify result; its exit code comes from the one map in errors.py
-CONDITION_OF = {"ok": None, "wrong_pin": Condition.WRONG_PIN, "locked": Condition.LOCKED,
-                "unusable": Condition.LOCKED}
+from .common import edge, examples, finish, read_pins, runtime
+from .options import CardArg, ChannelOpt, OutputOpt, PinStdinOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def verify(
     ctx: typer.Context,
-    card_no: Annotated[str, typer.Argument(help=N_("Card number."))],
+    card_no: CardArg,
     pin_stdin: PinStdinOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
@@ -46,4 +40,4 @@ def verify(
     result = verify_pin(ctx_, card, pin)
     tz = ctx_.settings.timezone
     emit([result.record()], output, table=lambda rows: verify_panel(next(iter(rows)), tz))
-    raise typer.Exit(exit_code(CONDITION_OF[result.result]))
+    raise finish(result.result)
