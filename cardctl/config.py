@@ -105,22 +105,12 @@ class Settings:
         the SQLite database with its -wal, -shm and -journal, and every key file cardctl uses.
         A new kind of key file is added here."""
         files = [self.key_file]
+        from .storage.urls import sqlite_file
+
         database = sqlite_file(self.db_url)
         if database is not None:
             files += [Path(str(database) + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
         return files
-
-
-def sqlite_file(db_url: str) -> Path | None:
-    """The file of an SQLite database (a plain path or a sqlite:/// URL), None for any other."""
-    if "://" not in db_url:
-        return Path(db_url).expanduser()
-    if not db_url.startswith("sqlite:"):
-        return None
-    from sqlalchemy.engine import make_url
-
-    name = make_url(db_url).database
-    return None if not name or name == ":memory:" else Path(name).expanduser()
 
 
 def _check_operator(name: str) -> str:

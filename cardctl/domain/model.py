@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from .money import format_fen
+from .times import iso_utc
 
 
 class LockKind(StrEnum):
@@ -64,17 +65,8 @@ def lock_is_effective(ends_at: datetime | None, ended_at: datetime | None, now: 
     return ends_at is None or ends_at > now
 
 
-def unlock_may_clear(kind: LockKind, requested: LockKind) -> bool:
-    """``unlock`` clears PIN locks, admin locks only when asked by kind, arrears never."""
-    if kind is LockKind.ARREARS:
-        return False
-    return kind is requested
-
-
 def iso(moment: datetime | None) -> str | None:
-    """A moment in records: one format for every machine output (``render.formats.iso_utc``)."""
-    from ..render.formats import iso_utc
-
+    """A moment in records: one format for every machine output (``domain.times.iso_utc``)."""
     return iso_utc(moment)
 
 
