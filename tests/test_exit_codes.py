@@ -308,3 +308,13 @@ def test_no_expected_failure_is_named_an_internal_error():
                 if cls.condition is Condition.INTERNAL}
     # RowFailed takes its row's condition (errors.ROW_CONDITION) when raised
     assert internal == {"cardctl.errors.InternalError", "cardctl.errors.RowFailed"}
+
+
+def test_an_identity_mismatch_names_the_card_and_the_refused_action_and_exits_6():
+    """errors.IdentityMismatch(card_no, action) is the one form a service raises: the message
+    the clerk reads, the card and the action for the audited refusal, exit 6."""
+    from cardctl.i18n import N_
+
+    refused = errors.IdentityMismatch("A10000001", N_("PIN reset"))
+    assert (refused.card_no, refused.action, refused.exit_code) == ("A10000001", "PIN reset", 6)
+    assert refused.message == "the ID number given does not match the holder of card A10000001; PIN reset refused"
