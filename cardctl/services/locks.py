@@ -16,7 +16,7 @@ from ..domain.model import LockKind
 from ..storage.audit import EventDraft
 # the SQL conditions of a lock's state live with the lock store; these names stay importable
 # from here for the read statements that compose them
-from ..storage.stores.locks import SYSTEM, effective, pin_due  # noqa: F401
+from ..storage.stores.locks import effective, pin_due  # noqa: F401
 
 if TYPE_CHECKING:
     from ..storage.stores import Tx
