@@ -22,9 +22,9 @@ from ..errors import CardLocked, InvalidInput, NotAllowed, Refused, WeakPin, Wro
 from ..i18n import N_, _, terms
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
+from ..storage.stores import Tx
 from .cards import audited_refusal, check_identity, load_card, refuse_weak
 from .context import Context
-from ..storage.stores import Tx
 from .locks import effective, end_due_pin_locks
 from .reads import balances, open_locks
 from .verify import verify_pin
