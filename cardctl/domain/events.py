@@ -61,3 +61,5 @@ class Outcome(StrEnum):
     UPGRADED = "upgraded"
     WITHDRAWN = "withdrawn"
     WRONG_PIN = "wrong_pin"
+    NOT_LOCKED = "not_locked"  # unlock: nothing this unlock may clear held the card
+    NOT_FOUND = "not_found"

@@ -63,3 +63,16 @@ class OperatorRecord:
     created_at: datetime
     created_by: str
     disabled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CardState:
+    """The columns of a card that decide whether an unlock may clear it; ``region`` and
+    ``id_hash`` (its holder's keyed ID hash) only where the holder's identity is checked."""
+
+    card_no: str
+    status: str
+    loss_kind: str | None
+    loss_lapses_at: datetime | None
+    region: str | None = None
+    id_hash: str | None = None

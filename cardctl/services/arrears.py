@@ -12,26 +12,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, exists, func, insert, or_, select, text, update
-
-from ..domain.model import CardStatus, EndCause, LockKind
+from ..domain.events import Action, Outcome
+from ..domain.model import EndCause, LockKind
 from ..domain.money import MAX_FEN, format_fen
-from ..errors import InvalidInput, Refused
+from ..errors import CardNotFound, InvalidInput, Refused
 from ..i18n import _
 from ..storage.audit import EventDraft
-from ..storage.tables import arrears as ledger
-from ..storage.db import PG_WRITE_LOCK
-from ..storage.tables import cards, locks
 from .context import Context
 
-# .cards (load_card, audited_refusal) is imported inside the use cases that change the
-# ledger: it brings the ORM and bcrypt, which status (``reads.balances``) must not.
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
+
+# .cards (audited_refusal) is imported inside pay_arrears: it brings the ORM and bcrypt,
+# which status (``reads.balances``) must not.
 
 _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 MAX_RECEIPT = 64
-_CHUNK = 5000
+_KEPT = 5000  # still-locked cards listed after a payment
 
 
 @dataclass(frozen=True)
@@ -90,16 +89,15 @@ def add_arrears(ctx: Context, debtor: Debtor, amount_fen: int, period: str | Non
     """Record a debt and lock the debtor's live card(s) that are not locked for arrears yet."""
     _check_amount(amount_fen)
     now = ctx.now()
-    with ctx.db.write() as session:
-        _serialise_ledger(session)
-        holder_id, scope = _resolve(session, debtor)
-        before = _balance(session, holder_id, debtor.unit)
-        session.execute(insert(ledger).values(holder_id=holder_id, unit=debtor.unit, amount_fen=amount_fen,
-                                               period=period, at=now, operator=ctx.settings.operator))
-        ctx.audit.append(session, [EventDraft("arrears.add", "recorded", debtor.card_no, detail={
+    with ctx.write() as tx:
+        tx.arrears.serialise()
+        holder_id, _card = _resolve(tx, debtor)
+        before = tx.arrears.balance(holder_id, debtor.unit)
+        tx.arrears.add(holder_id, debtor.unit, amount_fen, now, ctx.settings.operator, period=period)
+        tx.record([EventDraft(Action.ARREARS_ADD, Outcome.RECORDED, debtor.card_no, detail={
             "unit": debtor.unit, "amount": format_fen(amount_fen), "period": period,
             "balance": format_fen(before + amount_fen)})], now)
-        locked, released = sync_arrears_locks(ctx, session, now, scope)
+        locked, released = sync_arrears_locks(ctx, tx, now, **_scope(debtor, holder_id))
     return ArrearsResult(debtor, "debt", amount_fen, before, before + amount_fen, locked, released)
 
 
@@ -110,101 +108,72 @@ def pay_arrears(ctx: Context, debtor: Debtor, amount_fen: int, receipt: str | No
     _check_amount(amount_fen)
     now = ctx.now()
     try:
-        with ctx.db.write() as session:
-            _serialise_ledger(session)
-            holder_id, scope = _resolve(session, debtor)
-            before = _balance(session, holder_id, debtor.unit)
+        with ctx.write() as tx:
+            tx.arrears.serialise()
+            holder_id, card = _resolve(tx, debtor)
+            before = tx.arrears.balance(holder_id, debtor.unit)
             if amount_fen > before:
-                raise Refused(_overpayment(session, debtor, holder_id, amount_fen, before))
-            session.execute(insert(ledger).values(holder_id=holder_id, unit=debtor.unit, amount_fen=-amount_fen,
-                                                   receipt=receipt, at=now, operator=ctx.settings.operator))
-            ctx.audit.append(session, [EventDraft("arrears.pay", "recorded", debtor.card_no, detail={
+                raise Refused(_overpayment(tx, debtor, card, amount_fen, before))
+            tx.arrears.add(holder_id, debtor.unit, -amount_fen, now, ctx.settings.operator, receipt=receipt)
+            tx.record([EventDraft(Action.ARREARS_PAY, Outcome.RECORDED, debtor.card_no, detail={
                 "unit": debtor.unit, "amount": format_fen(amount_fen), "receipt": receipt,
                 "balance_before": format_fen(before), "balance_after": format_fen(before - amount_fen)})], now)
-            locked, released = sync_arrears_locks(ctx, session, now, scope)
-            kept = list(session.scalars(select(cards.c.card_no).where(scope, _open_arrears_lock())
-                                        .order_by(cards.c.card_no).limit(_CHUNK)))
+            scope = _scope(debtor, holder_id)
+            locked, released = sync_arrears_locks(ctx, tx, now, **scope)
+            kept = tx.arrears.locked_cards(**scope, limit=_KEPT)
     except Refused as error:
-        raise audited_refusal(ctx, error, "arrears.pay", debtor.card_no)
+        raise audited_refusal(ctx, error, Action.ARREARS_PAY, debtor.card_no)
     return ArrearsResult(debtor, "payment", amount_fen, before, before - amount_fen, locked, released, kept)
 
 
-def sync_arrears_locks(ctx: Context, session, now: datetime, scope: ColumnElement[bool]) -> tuple[list[str], list[str]]:
-    """Lock the cards in ``scope`` that owe and are unlocked; release those that no longer owe.
+def sync_arrears_locks(ctx: Context, tx: Tx, now: datetime, *, holder_id: int | None = None,
+                       unit: str | None = None, card_no: str | None = None) -> tuple[list[str], list[str]]:
+    """Lock the cards of one holder, one unit or one card that owe and are not locked for
+    arrears; release those that no longer owe (docs/domain.md, arrears).
 
     Runs in the caller's write transaction; returns (newly locked, released) card numbers.
     """
-    own = _sum_where(ledger.c.holder_id == cards.c.holder_id)
-    of_unit = _sum_where(ledger.c.unit == cards.c.unit)
-    owes = or_(own > 0, of_unit > 0)
-    to_lock = session.execute(select(cards.c.card_no, own, of_unit).where(
-        scope, cards.c.status != CardStatus.VOID.value, owes, ~_open_arrears_lock())
-        .order_by(cards.c.card_no)).all()
+    scope = {"holder_id": holder_id, "unit": unit, "card_no": card_no}
+    to_lock = tx.arrears.owing_unlocked(**scope)
     # void cards too: a formally lost card keeps its locks until it is reissued
-    to_release = list(session.scalars(select(cards.c.card_no).where(scope, ~owes, _open_arrears_lock())
-                                      .order_by(cards.c.card_no)))
-    for part in _chunks(to_lock):
-        session.execute(insert(locks), [
-            {"card_no": card_no, "kind": LockKind.ARREARS.value, "reason": _lock_reason(own_fen, unit_fen),
-             "started_at": now, "ends_at": None, "created_by": ctx.settings.operator}
-            for card_no, own_fen, unit_fen in part])
-    for part in _chunks(to_release):
-        session.execute(update(locks).where(locks.c.card_no.in_(part), locks.c.kind == LockKind.ARREARS.value,
-                                           locks.c.ended_at.is_(None))
-                        .values(ended_at=now, end_cause=EndCause.PAID.value, ended_by=ctx.settings.operator))
-    ctx.audit.append(session, [
-        *(EventDraft("lock.arrears", "locked", card_no, reason=_lock_reason(own_fen, unit_fen))
-          for card_no, own_fen, unit_fen in to_lock),
-        *(EventDraft("lock.arrears", "ended", card_no, reason="paid") for card_no in to_release),
+    paid_up = tx.arrears.paid_up_locks(**scope)
+    released = list(dict.fromkeys(card for _id, card in paid_up))
+    tx.locks.open_many(LockKind.ARREARS, [(card, _lock_reason(own_fen, unit_fen)) for card, own_fen, unit_fen in to_lock],
+                       now, ctx.settings.operator)
+    tx.locks.end([lock_id for lock_id, _card in paid_up], now, EndCause.PAID, ctx.settings.operator)
+    tx.record([
+        *(EventDraft(Action.LOCK_ARREARS, Outcome.LOCKED, card, reason=_lock_reason(own_fen, unit_fen))
+          for card, own_fen, unit_fen in to_lock),
+        *(EventDraft(Action.LOCK_ARREARS, Outcome.ENDED, card, reason=EndCause.PAID.value) for card in released),
     ], now)
-    return [row.card_no for row in to_lock], to_release
+    return [card for card, _own, _unit in to_lock], released
 
 
-def _resolve(session, debtor: Debtor) -> tuple[int | None, ColumnElement[bool]]:
-    """(holder id or None, the cards whose arrears lock this debtor's balance decides)."""
-    from .cards import load_card
-
+def _resolve(tx: Tx, debtor: Debtor):
+    """(holder id or None, the named card or None): whose balance this debtor's is."""
     if debtor.unit is not None:
-        return None, cards.c.unit == debtor.unit
-    card = load_card(session, debtor.card_no)
-    return card.holder_id, cards.c.holder_id == card.holder_id
+        return None, None
+    card = tx.cards.get(debtor.card_no)
+    if card is None:
+        raise CardNotFound(debtor.card_no)
+    return card.holder_id, card
 
 
-def _balance(session, holder_id: int | None, unit: str | None) -> int:
-    column = ledger.c.holder_id == holder_id if holder_id is not None else ledger.c.unit == unit
-    return int(session.scalar(select(func.coalesce(func.sum(ledger.c.amount_fen), 0)).where(column)))
+def _scope(debtor: Debtor, holder_id: int | None) -> dict[str, Any]:
+    """The cards whose arrears lock this debtor's balance decides: the holder's, or the unit's."""
+    return {"unit": debtor.unit} if debtor.unit is not None else {"holder_id": holder_id}
 
 
-def _overpayment(session, debtor: Debtor, holder_id: int | None, amount_fen: int, before: int) -> str:
+def _overpayment(tx: Tx, debtor: Debtor, card, amount_fen: int, before: int) -> str:
     if before > 0:
         return _("a payment of {amount} is more than the {owed} {debtor} owes; nothing recorded").format(
             amount=format_fen(amount_fen), owed=format_fen(before), debtor=debtor.label)
-    if holder_id is not None:
-        unit = session.scalar(select(cards.c.unit).where(cards.c.card_no == debtor.card_no))
-        if unit and _balance(session, None, unit) > 0:
+    if card is not None and card.unit:
+        owed = tx.arrears.balance(unit=card.unit)
+        if owed > 0:
             return _("{debtor} owes nothing; its unit {unit} owes {owed} (pay with --unit {unit}); nothing recorded"
-                     ).format(debtor=debtor.label, unit=unit, owed=format_fen(_balance(session, None, unit)))
+                     ).format(debtor=debtor.label, unit=card.unit, owed=format_fen(owed))
     return _("{debtor} owes nothing; nothing recorded").format(debtor=debtor.label)
-
-
-def _serialise_ledger(session) -> None:
-    # A unit's balance has no row of its own to lock. Every write transaction already
-    # queues on one lock before this (``Database.write``: BEGIN IMMEDIATE on SQLite, the
-    # advisory write lock on PostgreSQL), so no two payments can both see the old balance.
-    # The audit head is no longer locked here: operator logins may not lock or move it
-    # (docs/security.md, 13). Taking the same advisory lock again keeps this true should a
-    # caller ever reach here through another path.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
-
-
-def _sum_where(condition: ColumnElement[bool]):
-    return select(func.coalesce(func.sum(ledger.c.amount_fen), 0)).where(condition).correlate(cards).scalar_subquery()
-
-
-def _open_arrears_lock() -> ColumnElement[bool]:
-    return exists().where(locks.c.card_no == cards.c.card_no, locks.c.kind == LockKind.ARREARS.value,
-                          locks.c.ended_at.is_(None))
 
 
 def _lock_reason(own_fen: int, unit_fen: int) -> str:
@@ -216,9 +185,3 @@ def _check_amount(amount_fen: int) -> None:
     # parse_yuan already refuses these; a service called from code gets the same rule
     if not isinstance(amount_fen, int) or isinstance(amount_fen, bool) or not 0 < amount_fen <= MAX_FEN:
         raise InvalidInput(_("amount must be from 0.01 to {limit} yuan").format(limit=format_fen(MAX_FEN)))
-
-
-def _chunks(items: Sequence) -> Iterable[Sequence]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
-

@@ -154,7 +154,7 @@ class Context:
     def policies(self, session) -> dict[str, Policy]:
         """Every region's policy, read once (``session``: an ORM Session or a Core Connection)."""
         if self._policies is None:
-            rows = run(session, "policies")
+            rows = run(getattr(session, "conn", session), "policies")  # a Tx reads on its connection
             self._policies = {
                 row.region_prefix: Policy(**{f: getattr(row, f) for f in POLICY_FIELDS}) for row in rows
             }

@@ -22,9 +22,10 @@ from ..errors import CardLocked, InvalidInput, NotAllowed, Refused, WeakPin, Wro
 from ..i18n import N_, _, terms
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
+from ..storage.stores import Tx
 from .cards import audited_refusal, check_identity, load_card, refuse_weak
 from .context import Context
-from .locks import effective, end_due_pin_locks, end_locks
+from .locks import effective, end_due_pin_locks
 from .reads import balances, open_locks
 from .verify import verify_pin
 
@@ -107,7 +108,7 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
     with ctx.db.write() as session:
         card = load_card(session, card_no, for_update=True)
         # a lock already past its end is recorded as expired, not as cleared by this reset
-        end_due_pin_locks(session, ctx.audit, now, [card_no])
+        end_due_pin_locks(Tx(session.connection(), lambda: now, ctx.audit), [card_no])
         session.refresh(card)
         problem = pin_reset_problem(status_of(card, now)) or (
             None if card.holder_id == holder_id else _("the card changed hands"))
@@ -124,7 +125,7 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
 def _apply_reset(ctx: Context, session: Session, card: Card, new_hash: str, detail: dict, now) -> ResetResult:
     pin_locks = list(session.scalars(select(Lock.id).where(
         Lock.card_no == card.card_no, Lock.kind == LockKind.PIN.value, Lock.ended_at.is_(None))))
-    end_locks(session, ctx.audit, now, pin_locks, EndCause.RESET, ctx.settings.operator)
+    Tx(session.connection(), lambda: now, ctx.audit).locks.end(pin_locks, now, EndCause.RESET, ctx.settings.operator)
     session.execute(update(Card).where(Card.card_no == card.card_no).values(
         pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED, failures=0))
     still = open_locks(session, [card.card_no], now).get(card.card_no, [])

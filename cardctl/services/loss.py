@@ -21,6 +21,7 @@ from ..errors import Conflict, InvalidInput, NotAllowed, Refused
 from ..i18n import N_, _
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Holder, Lock
+from ..storage.stores import Tx
 from .arrears import sync_arrears_locks
 from .cards import audited_refusal, check_identity, load_card
 from .context import Context
@@ -142,7 +143,8 @@ def reissue(ctx: Context, card_no: str, new_card_no: str, person: IdNumber, dama
                     "holder": session.get(Holder, card.holder_id).id_masked}),
             ], now)
             carried = _replace(ctx, session, card, new_card_no, cause, now)
-            locked, _released = sync_arrears_locks(ctx, session, now, Card.card_no == new_card_no)
+            locked, _released = sync_arrears_locks(ctx, Tx(session.connection(), lambda: now, ctx.audit), now,
+                                                   card_no=new_card_no)
             own, of_unit = balances(session, [card.holder_id], [card.unit])
     except Refused as error:
         raise audited_refusal(ctx, error, action, card_no)
@@ -155,8 +157,9 @@ def _locked_card(ctx: Context, session: Session, card_no: str, now: datetime) ->
     """The card under its row lock, with what time has already ended (a PIN lock, a
     temporary loss report) recorded first, at the time it ended."""
     card = load_card(session, card_no, for_update=True)
-    ended = end_due_pin_locks(session, ctx.audit, now, [card_no])
-    if end_lapsed_losses(session, ctx.audit, now, [card_no]) or ended:
+    tx = Tx(session.connection(), lambda: now, ctx.audit)
+    ended = end_due_pin_locks(tx, [card_no])
+    if end_lapsed_losses(tx, [card_no]) or ended:
         session.refresh(card)
     return card
 

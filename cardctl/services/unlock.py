@@ -10,19 +10,19 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from sqlalchemy import select, update
-
+from ..domain.events import Action, Outcome
 from ..domain.identity import IdNumber, parse_card_no, shown_card_no
 from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, LockView, effective_status
+from ..domain.records import CardState
 from ..errors import ROW_CONDITION, InvalidInput, Refused, row_failed
 from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
-from ..storage.tables import cards, holders, locks
 from .context import Context
-from .lapses import end_lapsed_losses, lapsed
-from .locks import effective, end_due_pin_locks, pin_due
+from .lapses import end_lapsed_losses
+from .locks import end_due_pin_locks
 
 if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the ORM
+    from ..storage.stores import Tx
     from .lifecycle import Agent
 
 CHUNK = 5000
@@ -68,25 +68,20 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: 
     parsed = [(raw, *_parse(raw)) for raw in chunk]
     wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no and card_no not in seen))
     holder_hash = ctx.keys.id_hash(request.id_number.value) if request.id_number is not None else None
-    # plain rows through Core: the ORM's result processing costs more than the query
-    transaction = ctx.db.connect_read() if request.dry_run else ctx.db.connect_write()
-    with transaction as conn:
-        now = ctx.now()  # the server's time on PostgreSQL, read as this write began
-        found = {row.card_no: row for row in conn.execute(_cards_query(wanted, request))}
+    with ctx.read() if request.dry_run else ctx.write() as tx:
+        now = tx.now  # the server's time on PostgreSQL, read as this write began
+        # the chunk's cards, under their row locks unless a dry run; holders (and the region,
+        # for its minor age) only when compared
+        found = tx.cards.states(wanted, with_holder=request.id_number is not None, for_update=not request.dry_run)
         if not request.dry_run:
             # a lock already past its end is recorded as expired, not as unlocked by this operator
-            end_due_pin_locks(conn, ctx.audit, now, list(found))
-            end_lapsed_losses(conn, ctx.audit, now, list(found))
-        held: dict[str, list[tuple[int, LockView]]] = {}
-        lock = locks.c
-        for lock_id, card_no, kind, reason, since, until in conn.execute(
-                select(lock.id, lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at)
-                .where(lock.card_no.in_(list(found)), effective(now)).order_by(lock.id)):
-            held.setdefault(card_no, []).append((lock_id, LockView(kind, reason, since, until, now)))
-        decided = {card_no: _decide(ctx, conn, found.get(card_no), held.get(card_no, []), request, holder_hash, now)
+            end_due_pin_locks(tx, list(found))
+            end_lapsed_losses(tx, list(found))
+        held = tx.locks.held(list(found), now)
+        decided = {card_no: _decide(ctx, tx, found.get(card_no), held.get(card_no, []), request, holder_hash, now)
                    for card_no in wanted}
         if not request.dry_run:
-            _apply(ctx, conn, decided, request, now)
+            _apply(ctx, tx, decided, request, now)
     results = []
     for raw, card_no, problem in parsed:
         if card_no is None:
@@ -99,17 +94,7 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: 
     return results
 
 
-def _cards_query(card_nos: list[str], request: UnlockRequest):
-    """The chunk's cards, under their row locks unless a dry run; holders (and the region,
-    for its minor age) only when compared."""
-    card = cards.c
-    stmt = select(card.card_no, card.status, card.loss_kind, card.loss_lapses_at).where(card.card_no.in_(card_nos))
-    if request.id_number is not None:
-        stmt = stmt.add_columns(card.region, holders.c.id_hash).join(holders, holders.c.id == card.holder_id)
-    return stmt if request.dry_run else stmt.with_for_update(of=cards)
-
-
-def _decide(ctx: Context, conn, card, held: list[tuple[int, LockView]], request: UnlockRequest,
+def _decide(ctx: Context, tx: Tx, card: CardState | None, held: list[tuple[int, LockView]], request: UnlockRequest,
             holder_hash: str | None, now) -> tuple[str, str, list[int], dict, list[LockView] | None]:
     """(result, detail, lock ids to end, who acted for the holder, locks kept) for one card;
     ``holder_hash`` is the keyed hash of the ID number given with the request, if one was.
@@ -130,7 +115,7 @@ def _decide(ctx: Context, conn, card, held: list[tuple[int, LockView]], request:
         from .lifecycle import check_representation
 
         try:  # per card: the minor age is its region's
-            acting = check_representation(ctx, conn, card, request.id_number, request.agent)
+            acting = check_representation(ctx, tx, card, request.id_number, request.agent)
         except Refused as refusal:  # the row says why; the trail's note never holds an age
             return REFUSED, refusal.message, [], {"note": getattr(refusal, "recorded", refusal.message)}, None
     clearable = [lock_id for lock_id, lock in held if lock.kind == request.kind.value]
@@ -149,17 +134,20 @@ def _decide(ctx: Context, conn, card, held: list[tuple[int, LockView]], request:
     return NOT_LOCKED, _("kept: {kinds} lock ({ways})").format(kinds=terms(kinds), ways=joined), [], acting, kept
 
 
-def _apply(ctx: Context, conn, decided: dict, request: UnlockRequest, now) -> None:
+_OUTCOME = {UNLOCKED: Outcome.UNLOCKED, NOT_LOCKED: Outcome.NOT_LOCKED, NOT_FOUND: Outcome.NOT_FOUND,
+            REFUSED: Outcome.REFUSED}
+
+
+def _apply(ctx: Context, tx: Tx, decided: dict, request: UnlockRequest, now) -> None:
     to_end = [lock_id for _, _, ids, _, _ in decided.values() for lock_id in ids]
     if to_end:
-        conn.execute(update(locks).where(locks.c.id.in_(to_end), locks.c.ended_at.is_(None)).values(
-            ended_at=now, end_cause=EndCause.UNLOCKED.value, ended_by=ctx.settings.operator))
+        tx.locks.end(to_end, now, EndCause.UNLOCKED, ctx.settings.operator)
     if request.kind is LockKind.PIN:
         cleared = [card_no for card_no, (result, *_rest) in decided.items() if result == UNLOCKED]
         if cleared:  # clearing a PIN lock resets the consecutive-failure count
-            conn.execute(update(cards).where(cards.c.card_no.in_(cleared)).values(failures=0))
-    ctx.audit.append(conn, [
-        EventDraft("lock.unlock", result.replace(" ", "_"), card_no, reason=request.reason,
+            tx.cards.reset_failures(cleared)
+    tx.record([
+        EventDraft(Action.LOCK_UNLOCK, _OUTCOME[result], card_no, reason=request.reason,
                    detail={"kind": request.kind.value, **({"note": detail} if detail else {}), **acting})
         for card_no, (result, detail, _, acting, _kept) in decided.items()
     ], now)
@@ -181,8 +169,8 @@ def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
     of every temporary loss report past its lapse time, chunk by chunk."""
     for sweep, result in ((end_due_pin_locks, "expired"), (end_lapsed_losses, "lapsed")):
         while True:
-            with ctx.db.connect_write() as conn:
-                ended = sweep(conn, ctx.audit, ctx.now(), limit=chunk)
+            with ctx.write() as tx:
+                ended = sweep(tx, limit=chunk)
             for card_no, ended_at in ended:
                 yield Expired(card_no, ended_at, result)
             if len(ended) < chunk:
@@ -193,11 +181,7 @@ def due_now(ctx: Context, batch: int = 10_000) -> Iterator[Expired]:
     """``expire_due --dry-run``: what the sweep would record now, in the order it would, from one
     read transaction; nothing is written (the caller opens the database read-only)."""
     now = ctx.now()
-    lock, card = locks.c, cards.c
-    due_locks = select(lock.card_no, lock.ends_at).where(*pin_due(now)).order_by(lock.ends_at, lock.id)
-    due_losses = (select(card.card_no, card.loss_lapses_at).where(lapsed(now))
-                  .order_by(card.loss_lapses_at, card.card_no))
-    with ctx.db.connect_read() as conn:
-        for stmt, result in ((due_locks, WOULD_EXPIRE), (due_losses, WOULD_LAPSE)):
-            for card_no, ended_at in conn.execution_options(yield_per=batch).execute(stmt):
+    with ctx.read() as tx:
+        for due, result in ((tx.locks.due_pin(now, batch), WOULD_EXPIRE), (tx.cards.due_lapses(now, batch), WOULD_LAPSE)):
+            for card_no, ended_at in due:
                 yield Expired(card_no, ended_at, result)

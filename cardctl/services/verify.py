@@ -18,6 +18,7 @@ from ..i18n import _
 from ..storage.audit import EventDraft
 from ..storage.models import Card, Lock
 from .context import Context
+from ..storage.stores import Tx
 from .locks import effective, end_due_pin_locks
 from .reads import open_locks
 
@@ -78,7 +79,7 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
     with ctx.db.write() as session:
         now = ctx.now()  # the server's time on PostgreSQL, read as this write began
         card = _card_state(session, card_no, for_update=True)
-        if end_due_pin_locks(session, ctx.audit, now, [card_no]):
+        if end_due_pin_locks(Tx(session.connection(), lambda: now, ctx.audit), [card_no]):
             card = _card_state(session, card_no)  # the expiry reset the failure count
         policy = ctx.policy_for(session, card.region)
         locks = open_locks(session, [card_no], now).get(card_no, [])
