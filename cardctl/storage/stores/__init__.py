@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .meta import MetaStore
     from .operators import OperatorStore
     from .policies import PolicyStore
+    from .reads import CoreReads
 
 
 class Tx:
@@ -81,3 +82,14 @@ class Tx:
         from .meta import MetaStore
 
         return MetaStore(self.conn)
+
+    @cached_property
+    def reads(self) -> CoreReads:
+        """The read store (``storage.reads.ReadStore``) in this transaction."""
+        from .reads import CoreReads
+
+        return CoreReads(self.conn)
+
+    def policies_by_region(self) -> dict:
+        """Every region's policy (``storage.reads.PolicySource``)."""
+        return self.reads.policies_by_region()
