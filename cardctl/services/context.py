@@ -182,9 +182,9 @@ class Context:
         """Every region's policy, read once: from a read store, or a transaction (``stores.Tx``)."""
         if self._policies is None:
             if not isinstance(source, PolicySource):  # a use case still handed an ORM session or connection
-                from .reads import _store
+                from ..storage.stores.reads import CoreReads
 
-                source = _store(source)
+                source = CoreReads(source)
             self._policies = source.policies_by_region()
         return self._policies
 

@@ -16,6 +16,7 @@ it is given; constants are converted by their types' ``bind_processor``.
 from __future__ import annotations
 
 import pprint
+import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -187,7 +188,7 @@ def compile_sqlite(name: str) -> tuple[str, dict, dict, tuple]:
             binds[key] = _kind(bind.type)
     constants = {}
     for bind_name, bind in compiled.binds.items():  # by name as rendered (and by anonymous key)
-        if bind.key in wanted or f":{bind_name}" not in sql:
+        if bind.key in wanted or not re.search(rf":{re.escape(bind_name)}\b", sql):
             continue
         processor = bind.type.bind_processor(dialect)
         constants[bind_name] = processor(bind.value) if processor else bind.value
