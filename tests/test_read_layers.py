@@ -79,3 +79,14 @@ def test_a_card_view_is_built_in_one_place():
                 builders.append(path.relative_to(PACKAGE).as_posix())
                 assert not node.args, "CardView takes keywords: eighteen positions are easy to swap"
     assert builders == ["services/views.py"]
+
+
+
+def test_policies_read_alike_through_a_transaction_and_the_read_store(ctx):
+    from cardctl.services.policies import set_policy
+
+    set_policy(ctx, "4403", {"max_attempts": 5})
+    from_store = ctx.reading(lambda store: store.policies_by_region())
+    with ctx.read() as tx:
+        assert tx.policies_by_region() == from_store
+        assert ctx.policy_for(tx, "440305").max_attempts == 5 and ctx.policy_for(tx, "110105").max_attempts == 3
