@@ -82,8 +82,9 @@ def status(
     moment = parse_as_of(as_of, ctx_.now(), tz)
     if moment is not None:  # the replay is loaded only when asked for
         from ..services import history
-    from ..services.reads import cards_by_number
     if card_nos and not summary:
+        from ..services.reads import cards_by_number
+
         wanted = [parse_card_no(n) for n in card_nos]
         views, missing = (history.cards_at(ctx_, moment, wanted) if moment
                           else cards_by_number(ctx_, wanted))
