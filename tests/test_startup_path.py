@@ -1,7 +1,7 @@
 """The sqlite3 start-up path (storage/lite.py) answers exactly as SQLAlchemy does, or steps aside.
 
-``status CARD`` and the idle cron sweep run their named statements (services/statements.py)
-compiled ahead of time, without importing SQLAlchemy. These tests pin down that the
+``status CARD`` and the idle cron sweep run their named statements (storage/statements.py)
+compiled ahead of time, without importing SQLAlchemy: the read store's second implementation. These tests pin down that the
 compiled text is current, that every statement gives the same rows and types both ways on
 cards in every state, that the commands print the same, and that anything the path does
 not handle (another key, a login without the role, an old schema, a busy or missing file)
@@ -18,15 +18,17 @@ from datetime import timedelta
 import pytest
 
 from cardctl.domain.roles import Role
-from cardctl.services import statements
 from cardctl.services.arrears import Debtor, add_arrears
 from cardctl.services.cards import activate
 from cardctl.services.context import Context
 from cardctl.services.lifecycle import lock_admin
 from cardctl.services.loss import report_lost
-from cardctl.services.reads import cards_by_number, count_due, run
+from cardctl.services.reads import cards_by_number, count_due
 from cardctl.services.verify import verify_pin
-from cardctl.storage.lite import LiteDatabase, Unavailable
+from cardctl.storage import statements
+from cardctl.storage.lite import LiteDatabase, LiteReads, Unavailable
+from cardctl.storage.reads import CardRow, Filters
+from cardctl.storage.stores.reads import CoreReads
 from conftest import GOOD_PIN, HOLDERS, issue
 
 pytestmark = pytest.mark.sqlite_only("the sqlite3 start-up path serves SQLite databases only")
@@ -39,7 +41,7 @@ EVERY_CARD = [row[0] for row in HOLDERS + MORE] + ["X99999999"]  # the last: no 
 
 def test_the_compiled_statements_are_current():
     assert statements.TARGET.read_text(encoding="utf-8") == statements.render_module(), \
-        "run: python -m cardctl.services.statements"
+        "run: python -m cardctl.storage.statements"
 
 
 @pytest.fixture
@@ -67,17 +69,31 @@ def population(ctx, clock) -> Context:
     return ctx
 
 
+def test_the_card_row_names_the_columns_of_the_card_query():
+    assert CardRow._fields == tuple(column.key for column in statements.card_query(Filters(), None).selected_columns)
+
+
+def test_list_parameters_are_compiled_without_private_markers():
+    # the start-up path widens the placeholder SQLAlchemy renders for a one-element list
+    for sql, binds, _constants, _columns in (statements.compile_sqlite(name) for name in statements.BUILDERS):
+        assert "POSTCOMPILE" not in sql
+        for kind in binds.values():
+            if isinstance(kind, tuple):
+                assert sql.count(kind[1]) == 1
+
+
 @pytest.fixture
 def run_cli(run):
-    """conftest's ``run`` (cardctl in-process): here ``run`` is the named-statement runner."""
+    """conftest's ``run`` (cardctl in-process)."""
     return run
 
 
 def both(ctx: Context):
-    """A SQLAlchemy Core connection and a start-up path connection on the same database."""
+    """The read stores of a SQLAlchemy Core transaction and of a start-up path transaction on
+    the same database."""
     quick = Context.open_quick(ctx.settings, ctx.clock, Role.AUDITOR)
     assert quick is not None and isinstance(quick.db, LiteDatabase)
-    return ctx.db.connect_read(), quick.db.connect_read()
+    return ctx.source.read_store(), quick.source.read_store()
 
 
 @pytest.mark.parametrize(("name", "params"), [
@@ -100,31 +116,30 @@ def test_every_statement_gives_the_same_rows_and_types_both_ways(population, nam
     if name in ("cards_by_number", "open_locks", "expired_pin_cards", "due_pin_locks", "lapsed_losses"):
         params = {**params, "now": now}
     full, quick = both(population)
-    with full as conn:
-        expected = [tuple(row) for row in run(conn, name, **params)]
-    with quick as conn:
-        got = run(conn, name, **params)
+    with full as store:
+        assert isinstance(store, CoreReads)
+        expected = [tuple(row) for row in store._rows(name, params)]
+    with quick as store:
+        assert isinstance(store, LiteReads)
+        got = [tuple(row) for row in store._rows(name, params)]
 
-    assert [tuple(row) for row in got] == expected
+    assert got == expected
     assert [[type(value) for value in row] for row in got] == [[type(value) for value in row] for row in expected]
-    for row in got:  # attribute access as on a SQLAlchemy Row
-        assert [getattr(row, field) for field in row._fields] == list(row)
     assert any(expected) or params.get("card_nos") == [] or name == "operator_standing", "a case that tests nothing"
 
 
 def test_the_population_covers_what_the_statements_distinguish(population):
     # the comparison above means something only if these rows exist
     assert count_due(population) == 2  # A00000001's PIN lock, A00000003's lapsed report
-    with population.db.connect_read() as conn:
-        assert {row.card_no for row in run(conn, "expired_pin_cards", card_nos=EVERY_CARD,
-                                           now=population.now())} == {"A00000001"}
+    with population.read() as tx:
+        assert tx.reads.expired_pin_cards(EVERY_CARD, population.now()) == {"A00000001"}
 
 
 @pytest.mark.parametrize("output", ["table", "json", "csv"])
 def test_status_of_cards_prints_the_same_on_both_paths(population, run_cli, monkeypatch, output):
     args = ["status", *EVERY_CARD[:-1], "-o", output]
     quick = run_cli(*args)
-    monkeypatch.setattr(Context, "open_quick", classmethod(lambda cls, *a: None))
+    monkeypatch.setattr(Context, "open_quick", classmethod(lambda cls, *a, **k: None))
     full = run_cli(*args)
 
     assert (quick.exit_code, quick.stdout) == (full.exit_code, full.stdout) == (0, full.stdout)
@@ -137,7 +152,7 @@ def test_status_of_cards_prints_the_same_on_both_paths(population, run_cli, monk
 
 def test_an_unknown_card_is_reported_alike_on_both_paths(population, run_cli, monkeypatch):
     quick = run_cli("status", "A00000001", "X99999999")
-    monkeypatch.setattr(Context, "open_quick", classmethod(lambda cls, *a: None))
+    monkeypatch.setattr(Context, "open_quick", classmethod(lambda cls, *a, **k: None))
     full = run_cli("status", "A00000001", "X99999999")
 
     assert (quick.exit_code, quick.stdout, quick.stderr) == (full.exit_code, full.stdout, full.stderr)
@@ -148,7 +163,7 @@ def test_an_unknown_card_is_reported_alike_on_both_paths(population, run_cli, mo
 def test_the_idle_sweep_prints_what_the_full_sweep_prints(population, run_cli, monkeypatch, output):
     run_cli("unlock", "--expired")  # records the two due items; now nothing is due
     quick = run_cli("unlock", "--expired", "-o", output)
-    monkeypatch.setattr(Context, "open_quick", classmethod(lambda cls, *a: None))
+    monkeypatch.setattr(Context, "open_quick", classmethod(lambda cls, *a, **k: None))
     full = run_cli("unlock", "--expired", "-o", output)
 
     assert (quick.exit_code, quick.stdout, quick.stderr) == (full.exit_code, full.stdout, full.stderr)
@@ -224,23 +239,43 @@ def test_a_sqlite_error_mid_command_makes_it_step_aside(population):
 
 
 def test_the_usual_path_answers_when_the_start_up_path_fails_mid_command(population, run_cli, monkeypatch):
-    from cardctl.services import reads
-
+    # the start-up path fails after the context opened; the context, not the command, runs
+    # the whole read again on SQLAlchemy, and the command prints what it always prints
     expected = run_cli("status", "A00000002", "-o", "json").stdout
-    real = reads.cards_by_number
     used = []
+    real_core = CoreReads.balances
 
-    def fails_on_the_start_up_path(ctx, card_nos):
-        used.append(type(ctx.db).__name__)
-        if isinstance(ctx.db, LiteDatabase):
-            raise Unavailable("disk I/O error")
-        return real(ctx, card_nos)
+    def fails(store, *args):
+        used.append("lite")
+        raise Unavailable("disk I/O error")
 
-    monkeypatch.setattr(reads, "cards_by_number", fails_on_the_start_up_path)
+    def answers(store, *args):
+        used.append("core")
+        return real_core(store, *args)
+
+    monkeypatch.setattr(LiteReads, "balances", fails)
+    monkeypatch.setattr(CoreReads, "balances", answers)
     done = run_cli("status", "A00000002", "-o", "json")
 
-    assert used == ["LiteDatabase", "Database"]
+    assert used == ["lite", "core"]
     assert done.exit_code == 0 and done.stdout == expected
+
+
+def test_the_idle_sweep_counts_on_the_usual_path_when_the_start_up_path_fails(population, run_cli, monkeypatch):
+    run_cli("unlock", "--expired")  # nothing due any more
+    used = []
+
+    def fails(store, now):
+        used.append("lite")
+        raise Unavailable("database is locked")
+
+    real_core = CoreReads.count_due
+    monkeypatch.setattr(LiteReads, "count_due", fails)
+    monkeypatch.setattr(CoreReads, "count_due", lambda store, now: used.append("core") or real_core(store, now))
+    done = run_cli("unlock", "--expired", "-o", "jsonl")
+
+    assert used == ["lite", "core"]
+    assert (done.exit_code, done.stdout) == (0, "")
 
 
 def test_time_left_is_counted_from_the_clock_of_the_command(population, run_cli, clock):

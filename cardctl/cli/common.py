@@ -58,16 +58,18 @@ class Runtime:
             self._context.settings.channel = self.channel
         return self._context
 
-    def quick_context(self, role: Role, channel: str | None = None):
+    def quick_context(self, role: Role, channel: str | None = None, read_only: bool = False):
         """The context of the sqlite3 start-up path (``Context.open_quick``) for a command that
-        only reads, or None where that path cannot serve (then use ``context``)."""
+        only reads, or None where that path cannot serve (then use ``context``). A read it meets
+        mid-command that it cannot answer runs on ``context(role=role, read_only=read_only)``."""
         from ..services.context import Context
 
         if channel is not None:
             self.channel = check_channel(channel)
         if self._context is not None:
             return None
-        return Context.open_quick(self.settings(), self.clock, role)
+        return Context.open_quick(self.settings(), self.clock, role,
+                                  fallback=lambda: self.context(role=role, read_only=read_only))
 
 
 def runtime(ctx: typer.Context) -> Runtime:

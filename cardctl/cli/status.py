@@ -83,9 +83,11 @@ def status(
     if moment is not None:  # the replay is loaded only when asked for
         from ..services import history
     if card_nos and not summary:
+        from ..services.reads import cards_by_number
+
         wanted = [parse_card_no(n) for n in card_nos]
         views, missing = (history.cards_at(ctx_, moment, wanted) if moment
-                          else _cards_by_number(rt, ctx_, wanted))
+                          else cards_by_number(ctx_, wanted))
         if views or output is not OutputFormat.TABLE:  # no empty table before "not found"
             emit((view.record() for view in views), output, table=lambda rows: card_table(rows, tz))
         if missing:
@@ -136,12 +138,3 @@ def _summary(ctx_, filters, moment: datetime | None, output: OutputFormat) -> No
     emit((row.record() for row in rows), output,
          table=lambda records: summary_table(list(records), by_status, _("Cards by region, status and lock")))
 
-
-def _cards_by_number(rt, ctx_, wanted: list[str]):
-    from ..services.reads import cards_by_number
-    from ..storage.lite import Unavailable
-
-    try:
-        return cards_by_number(ctx_, wanted)
-    except Unavailable:  # the start-up path met what it does not handle: the usual path says what
-        return cards_by_number(rt.context(role=Role.AUDITOR), wanted)

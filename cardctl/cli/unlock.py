@@ -162,7 +162,6 @@ def sweep_title() -> str:
 
 def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
     from ..services.reads import count_due
-    from ..storage.lite import Unavailable
 
     lapsed = 0
     show_bar = progress.wanted(output)  # cron never asks: its output is not a terminal
@@ -170,22 +169,15 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
     # What is due is counted in a read transaction first, on the sqlite3 start-up path
     # (storage/lite.py) where it can serve: with nothing due the sweep takes no write lock, so it
     # is never held up by a writer, and cron's every-few-minutes run costs no more than the count.
-    quick, total = rt.quick_context(Role.STAFF), None
-    if quick is not None:
-        try:
-            total = count_due(quick)
-        except Unavailable:
-            pass
+    # A dry run lists what is due from a database opened read-only: it never reaches the sweep.
+    counting = rt.quick_context(Role.STAFF, read_only=dry_run) or rt.context(role=Role.STAFF, read_only=dry_run)
+    total = count_due(counting)
     items = iter(())
-    if total != 0:
+    if total:
         from ..services.unlock import due_now, expire_due
 
-        # a dry run lists what is due from a database opened read-only: it never reaches the sweep
         ctx_ = rt.context(role=Role.STAFF, read_only=dry_run)
-        if total is None:
-            total = count_due(ctx_)
-        if total:
-            items = due_now(ctx_) if dry_run else expire_due(ctx_)
+        items = due_now(ctx_) if dry_run else expire_due(ctx_)
 
     def records(items) -> Iterator[dict]:
         nonlocal lapsed

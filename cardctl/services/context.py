@@ -1,7 +1,10 @@
 """What every use case needs: the database, the keys, who is acting, and the clock.
 
-Imports no SQLAlchemy: ``open_quick`` serves ``status CARD`` and the idle cron sweep on
-the sqlite3 start-up path (``storage/lite.py``); ``open`` is everything else.
+Imports no SQLAlchemy. This is where a command's read store (``storage/reads.py``) is chosen,
+once: ``open_quick`` gives ``status CARD`` and the idle cron sweep the sqlite3 start-up path
+(``storage/lite.py``) with a way back to the full path; ``open`` is SQLAlchemy Core for
+everything else. ``reading`` runs a read on the chosen store, and on the full path again
+where the start-up path cannot answer: no command handles that itself.
 
 "Now" comes from one clock (clock.py, docs/security.md "A wrong clock"): with this
 machine's clock on PostgreSQL, the server's time, read when the context opens (for reads)
@@ -14,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from ..clock import Clock, check_not_back, check_skew, is_host_clock, system_clock
 from ..config import Settings
@@ -24,7 +27,7 @@ from ..domain.roles import Role
 from ..errors import CardctlError, DatabaseError, KeyFileError
 from ..i18n import _
 from ..keys import KeyFileMissing, Keys, load_keys
-from .reads import run, scalar, standing_of
+from ..storage.reads import POLICY_FIELDS, PolicySource, ReadSource, ReadStore, Unavailable
 
 if TYPE_CHECKING:
     from ..storage.audit import AuditTrail
@@ -32,7 +35,9 @@ if TYPE_CHECKING:
     from ..storage.lite import LiteDatabase
     from ..storage.stores import Tx
 
-POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
+__all__ = ["POLICY_FIELDS", "Context", "raise_key_missing"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -41,6 +46,10 @@ class Context:
     keys: Keys
     settings: Settings
     clock: Clock = system_clock
+    # where read transactions come from: Core, or the start-up path (``reading``)
+    source: ReadSource | None = field(default=None, repr=False)
+    # the start-up path's way back: opens the full context of the same command and role
+    fallback: Callable[[], "Context"] | None = field(default=None, repr=False)
     _policies: dict[str, Policy] | None = field(default=None, repr=False)
     # PostgreSQL with this machine's clock: the server's time minus the host's, and the
     # server's time of the write transaction in progress
@@ -51,39 +60,57 @@ class Context:
     def open(cls, settings: Settings, clock: Clock = system_clock, read_only: bool = False) -> "Context":
         """Open an initialised database with the key that belongs to it."""
         from ..storage.db import Database
+        from ..storage.stores.reads import CoreSource
 
         db = Database(settings.db_url, settings.busy_timeout_s, read_only=read_only)
         db.require_ready()
+        source = CoreSource(db)
         try:
             keys = load_keys(settings.key_file)
         except KeyFileMissing:
-            with db.connect_read() as conn:
-                raise_key_missing(settings, db.display, scalar(conn, "key_fingerprint"))
+            with source.read_store() as store:
+                raise_key_missing(settings, db.display, store.key_fingerprint())
             raise
-        ctx = cls(db, keys, settings, clock)
+        ctx = cls(db, keys, settings, clock, source)
         ctx.check_key()
         if is_host_clock(clock):
             db.write_guard = ctx._write_clock
         return ctx
 
     @classmethod
-    def open_quick(cls, settings: Settings, clock: Clock, needed: Role) -> "Context | None":
+    def open_quick(cls, settings: Settings, clock: Clock, needed: Role,
+                   fallback: Callable[[], "Context"] | None = None) -> "Context | None":
         """The context of the sqlite3 start-up path (read-only), or None where it cannot serve:
         not an SQLite file, another schema revision or key, an operator without ``needed``, or any
-        error. The caller then opens the database the usual way, which says what is wrong."""
+        error. The caller then opens the database the usual way, which says what is wrong.
+        ``fallback`` opens that usual context should a later read meet what this path cannot
+        answer (``reading``)."""
         from ..storage import SCHEMA_REVISION
-        from ..storage.lite import LiteDatabase, Unavailable
+        from ..storage.lite import LiteDatabase
 
         try:
             db = LiteDatabase(settings.db_url, settings.busy_timeout_s)
             keys = load_keys(settings.key_file)
-            with db.connect_read() as conn:
-                ready = (scalar(conn, "schema_revision") == SCHEMA_REVISION
-                         and scalar(conn, "key_fingerprint") == keys.fingerprint
-                         and standing_of(conn, settings.os_user).allows(needed))
+            with db.read_store() as store:
+                ready = (store.schema_revision() == SCHEMA_REVISION
+                         and store.key_fingerprint() == keys.fingerprint
+                         and store.operator_standing(settings.os_user).allows(needed))
         except (Unavailable, CardctlError):
             return None
-        return cls(db, keys, settings, clock) if ready else None
+        return cls(db, keys, settings, clock, db, fallback) if ready else None
+
+    def reading(self, use: Callable[[ReadStore], T]) -> T:
+        """``use(store)`` in one read transaction (one snapshot) of this context's read store.
+
+        Where the start-up path meets what it cannot answer (a sqlite3 error mid-command) and
+        nothing has been shown yet, the whole read runs again on the full context."""
+        try:
+            with self.source.read_store() as store:
+                return use(store)
+        except Unavailable:
+            if self.fallback is None:
+                raise
+        return self.fallback().reading(use)
 
     def now(self) -> datetime:
         if self._write_now is not None:
@@ -133,13 +160,13 @@ class Context:
         return AuditTrail(self.keys.audit_key, actor)
 
     def check_key(self) -> None:
-        with self.db.connect_read() as conn:
-            stored = scalar(conn, "key_fingerprint")
+        with self.source.read_store() as store:
+            stored = store.key_fingerprint()
             if not self.db.is_sqlite and is_host_clock(self.clock):
                 # a host with a wrong clock is refused from the start, and reads decide "is it
                 # locked" by the server's time too
                 before = self.clock()
-                server = self.db.server_time(conn)
+                server = store.server_time()
                 host = before + (self.clock() - before) / 2
                 check_skew(host, server, self.settings.clock_tolerance_s)
                 self._server_offset = server - host
@@ -151,17 +178,18 @@ class Context:
                                  "database expects {expected})").format(
                 path=self.settings.key_file, fingerprint=self.keys.fingerprint, expected=stored))
 
-    def policies(self, session) -> dict[str, Policy]:
-        """Every region's policy, read once (``session``: an ORM Session or a Core Connection)."""
+    def policies(self, source: PolicySource) -> dict[str, Policy]:
+        """Every region's policy, read once: from a read store, or a transaction (``stores.Tx``)."""
         if self._policies is None:
-            rows = run(getattr(session, "conn", session), "policies")  # a Tx reads on its connection
-            self._policies = {
-                row.region_prefix: Policy(**{f: getattr(row, f) for f in POLICY_FIELDS}) for row in rows
-            }
+            if not isinstance(source, PolicySource):  # a use case still handed an ORM session or connection
+                from ..storage.stores.reads import CoreReads
+
+                source = CoreReads(source)
+            self._policies = source.policies_by_region()
         return self._policies
 
-    def policy_for(self, session, region: str) -> Policy:
-        return policy_rules.resolve(self.policies(session), region)
+    def policy_for(self, source: PolicySource, region: str) -> Policy:
+        return policy_rules.resolve(self.policies(source), region)
 
 
 def raise_key_missing(settings: Settings, db: str, fingerprint: str | None) -> None:

@@ -24,19 +24,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterator, Sequence
-
-from sqlalchemy import Connection, and_, case, desc, select
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..domain import policy as policy_rules
-from ..domain.model import CardStatus, CardView, LockKind, LockView, effective_status, lock_is_effective
+from ..domain.model import CardStatus, CardView, LockKind, LockView, lock_is_effective
 from ..domain.policy import Policy
-from ..storage.tables import cards, events, holders, policies
-from .context import POLICY_FIELDS, Context
-from .status import Filters, SummaryRow
+from ..storage.reads import Filters
+from .context import Context
+from .status import SummaryRow
+from .views import card_view
+
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 PAGE = 1000
 ARREARS_ACTIONS = ("arrears.add", "arrears.pay")
@@ -159,13 +161,10 @@ def _report_lost(state: _Card, outcome: str, detail: dict, at: datetime) -> None
         state.void_reason = "reported lost (formal)"
 
 
-def policies_at(conn: Connection, at: datetime) -> dict[str, Policy]:
+def policies_at(tx: Tx, at: datetime) -> dict[str, Policy]:
     """The policies in force at ``at``: today's, with every later change undone, newest first."""
-    found = {row.region_prefix: {name: getattr(row, name) for name in POLICY_FIELDS}
-             for row in conn.execute(select(policies))}
-    later = (select(events.c.outcome, events.c.detail)
-             .where(events.c.action == "policy.set", events.c.at > at).order_by(desc(events.c.seq)))
-    for outcome, raw in conn.execute(later):
+    found = {prefix: asdict(policy) for prefix, policy in tx.reads.policies_by_region().items()}
+    for outcome, raw in tx.history.policy_changes_after(at):
         detail = json.loads(raw)
         prefix = "" if detail["region"] == "default" else detail["region"]
         if outcome == "created":
@@ -176,14 +175,10 @@ def policies_at(conn: Connection, at: datetime) -> dict[str, Policy]:
     return {prefix: Policy(**values) for prefix, values in found.items()}
 
 
-def unit_balances_at(conn: Connection, at: datetime) -> dict[str, int]:
+def unit_balances_at(tx: Tx, at: datetime) -> dict[str, int]:
     """Every employer unit's balance in fen at ``at`` (debts and payments name no card)."""
-    stmt = (select(events.c.action, events.c.detail)
-            .where(events.c.card_no.is_(None), events.c.action.in_(ARREARS_ACTIONS),
-                   events.c.outcome == "recorded", events.c.at <= at)
-            .order_by(events.c.seq))
     balances: Counter[str] = Counter()
-    for action, raw in conn.execute(stmt):
+    for action, raw in tx.history.unit_events(ARREARS_ACTIONS, at):
         detail = json.loads(raw)
         balances[detail["unit"]] += _signed_fen(action, detail)
     return dict(balances)
@@ -200,48 +195,27 @@ class Replayed:
 class Replay:
     """Replays pages of cards at one moment; policies and unit balances are read once."""
 
-    def __init__(self, conn: Connection, at: datetime) -> None:
-        self.conn, self.at = conn, at
-        self.policies = policies_at(conn, at)
-        self.unit_balances = unit_balances_at(conn, at)
+    def __init__(self, tx: Tx, at: datetime) -> None:
+        self.store, self.at = tx.history, at
+        self.policies = policies_at(tx, at)
+        self.unit_balances = unit_balances_at(tx, at)
         self._max_attempts: dict[str, int] = {}  # by region: resolving a prefix per card adds up
-
-    def _card_rows(self, region: str | None, card_nos: Sequence[str] | None) -> Iterator[Sequence]:
-        card, holder = cards.c, holders.c
-        legacy = case((and_(card.pin_hash.is_not(None), card.activated_at.is_(None)), 1), else_=0)
-        stmt = (select(card.card_no, card.holder_id, card.region, card.insurance_type, card.unit,
-                       holder.name, holder.id_masked, legacy.label("legacy"))
-                .join(holders, holder.id == card.holder_id)
-                .where(card.issued_at <= self.at).order_by(card.card_no).limit(PAGE))
-        if region:
-            stmt = stmt.where(card.region.startswith(region, autoescape=True))
-        if card_nos is not None:
-            for start in range(0, len(card_nos), PAGE):
-                yield self.conn.execute(stmt.where(card.card_no.in_(card_nos[start:start + PAGE]))).all()
-            return
-        last = ""
-        while page := self.conn.execute(stmt.where(card.card_no > last)).all():
-            yield page
-            last = page[-1].card_no
 
     def cards(self, region: str | None = None, card_nos: Sequence[str] | None = None) -> Iterator[Replayed]:
         """The cards that existed at the moment, in card-number order (only ``card_nos`` if given)."""
-        for page in self._card_rows(region, sorted(set(card_nos)) if card_nos is not None else None):
+        wanted = sorted(set(card_nos)) if card_nos is not None else None
+        for page in self.store.card_pages(self.at, region, wanted, PAGE):
             yield from self._page(page)
 
     def _page(self, page: Sequence) -> Iterator[Replayed]:
         holder_of = {row.card_no: row.holder_id for row in page}
         # other cards of the same holders: their debts are the holder's too
-        for card_no, holder_id in self.conn.execute(
-                select(cards.c.card_no, cards.c.holder_id).where(cards.c.holder_id.in_(list(set(holder_of.values()))))):
+        for card_no, holder_id in self.store.cards_of_holders(list(set(holder_of.values()))):
             holder_of[card_no] = holder_id
         legacy = {row.card_no: bool(row.legacy) for row in page}
         states: dict[str, _Card | None] = {}
         owed: Counter[int] = Counter()
-        stmt = (select(events.c.card_no, events.c.action, events.c.outcome, events.c.reason, events.c.detail,
-                       events.c.at)
-                .where(events.c.card_no.in_(list(holder_of)), events.c.at <= self.at).order_by(events.c.seq))
-        for card_no, action, outcome, reason, raw, at in self.conn.execute(stmt):
+        for card_no, action, outcome, reason, raw, at in self.store.card_events(list(holder_of), self.at):
             detail = json.loads(raw) if raw else {}
             if action in ARREARS_ACTIONS:
                 if outcome == "recorded":
@@ -257,9 +231,6 @@ class Replay:
     def _view(self, row, state: _Card, owed_fen: int) -> CardView:
         """The card as ``status`` showed it at the moment: the same read-time rules."""
         at = self.at
-        status = effective_status(state.status, state.loss_kind, state.loss_lapses_at, at)
-        loss = ((state.loss_kind, state.lost_at, state.loss_lapses_at) if status == state.status
-                else (None, None, None))
         held = state.locks if len(state.locks) < 2 else sorted(state.locks, key=lambda lock: lock.since)
         # (sorted is stable: locks started at the same moment stay in event order, as lock ids do)
         expired_pin = any(lock.kind == LockKind.PIN and not lock_is_effective(lock.until, None, at)
@@ -269,10 +240,13 @@ class Replay:
         max_attempts = self._max_attempts.get(row.region)
         if max_attempts is None:
             max_attempts = self._max_attempts[row.region] = policy_rules.resolve(self.policies, row.region).max_attempts
-        return CardView(row.card_no, row.name, row.id_masked, row.region, status,
-                        0 if expired_pin else state.failures, max_attempts, views,
-                        row.insurance_type, row.unit, owed_fen, self.unit_balances.get(row.unit, 0),
-                        *loss, state.void_reason, state.replaced_by, state.replaces)
+        return card_view(
+            now=at, card_no=row.card_no, holder_name=row.name, id_masked=row.id_masked, region=row.region,
+            status=state.status, failures=state.failures, pin_lock_expired=expired_pin, max_attempts=max_attempts,
+            locks=views, insurance_type=row.insurance_type, unit=row.unit, owed_fen=owed_fen,
+            unit_owed_fen=self.unit_balances.get(row.unit, 0), loss_kind=state.loss_kind, lost_at=state.lost_at,
+            loss_lapses_at=state.loss_lapses_at, void_reason=state.void_reason, replaced_by=state.replaced_by,
+            replaces=state.replaces)
 
 
 def _matches(view: CardView, filters: Filters) -> bool:
@@ -282,16 +256,16 @@ def _matches(view: CardView, filters: Filters) -> bool:
 
 def list_cards_at(ctx: Context, at: datetime, filters: Filters) -> Iterator[CardView]:
     """``status`` as it would have listed the cards at ``at``, in card-number order."""
-    with ctx.db.connect_read() as conn:
-        for card in Replay(conn, at).cards(filters.region):
+    with ctx.read() as tx:
+        for card in Replay(tx, at).cards(filters.region):
             if _matches(card.view, filters):
                 yield card.view
 
 
 def cards_at(ctx: Context, at: datetime, card_nos: Sequence[str]) -> tuple[list[CardView], list[str]]:
     """The named cards as they stood at ``at``, in the order given; and those not issued by then."""
-    with ctx.db.connect_read() as conn:
-        found = {card.view.card_no: card.view for card in Replay(conn, at).cards(card_nos=card_nos)}
+    with ctx.read() as tx:
+        found = {card.view.card_no: card.view for card in Replay(tx, at).cards(card_nos=card_nos)}
     return [found[n] for n in card_nos if n in found], [n for n in card_nos if n not in found]
 
 

@@ -2,7 +2,8 @@
 and who did what.
 
 Every section is a few ``GROUP BY`` statements over the locks, events, arrears and cards
-tables; nothing loads the population into Python. Days are local days in the configured
+tables (the report store, ``storage/stores/reports.py``); nothing loads the population
+into Python. Days are local days in the configured
 time zone: the database groups times by quarter hour (every zone's offset is a multiple
 of 15 minutes), and Python names each quarter's local day. Lock durations come back as a
 histogram of whole seconds in order, and the median and 95th percentile are picked from
@@ -21,25 +22,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import (BigInteger, Connection, Integer, case, cast, exists, extract, func, literal, literal_column,
-                        select)
 
 from ..domain.model import CardStatus, EndCause, LockKind, iso
 from ..domain.money import format_fen
 from ..errors import InvalidInput
 from ..i18n import N_, _
-from ..storage.tables import arrears, cards, events, holders, locks
 from .context import Context
+
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 SECTIONS = ("cards", "locks_per_day", "lock_durations", "duration_buckets", "pin_lock_endings",
             "repeat_locked", "arrears_units", "arrears_totals", "actions")
 KINDS = tuple(kind.value for kind in LockKind)
 PIN_ENDINGS = (EndCause.EXPIRED.value, EndCause.UNLOCKED.value, EndCause.RESET.value, EndCause.REPLACED.value)
 DEFAULT_DAYS = 30
-QUARTER = 900  # seconds
+QUARTER = 900  # seconds: the report store groups times by the quarter hour
 # upper bounds (inclusive) of the duration distribution's buckets
 BUCKETS = ((3600, N_("up to 1h")), (6 * 3600, "1h-6h"), (12 * 3600, "6h-12h"), (24 * 3600, "12h-24h"),
            (48 * 3600, "24h-48h"), (7 * 86400, "2d-7d"), (30 * 86400, "7d-30d"), (math.inf, N_("over 30d")))
@@ -95,10 +95,10 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS,
     figures the HTML page opens with, too."""
     now = ctx.now()
     report = Report(period, now)
-    with ctx.db.connect_read() as conn:
-        query = _Queries(conn, ctx.db.is_sqlite, period, now)
+    with ctx.read() as tx:
+        query = _Queries(tx, period, now)
         needs_population = headline or {"cards", "arrears_units", "arrears_totals"} & set(wanted)
-        population = _Population(ctx, conn, period) if needs_population else None
+        population = _Population(ctx, tx, period) if needs_population else None
         builders: dict[str, Callable[[], list[dict]]] = {
             "cards": lambda: population.cards,
             "locks_per_day": query.locks_per_day,
@@ -121,59 +121,19 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS,
 
 
 class _Queries:
-    """The period sections, each a GROUP BY over locks or events."""
+    """The period sections, each from a GROUP BY over locks or events (``stores.reports``)."""
 
-    def __init__(self, conn: Connection, is_sqlite: bool, period: Period, now: datetime) -> None:
-        self.conn, self.is_sqlite, self.period, self.now = conn, is_sqlite, period, now
+    def __init__(self, tx: Tx, period: Period, now: datetime) -> None:
+        self.store, self.period, self.now = tx.reports, period, now
+        self.span = (period.since, period.until, period.region)
         self._durations: tuple[list[dict], list[dict]] | None = None
-
-    # -- SQL pieces ---------------------------------------------------------------------
-
-    def _quarter(self, column):
-        """The quarter hour (seconds since 1970 // 900) a UTC time falls in, exactly."""
-        if self.is_sqlite:
-            return cast(func.strftime(literal_column("'%s'"), column), Integer) / literal_column(str(QUARTER))
-        return cast(func.floor(extract("epoch", column) / literal_column(str(QUARTER))), BigInteger)
-
-    def _seconds_between(self, start, end):
-        if self.is_sqlite:
-            return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400), Integer)
-        return cast(func.round(extract("epoch", end) - extract("epoch", start)), BigInteger)
-
-    def _in_region(self, stmt, card_no_column):
-        if not self.period.region:
-            return stmt
-        return stmt.join(cards, cards.c.card_no == card_no_column).where(
-            cards.c.region.startswith(self.period.region, autoescape=True))
-
-    def _ended(self):
-        """Locks that ended in the period, with when and why, as a subquery (its binds stay
-        inside, so the outer GROUP BY is over plain columns on PostgreSQL too)."""
-        lock = locks.c
-        ended_at = case((lock.ended_at.is_not(None), lock.ended_at),
-                        (lock.ends_at <= self.now, lock.ends_at), else_=None)
-        cause = case((lock.ended_at.is_not(None), lock.end_cause), else_=literal(EndCause.EXPIRED.value))
-        stmt = (select(lock.card_no, lock.kind, ended_at.label("ended_at"), cause.label("cause"),
-                       self._seconds_between(lock.started_at, ended_at).label("seconds"))
-                .where(ended_at >= self.period.since, ended_at < self.period.until))
-        return self._in_region(stmt, lock.card_no).subquery()
-
-    # -- sections -----------------------------------------------------------------------
 
     def locks_per_day(self) -> list[dict]:
         """One row per local day with any lock opened or ended: counts per kind."""
-        lock = locks.c
-        opened = (select(lock.card_no, lock.kind, lock.started_at)
-                  .where(lock.started_at >= self.period.since, lock.started_at < self.period.until))
-        opened = self._in_region(opened, lock.card_no).subquery()
-        ended = self._ended()
         days: dict[str, Counter] = defaultdict(Counter)
         day_of = _day_namer(self.period.timezone)
-        for sub, column, what in ((opened, opened.c.started_at, "opened"), (ended, ended.c.ended_at, "ended")):
-            quarter = self._quarter(column).label("quarter")
-            stmt = select(sub.c.kind, quarter, func.count()).group_by(sub.c.kind, quarter)
-            for kind, q, count in self.conn.execute(stmt):
-                days[day_of(int(q))][f"{kind}_{what}"] += count
+        for what, kind, quarter, count in self.store.locks_per_quarter(*self.span, self.now):
+            days[day_of(quarter)][f"{kind}_{what}"] += count
         return [{"day": day, **{f"{kind}_{what}": days[day][f"{kind}_{what}"]
                                 for kind in KINDS for what in ("opened", "ended")}}
                 for day in sorted(days)]
@@ -183,16 +143,13 @@ class _Queries:
         ended in the period, from one ordered stream of (kind, seconds, locks)."""
         if self._durations is not None:
             return self._durations
-        ended = self._ended()
-        totals = dict(self.conn.execute(select(ended.c.kind, func.count()).group_by(ended.c.kind)).all())
-        stmt = (select(ended.c.kind, ended.c.seconds, func.count())
-                .group_by(ended.c.kind, ended.c.seconds).order_by(ended.c.kind, ended.c.seconds))
+        totals = self.store.ended_per_kind(*self.span, self.now)
         pickers = {kind: QuantilePicker(totals.get(kind, 0), (0.5, 0.95)) for kind in KINDS}
         buckets: dict[str, Counter] = defaultdict(Counter)
-        for kind, seconds, count in self.conn.execute(stmt.execution_options(yield_per=5000)):
+        for kind, seconds, count in self.store.ended_durations(*self.span, self.now):
             if kind in pickers:
-                pickers[kind].feed(int(seconds), count)
-                buckets[_bucket(int(seconds))][kind] += count
+                pickers[kind].feed(seconds, count)
+                buckets[_bucket(seconds)][kind] += count
         summary = []
         for kind in KINDS:
             median, p95 = pickers[kind].values()
@@ -204,9 +161,7 @@ class _Queries:
         return self._durations
 
     def pin_lock_endings(self) -> list[dict]:
-        ended = self._ended()
-        found = dict(self.conn.execute(select(ended.c.cause, func.count())
-                                       .where(ended.c.kind == LockKind.PIN.value).group_by(ended.c.cause)).all())
+        found = self.store.endings_of(LockKind.PIN.value, *self.span, self.now)
         total = sum(found.values())
         causes = list(PIN_ENDINGS) + sorted(set(found) - set(PIN_ENDINGS))
         return [{"ended_by": cause, "locks": found.get(cause, 0),
@@ -215,48 +170,31 @@ class _Queries:
 
     def repeat_locked(self) -> list[dict]:
         """Cards with at least ``min_locks`` locks opened in the period, most locked first."""
-        lock, card = locks.c, cards.c
-        per_kind = [func.sum(case((lock.kind == kind, 1), else_=0)).label(kind) for kind in KINDS]
-        stmt = (select(card.card_no, holders.c.name, card.region, func.count().label("locks"), *per_kind,
-                       func.min(lock.started_at).label("first"), func.max(lock.started_at).label("last"))
-                .select_from(locks).join(cards, card.card_no == lock.card_no)
-                .join(holders, holders.c.id == card.holder_id)
-                .where(lock.started_at >= self.period.since, lock.started_at < self.period.until)
-                .group_by(card.card_no, holders.c.name, card.region)
-                .having(func.count() >= self.period.min_locks)
-                .order_by(func.count().desc(), card.card_no))
-        if self.period.region:
-            stmt = stmt.where(card.region.startswith(self.period.region, autoescape=True))
+        rows = self.store.repeat_locked(KINDS, *self.span, self.period.min_locks)
         return [{"card_no": row.card_no, "holder_name": row.name, "region": row.region, "locks": row.locks,
                  **{kind: int(getattr(row, kind)) for kind in KINDS},
-                 "first": iso(row.first), "last": iso(row.last)} for row in self.conn.execute(stmt)]
+                 "first": iso(row.first), "last": iso(row.last)} for row in rows]
 
     def actions(self) -> list[dict]:
         """Events per real actor (the login the system established; none on events older than
         migration 0004), the operator named beside it, channel and action in the period; how
         many were refusals."""
-        event = events.c
-        refused = func.sum(case((event.outcome.startswith("refused"), 1), else_=0))
-        keys = (event.actor, event.operator, event.channel, event.action)
-        stmt = (select(*keys, func.count(), refused)
-                .where(event.at >= self.period.since, event.at < self.period.until))
-        stmt = self._in_region(stmt, event.card_no).group_by(*keys).order_by(*keys)
         return [{"actor": actor, "operator": operator, "channel": channel, "action": action, "events": count,
                  "refused": int(refusals or 0)}
-                for actor, operator, channel, action, count, refusals in self.conn.execute(stmt)]
+                for actor, operator, channel, action, count, refusals in self.store.actions(*self.span)]
 
 
 class _Population:
     """The cards and arrears sections: now from the tables, or at ``as_of`` from the trail."""
 
-    def __init__(self, ctx: Context, conn: Connection, period: Period) -> None:
+    def __init__(self, ctx: Context, tx: Tx, period: Period) -> None:
         self.by_status: Counter[str] = Counter()  # cards by effective status
         self.locked_cards = 0  # cards with any lock in force
         if period.as_of is not None:
-            summary, units, unit_cards, holders_owing = _population_at(conn, period, self)
+            summary, units, unit_cards, holders_owing = _population_at(tx, period, self)
         else:
-            summary, units, unit_cards, holders_owing = _population_now(ctx, conn, period)
-            self.by_status, self.locked_cards = _cards_now(conn, period, ctx.now())
+            summary, units, unit_cards, holders_owing = _population_now(ctx, tx, period)
+            self.by_status, self.locked_cards = _cards_now(tx, period, ctx.now())
         self.cards = [row.record() for row in sorted(summary, key=lambda r: (r.region, r.status, r.lock))]
         if period.region:  # a unit is in a region's report when it has a live card there
             units = {unit: fen for unit, fen in units.items() if unit_cards.get(unit)}
@@ -272,46 +210,26 @@ class _Population:
         ]
 
 
-def _population_now(ctx: Context, conn: Connection, period: Period):
+def _population_now(ctx: Context, tx: Tx, period: Period):
     from . import status
 
     summary = status.summary(ctx, status.Filters(region=period.region))
-    ledger, card = arrears.c, cards.c
-    units = {unit: int(fen) for unit, fen in conn.execute(
-        select(ledger.unit, func.sum(ledger.amount_fen)).where(ledger.unit.is_not(None))
-        .group_by(ledger.unit).having(func.sum(ledger.amount_fen) > 0))}
-    live = select(card.unit, func.count()).where(card.unit.is_not(None), card.status != CardStatus.VOID.value)
-    holder_scope = select(ledger.holder_id, func.sum(ledger.amount_fen).label("owed")).where(
-        ledger.holder_id.is_not(None))
-    if period.region:
-        in_region = card.region.startswith(period.region, autoescape=True)
-        live = live.where(in_region)
-        holder_scope = holder_scope.where(ledger.holder_id.in_(select(card.holder_id).where(in_region)))
-    unit_cards = dict(conn.execute(live.group_by(card.unit)).all())
-    owing = holder_scope.group_by(ledger.holder_id).having(func.sum(ledger.amount_fen) > 0).subquery()
-    count, total = conn.execute(select(func.count(), func.coalesce(func.sum(owing.c.owed), 0))).one()
-    return summary, units, unit_cards, (int(count), int(total))
+    store = tx.reports
+    units = store.units_owing()
+    unit_cards = store.live_unit_cards(period.region)
+    return summary, units, unit_cards, store.holders_owing(period.region)
 
 
-def _cards_now(conn: Connection, period: Period, now: datetime) -> tuple[Counter, int]:
+def _cards_now(tx: Tx, period: Period, now: datetime) -> tuple[Counter, int]:
     """Cards by effective status, and how many hold a lock in force: one GROUP BY."""
-    from .lapses import lapsed
-    from .locks import effective
-
-    card = cards.c
-    status = case((lapsed(now), literal(CardStatus.ACTIVE.value)), else_=card.status)
-    held = case((exists().where(locks.c.card_no == card.card_no, effective(now)), 1), else_=0)
-    stmt = select(status, func.count(), func.sum(held)).group_by(status)
-    if period.region:
-        stmt = stmt.where(card.region.startswith(period.region, autoescape=True))
-    rows = conn.execute(stmt).all()
-    return Counter({found: int(count) for found, count, _held in rows}), sum(int(n or 0) for *_x, n in rows)
+    rows = tx.reports.cards_by_status(period.region, now)
+    return Counter({found: count for found, count, _held in rows}), sum(held for *_x, held in rows)
 
 
-def _population_at(conn: Connection, period: Period, into: "_Population"):
+def _population_at(tx: Tx, period: Period, into: "_Population"):
     from .history import Replay, summarise
 
-    replay = Replay(conn, period.as_of)
+    replay = Replay(tx, period.as_of)
     unit_cards: Counter[str] = Counter()
     holders_owing: dict[int, int] = {}
 

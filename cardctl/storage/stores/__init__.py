@@ -18,10 +18,13 @@ if TYPE_CHECKING:
     from ..audit import AuditTrail, EventDraft
     from .arrears import ArrearsStore
     from .cards import CardStore
+    from .history import HistoryStore
     from .locks import LockStore
     from .meta import MetaStore
     from .operators import OperatorStore
     from .policies import PolicyStore
+    from .reads import CoreReads
+    from .reports import ReportStore
 
 
 class Tx:
@@ -81,3 +84,26 @@ class Tx:
         from .meta import MetaStore
 
         return MetaStore(self.conn)
+
+    @cached_property
+    def reads(self) -> CoreReads:
+        """The read store (``storage.reads.ReadStore``) in this transaction."""
+        from .reads import CoreReads
+
+        return CoreReads(self.conn)
+
+    def policies_by_region(self) -> dict:
+        """Every region's policy (``storage.reads.PolicySource``)."""
+        return self.reads.policies_by_region()
+
+    @cached_property
+    def history(self) -> HistoryStore:
+        from .history import HistoryStore
+
+        return HistoryStore(self.conn)
+
+    @cached_property
+    def reports(self) -> ReportStore:
+        from .reports import ReportStore
+
+        return ReportStore(self.conn)
