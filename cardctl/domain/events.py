@@ -33,6 +33,7 @@ class Action(StrEnum):
     PIN_RESET = "pin.reset"
     PIN_VERIFY = "pin.verify"
     POLICY_SET = "policy.set"
+    SETTINGS_SET = "settings.set"
 
 
 class Outcome(StrEnum):
@@ -61,3 +62,4 @@ class Outcome(StrEnum):
     UPGRADED = "upgraded"
     WITHDRAWN = "withdrawn"
     WRONG_PIN = "wrong_pin"
+    RE_ENABLED = "re_enabled"

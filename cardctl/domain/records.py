@@ -63,3 +63,24 @@ class OperatorRecord:
     created_at: datetime
     created_by: str
     disabled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An audit event as ``audit log`` lists it. A field damaged behind cardctl's back (a time
+    that is no time, bytes that are no text) holds what was stored, as text, and is named in
+    ``damaged``: the listing shows it flagged instead of stopping (docs/security.md)."""
+
+    seq: int | None
+    at: datetime | str | None
+    recorded_at: datetime | str | None
+    operator: str | None
+    os_user: str | None
+    channel: str | None
+    action: str | None
+    card_no: str | None
+    outcome: str | None
+    reason: str | None
+    detail: str | None
+    actor: str | None
+    damaged: tuple[str, ...] = ()

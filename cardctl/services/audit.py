@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -10,13 +9,12 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from ..config import Settings
 from ..errors import InvalidInput
 from ..i18n import _
-from ..storage.audit import iter_events
 from ..storage.audit_walk import ChainReport
 from .context import Context
 
 if TYPE_CHECKING:
+    from ..domain.records import EventRecord
     from ..storage.audit_export_verify import FileReport
-    from ..storage.models import Event
 
 
 def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
@@ -48,17 +46,10 @@ def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
 
 
 def event_log(ctx: Context, card_no: str | None, since: datetime | None,
-              until: datetime | None) -> Iterator[Event]:
-    filters = {}
-    if card_no:
-        filters["card_no"] = (operator.eq, card_no)
-    if since:
-        filters["at"] = (operator.ge, since)
-    with ctx.db.read() as session:
-        for event in iter_events(session, **filters):
-            if until is not None and event.at >= until:
-                continue
-            yield event
+              until: datetime | None) -> Iterator[EventRecord]:
+    """Events in seq order, streamed from one read transaction; a damaged one is listed as stored."""
+    with ctx.read() as tx:
+        yield from tx.trail.events(card_no, since, until)
 
 
 # --- export for long-term retention ----------------------------------------------------------

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .meta import MetaStore
     from .operators import OperatorStore
     from .policies import PolicyStore
+    from .trail import TrailStore
 
 
 class Tx:
@@ -81,3 +82,9 @@ class Tx:
         from .meta import MetaStore
 
         return MetaStore(self.conn)
+
+    @cached_property
+    def trail(self) -> TrailStore:
+        from .trail import TrailStore
+
+        return TrailStore(self.conn)
