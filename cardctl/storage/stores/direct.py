@@ -47,3 +47,34 @@ def probe(db: Database, now: Callable[[], datetime]) -> Iterator[Tx]:
         from ..db import describe_db_error  # one wording for missing, busy, unreachable
 
         raise DatabaseError(describe_db_error(exc, db)) from None
+
+
+def upgrade_schema(db: Database, keys) -> tuple[str | None, str]:
+    """Create or upgrade the schema (Alembic) under the write lock; on PostgreSQL the schema owner
+    then (re)grants the operator groups' privileges. Returns (revision before, revision after)."""
+    from .. import SCHEMA_REVISION, schema
+
+    with db.translate_errors():
+        db.enable_wal()
+        with db.engine.begin() as conn:
+            db.lock_writers(conn)  # two hosts running init at once: the second finds it done
+            _refuse_newer(conn, SCHEMA_REVISION)
+            before, after = schema.upgrade(conn, keys)
+            if not db.is_sqlite:
+                from .. import pg_access
+
+                if pg_access.owns_schema(conn):
+                    pg_access.ensure_groups(conn)
+        if schema.needs_scrub(before, after):
+            schema.scrub(db.engine, db.is_sqlite)
+    return before, after
+
+
+def _refuse_newer(conn, expected: str) -> None:
+    # Alembic would fail on a revision it does not know, with a traceback-shaped message
+    from alembic.runtime.migration import MigrationContext
+
+    found = MigrationContext.configure(conn).get_current_revision()
+    if found is not None and found > expected:
+        raise DatabaseError(_("database schema {found} is newer than this cardctl ({expected}); upgrade cardctl")
+                            .format(found=found, expected=expected))
