@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ..clock import Clock, check_not_back, check_skew, is_host_clock, system_clock
 from ..config import Settings
+from ..domain import hashing
 from ..domain import policy as policy_rules
 from ..domain.policy import Policy
 from ..domain.roles import Role
@@ -46,6 +47,7 @@ class Context:
     # server's time of the write transaction in progress
     _server_offset: timedelta | None = field(default=None, repr=False)
     _write_now: datetime | None = field(default=None, repr=False)
+    _database_cost: int | None = field(default=None, repr=False)  # the database's bcrypt cost, read on open
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock, read_only: bool = False) -> "Context":
@@ -135,6 +137,7 @@ class Context:
     def check_key(self) -> None:
         with self.db.connect_read() as conn:
             stored = scalar(conn, "key_fingerprint")
+            self._database_cost = _database_cost(conn, self.now)
             if not self.db.is_sqlite and is_host_clock(self.clock):
                 # a host with a wrong clock is refused from the start, and reads decide "is it
                 # locked" by the server's time too
@@ -151,6 +154,15 @@ class Context:
                                  "database expects {expected})").format(
                 path=self.settings.key_file, fingerprint=self.keys.fingerprint, expected=stored))
 
+    @property
+    def bcrypt_cost(self) -> int:
+        """The cost new PIN hashes get: the database's setting, which CARDCTL_BCRYPT_COST may only
+        raise (domain/hashing.py, docs/security.md "The PIN hashing cost")."""
+        if self._database_cost is None:
+            with self.db.connect_read() as conn:
+                self._database_cost = _database_cost(conn, self.now)
+        return hashing.effective_cost(self._database_cost, self.settings.bcrypt_cost, self.settings.test_low_cost)
+
     def policies(self, session) -> dict[str, Policy]:
         """Every region's policy, read once (``session``: an ORM Session or a Core Connection)."""
         if self._policies is None:
@@ -162,6 +174,12 @@ class Context:
 
     def policy_for(self, session, region: str) -> Policy:
         return policy_rules.resolve(self.policies(session), region)
+
+
+def _database_cost(conn, now) -> int:
+    from ..storage.stores import Tx
+
+    return hashing.stored_cost(Tx(conn, now, None).meta.get(hashing.SETTING))
 
 
 def raise_key_missing(settings: Settings, db: str, fingerprint: str | None) -> None:

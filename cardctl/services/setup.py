@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..clock import Clock, system_clock
-from ..config import DEFAULT_BCRYPT_COST, Settings
+from ..config import Settings
+from ..domain import hashing
 from ..domain.events import Action, Outcome
 from ..domain.policy import DEFAULT
 from ..domain.roles import Role
@@ -23,7 +24,7 @@ from ..keys import create_key_file, load_keys, operators_group
 from ..storage.audit import Actor, AuditTrail, EventDraft
 from ..storage.db import SCHEMA_REVISION, Database, _sqlite_path
 from ..storage.stores import direct
-from ..storage.stores.meta import BCRYPT_COST, KEY_FINGERPRINT
+from ..storage.stores.meta import KEY_FINGERPRINT
 from .access import acting_login, check_may_init
 
 
@@ -86,7 +87,7 @@ def init_database(settings: Settings, clock: Clock = system_clock) -> InitReport
         if not db.is_sqlite:
             tx.meta.store_chain_key(keys.audit_key)  # only once the key is known to belong
         if before is None:  # an older database without it means the default (docs/security.md)
-            tx.meta.add(BCRYPT_COST, str(DEFAULT_BCRYPT_COST))
+            tx.meta.add(hashing.SETTING, str(hashing.DEFAULT_COST))
         if tx.policies.get("") is None:
             tx.policies.add("", DEFAULT)
         tx.trail.init_head()

@@ -42,7 +42,9 @@ from .tables import metadata
 # privileges each group adds to the one below it; events are append-only, arrears a ledger
 STAFF_WRITES = {"holders": "INSERT, UPDATE", "cards": "INSERT, UPDATE", "locks": "INSERT, UPDATE",
                 "arrears": "INSERT", "events": "INSERT", "signed_heads": "INSERT"}
-ADMIN_WRITES = {"policies": "INSERT, UPDATE", "operators": "INSERT, UPDATE"}
+# meta: the database-wide settings (cardctl settings set); the key fingerprint there is checked
+# against the key file by every client, so changing it locks everyone out but reveals nothing
+ADMIN_WRITES = {"policies": "INSERT, UPDATE", "operators": "INSERT, UPDATE", "meta": "INSERT, UPDATE"}
 # what no group may hold, revoked at every init: databases made before migration 0004 let
 # staff move the chain head
 NEVER_GRANTED = {"audit_head": "INSERT, UPDATE, DELETE, TRUNCATE"}

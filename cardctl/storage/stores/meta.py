@@ -8,7 +8,6 @@ from ..tables import meta
 from .base import Store
 
 KEY_FINGERPRINT = "key_fingerprint"
-BCRYPT_COST = "bcrypt_cost"
 
 
 class MetaStore(Store):
