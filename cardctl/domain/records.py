@@ -84,3 +84,14 @@ class EventRecord:
     detail: str | None
     actor: str | None
     damaged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignedHeadRecord:
+    """A chain head signed with the Ed25519 signing key (docs/security.md, "Signed heads")."""
+
+    seq: int
+    key_id: str
+    hash: str
+    signed_at: datetime
+    signature: str
