@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from cardctl.config import Settings, os_user
+from cardctl.config import DEFAULT_BCRYPT_COST, Settings, os_user
 from cardctl.keys import Keys
 
 from . import population, rawops, rawsql, shape
@@ -56,7 +56,7 @@ class Bench:
 
     @property
     def bcrypt_cost(self) -> int:
-        return Settings.resolve(None, str(self.child.key_file), OPERATOR).bcrypt_cost
+        return Settings.resolve(None, str(self.child.key_file), OPERATOR).bcrypt_cost or DEFAULT_BCRYPT_COST
 
     @staticmethod
     def now() -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InvalidInput
@@ -60,7 +60,7 @@ def os_login_exists(name: str) -> bool:
     return True
 
 
-def _int_env(name: str, default: int, low: int, high: int) -> int:
+def _int_env(name: str, default: int | None, low: int, high: int) -> int | None:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -77,10 +77,13 @@ class Settings:
     operator: str
     os_user: str
     channel: str = "counter"
-    bcrypt_cost: int = DEFAULT_BCRYPT_COST
+    # CARDCTL_BCRYPT_COST: None when unset. It may only raise the database's cost (domain/hashing.py),
+    # unless CARDCTL_TEST_LOW_COST=1, the test suite's switch
+    bcrypt_cost: int | None = None
     timezone: str = DEFAULT_TIMEZONE
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
     clock_tolerance_s: int = DEFAULT_CLOCK_TOLERANCE_S  # see clock.py
+    test_low_cost: bool = field(default_factory=lambda: os.environ.get("CARDCTL_TEST_LOW_COST") == "1")
 
     @classmethod
     def resolve(cls, db: str | None, key_file: str | None, operator: str | None,
@@ -94,7 +97,7 @@ class Settings:
             operator=_check_operator(operator or os.environ.get("CARDCTL_OPERATOR") or user),
             os_user=user,
             channel=channel,
-            bcrypt_cost=_int_env("CARDCTL_BCRYPT_COST", DEFAULT_BCRYPT_COST, 4, 31),
+            bcrypt_cost=_int_env("CARDCTL_BCRYPT_COST", None, 4, 31),
             timezone=tz,
             busy_timeout_s=float(_int_env("CARDCTL_BUSY_TIMEOUT", int(DEFAULT_BUSY_TIMEOUT_S), 0, 3600)),
             clock_tolerance_s=_int_env("CARDCTL_CLOCK_TOLERANCE", DEFAULT_CLOCK_TOLERANCE_S, 0, 86400),

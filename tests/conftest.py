@@ -1,4 +1,6 @@
-"""Fixtures: every test gets its own initialised database, a fast bcrypt cost and a clock it controls.
+"""Fixtures: every test gets its own initialised database, a fast bcrypt cost and a clock it controls
+(``CARDCTL_TEST_LOW_COST=1``: the test-only switch that lets ``CARDCTL_BCRYPT_COST=4`` lower the
+database's cost, docs/security.md "The PIN hashing cost").
 
 Every test that uses a database (``database``, ``db_url``, ``settings``, ``ctx`` ...) runs once per
 engine: SQLite (a file in ``tmp_path``) and PostgreSQL (a throwaway cluster started once per run by
@@ -22,6 +24,7 @@ from typing import Iterator
 import pytest
 
 os.environ.setdefault("CARDCTL_BCRYPT_COST", "4")  # tests only: bcrypt's minimum cost
+os.environ.setdefault("CARDCTL_TEST_LOW_COST", "1")  # ... which only this switch lets lower the database's
 os.environ["CARDCTL_LANG"] = "en"  # whatever the machine's locale; tests/test_i18n.py asks for Chinese itself
 
 from cardctl.config import Settings  # noqa: E402

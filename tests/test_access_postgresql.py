@@ -42,7 +42,9 @@ STAFF_MAY = {"UPDATE cards SET failures = 0", "UPDATE holders SET name = name", 
              "INSERT INTO cards SELECT * FROM cards LIMIT 0", WRITES["arrears"][0]}  # the ledger only grows
 pytestmark = pytest.mark.postgresql_only("on SQLite there are no database logins to grant to")
 
-ADMIN_ALSO_MAY = {"UPDATE policies SET max_attempts = 10", "UPDATE operators SET role = 'admin'"}
+# meta: the settings rows only (row security; test_an_admin_login_cannot_touch_the_key_fingerprint)
+ADMIN_ALSO_MAY = {"UPDATE policies SET max_attempts = 10", "UPDATE operators SET role = 'admin'",
+                  "UPDATE meta SET value = value"}
 
 
 @pytest.fixture
@@ -90,6 +92,21 @@ def test_a_staff_login_writes_card_data_but_never_edits_or_deletes_an_event(offi
 
 def test_an_admin_login_may_also_change_policy_and_operators_but_still_delete_nothing(office):
     assert allowed_statements(office, "admin") == STAFF_MAY | ADMIN_ALSO_MAY
+
+
+def test_an_admin_login_cannot_touch_the_key_fingerprint(office):
+    """An admin may change the settings in meta (cardctl settings set), with its own psql too, but no
+    other row: not the key fingerprint every client checks its key file against."""
+    before = office.dump()["meta"]
+    with connect(office, office.logins["admin"]) as conn:
+        assert conn.execute("UPDATE meta SET value = 'forged' WHERE key = 'key_fingerprint'").rowcount == 0
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO meta (key, value) VALUES ('key_fingerprint2', 'x')")
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("UPDATE meta SET key = 'x' WHERE key = 'bcrypt_cost'")
+        assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == len(before)  # reading is untouched
+    assert office.dump()["meta"] == before
+    assert office("status", CARD).exit_code == 0
 
 
 def test_an_auditors_refusal_is_chained_into_the_trail_by_the_definer_function(office):

@@ -206,7 +206,7 @@ def populated(database, tmp_path, monkeypatch):
 
 def test_the_fuzzer_reaches_every_command():
     names = {" ".join(path) for path, _ in COMMANDS}
-    assert {"status", "unlock", "import", "verify", "policy set", "audit verify", "report"} <= names
+    assert {"status", "unlock", "import", "verify", "policy set", "settings set", "audit verify", "report"} <= names
 
 
 def test_every_command_survives_generated_input_in_process(populated, tmp_path):

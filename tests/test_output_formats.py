@@ -137,6 +137,8 @@ def cases(office: Office, fmt: str, folder: Path) -> list:
         (("policy", "show"), None, 0),
         (("policy", "show", "440305"), None, 0),
         (("policy", "set", "4403", "--max-attempts", "5"), None, 0),
+        (("settings", "show"), None, 0),
+        (("settings", "set", "bcrypt-cost", "13"), None, 0),
         (("audit", "sign"), None, 0),
         (("audit", "verify"), None, 0),
         (("audit", "log"), None, 0),

@@ -1,6 +1,6 @@
 """At a terminal (a real pseudo-terminal), irreversible actions show what will change and ask y/N:
-formal ``report-lost``, ``reissue``, ``operator disable``, ``policy set`` and ``unlock --kind admin``
-of more than one card. "n" changes nothing and says so, "y" acts, ``--yes`` never asks, and without
+formal ``report-lost``, ``reissue``, ``operator disable``, ``policy set``, ``settings set`` and
+``unlock --kind admin`` of more than one card. "n" changes nothing and says so, "y" acts, ``--yes`` never asks, and without
 a terminal they act as before. Ctrl-C at a PIN prompt or at the question: "cancelled; nothing
 changed", exit 130, not one row different.
 """
@@ -47,10 +47,12 @@ def irreversible(office: Office) -> dict[str, tuple[tuple[str, ...], str]]:
         "policy set": (("policy", "set", "4403", "--max-attempts", "5"), "max_attempts 3 -> 5"),
         "unlock --kind admin of two cards": (("unlock", CARD, OTHER, "--kind", "admin", "--reason", "case closed"),
                                              "the admin locks of 2 card(s) will be lifted"),
+        "settings set": (("settings", "set", "bcrypt-cost", "13"), "by every client, will change: 12 -> 13"),
     }
 
 
-ACTIONS = ["report-lost (formal)", "reissue", "operator disable", "policy set", "unlock --kind admin of two cards"]
+ACTIONS = ["report-lost (formal)", "reissue", "operator disable", "policy set", "unlock --kind admin of two cards",
+           "settings set"]
 
 
 @pytest.mark.parametrize("action", ACTIONS)

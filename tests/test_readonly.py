@@ -21,7 +21,8 @@ from cardctl.storage.db import Database
 from helpers_security import CARD, ID_NUMBER, PIN, WRONG, Office
 
 READS = [("status",), ("status", CARD), ("status", "--summary"), ("status", "--locked", "-o", "csv"),
-         ("audit", "verify"), ("audit", "log", "-o", "jsonl"), ("policy", "show")]
+         ("audit", "verify"), ("audit", "log", "-o", "jsonl"), ("policy", "show"),
+         ("settings", "show")]
 
 
 @pytest.fixture

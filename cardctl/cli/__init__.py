@@ -23,7 +23,7 @@ from .options import DbOpt, KeyFileOpt, LangOpt, OperatorOpt, VersionOpt
 
 # In the order --help lists them.
 MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator",
-           "keys")
+           "keys", "settings")
 
 # Command name -> the module that registers it (tests/test_startup.py checks it against MODULES).
 COMMANDS = {
@@ -39,6 +39,7 @@ COMMANDS = {
     "audit": "audit",
     "operator": "operator",
     "key": "keys",
+    "settings": "settings",
 }
 
 

@@ -207,7 +207,5 @@ def _sign_head(rt) -> None:
 
     ctx_ = rt.context(role=Role.STAFF)
     signer = load_signer(signing_key_path(ctx_.settings))
-    with ctx_.db.read() as session:
-        due = unsigned_since(session, signer.key_id)
-    if due:
+    if unsigned_since(ctx_, signer.key_id):
         sign_head(ctx_, signer)

@@ -33,6 +33,7 @@ class Action(StrEnum):
     PIN_RESET = "pin.reset"
     PIN_VERIFY = "pin.verify"
     POLICY_SET = "policy.set"
+    SETTINGS_SET = "settings.set"
 
 
 class Outcome(StrEnum):
@@ -63,3 +64,5 @@ class Outcome(StrEnum):
     WRONG_PIN = "wrong_pin"
     NOT_LOCKED = "not_locked"  # unlock: nothing this unlock may clear held the card
     NOT_FOUND = "not_found"
+
+    RE_ENABLED = "re_enabled"

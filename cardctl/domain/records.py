@@ -76,3 +76,34 @@ class CardState:
     loss_lapses_at: datetime | None
     region: str | None = None
     id_hash: str | None = None
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An audit event as ``audit log`` lists it. A field damaged behind cardctl's back (a time
+    that is no time, bytes that are no text) holds what was stored, as text, and is named in
+    ``damaged``: the listing shows it flagged instead of stopping (docs/security.md)."""
+
+    seq: int | None
+    at: datetime | str | None
+    recorded_at: datetime | str | None
+    operator: str | None
+    os_user: str | None
+    channel: str | None
+    action: str | None
+    card_no: str | None
+    outcome: str | None
+    reason: str | None
+    detail: str | None
+    actor: str | None
+    damaged: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignedHeadRecord:
+    """A chain head signed with the Ed25519 signing key (docs/security.md, "Signed heads")."""
+
+    seq: int
+    key_id: str
+    hash: str
+    signed_at: datetime
+    signature: str

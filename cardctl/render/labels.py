@@ -64,6 +64,9 @@ COLUMNS = {
     "first": N_("First"), "last": N_("Last"), "unit": N_("Unit"), "owed": N_("Owed"), "debtor": N_("Debtor"),
     "events": N_("Events"), "refused": N_("Refused"), "total": N_("Total"),
     "kept": N_("Kept"),  # unlock: the locks in force it does not clear
+    # settings show; audit log's flag on an event damaged outside cardctl
+    "setting": N_("Setting"), "value": N_("Value"), "this_client": N_("This client"), "stored": N_("Stored"),
+    "damaged": N_("Damaged"),
 }
 # record keys whose values are moments (ISO-8601 UTC): a table shows them in the configured zone
 TIME_COLUMNS = frozenset({"at", "created_at", "disabled_at", "ended_at", "first", "last", "since", "until",

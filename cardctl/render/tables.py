@@ -90,7 +90,10 @@ def _assemble(template: str, params: dict, styles: dict[str, str]) -> Text:
 def local(iso_utc: str | None, tz: str) -> str:
     if not iso_utc:
         return "-"
-    moment = datetime.fromisoformat(iso_utc.replace("Z", "+00:00")).astimezone(ZoneInfo(tz))
+    try:
+        moment = datetime.fromisoformat(iso_utc.replace("Z", "+00:00")).astimezone(ZoneInfo(tz))
+    except ValueError:  # a time damaged outside cardctl (audit log lists it): shown as stored
+        return iso_utc
     return moment.strftime(TIME_FORMAT)
 
 

@@ -11,33 +11,30 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Connection, inspect, select
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING
 
 from ..clock import Clock
 from ..config import Settings
+from ..domain.events import Action, Outcome
 from ..domain.roles import Role, Standing
 from ..errors import AccessRefused, CardctlError, DatabaseError, KeyFileError
 from ..i18n import _, term
 from ..keys import Keys, load_keys
 from ..storage.audit import Actor, AuditTrail, EventDraft
 from ..storage.db import Database
-from ..storage.tables import operators
+from ..storage.stores import direct
 from .context import Context
-from .reads import standing_of
 
-REFUSED_ACTION = "access.refused"
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 
-def acting_login(db: Database, settings: Settings, conn: Connection | None = None) -> str:
+def acting_login(tx: Tx, settings: Settings) -> str:
     """The OS user on SQLite; the database login on PostgreSQL (``session_user``, the login
     that authenticated, which is also what the events trigger records as the actor)."""
-    if db.is_sqlite:
+    if tx.dialect == "sqlite":
         return settings.os_user
-    if conn is not None:
-        return conn.exec_driver_sql("SELECT session_user").scalar()
-    with db.connect_read() as conn:
-        return conn.exec_driver_sql("SELECT session_user").scalar()
+    return tx.operators.session_login()
 
 
 def open_for(settings: Settings, clock: Clock, needed: Role, command: str, read_only: bool = False) -> Context:
@@ -49,9 +46,8 @@ def open_for(settings: Settings, clock: Clock, needed: Role, command: str, read_
         raise AccessRefused(_("{command} needs role {role}; {problem} (the refusal could not be recorded: the login "
                               "cannot reach the audit trail)").format(
             command=command, role=term(needed.value, "role"), problem=refused.message), refused.login) from None
-    with ctx.db.connect_read() as conn:
-        login = acting_login(ctx.db, settings, conn)
-        standing = standing_of(conn, login)
+    with ctx.read() as tx:
+        standing = tx.operators.standing(acting_login(tx, settings))
     if not standing.allows(needed):
         raise refusal(ctx.db, ctx.keys, settings, clock, standing, needed, command)
     if needed is not Role.AUDITOR and not ctx.keys.checks_identity and command not in AUDIT_KEY_ENOUGH:
@@ -89,21 +85,18 @@ def refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, s
 def _append_refusal(db: Database, keys: Keys | None, settings: Settings, clock: Clock, message: str,
                     detail: dict) -> None:
     writer = Database(settings.db_url, settings.busy_timeout_s) if db.read_only else db
+    actor = Actor(settings.operator, settings.os_user, settings.channel)
+    trail = AuditTrail(keys.audit_key, actor) if keys is not None else None
     try:
-        now = clock()
-        with writer.connect_write() as conn:
+        with direct.write(writer, clock, trail) as tx:
             if writer.is_sqlite:
-                actor = Actor(settings.operator, settings.os_user, settings.channel)
-                AuditTrail(keys.audit_key, actor).append(
-                    conn, [EventDraft(REFUSED_ACTION, "refused", reason=message, detail=detail)], now)
+                tx.record([EventDraft(Action.ACCESS_REFUSED, Outcome.REFUSED, reason=message, detail=detail)])
                 return
-            from ..storage import pg_access
-
             row = {"operator": settings.operator, "os_user": settings.os_user,
                    "channel": settings.channel, "reason": message,
                    # the form AuditTrail gives a detail, so the hash is computed alike
                    "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))}
-            pg_access.record_refusal(conn, row)
+            tx.trail.record_refusal(row)
     finally:
         if writer is not db:
             writer.engine.dispose()
@@ -117,33 +110,16 @@ def check_may_init(db: Database, settings: Settings, clock: Clock) -> None:
     (the bootstrap: whoever runs it becomes admin). Checked before anything is written."""
     if not db.exists():
         return
-    try:
-        with db.engine.execution_options(cardctl_begin="DEFERRED").connect() as conn:
-            if not db.is_sqlite and _schema_hidden(conn):
-                raise AccessRefused(_("init needs role admin; the login has no rights on {db}").format(db=db.display))
-            if "operators" not in inspect(conn).get_table_names():
-                return
-            if conn.execute(select(operators.c.login).limit(1)).first() is None:
-                return
-            login = acting_login(db, settings, conn)
-            standing = standing_of(conn, login)
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "42501":  # a PostgreSQL login without rights here
-            raise AccessRefused(_("init needs role admin; the login has no rights on {db}").format(
-                db=db.display)) from None
-        from ..storage.db import describe_db_error  # one wording for missing, busy, unreachable
-
-        raise DatabaseError(describe_db_error(exc, db)) from None
+    with direct.probe(db, clock) as tx:
+        if not db.is_sqlite and tx.meta.schema_hidden():
+            raise AccessRefused(_("init needs role admin; the login has no rights on {db}").format(db=db.display))
+        if "operators" not in tx.meta.table_names() or not tx.operators.any():
+            return
+        standing = tx.operators.standing(acting_login(tx, settings))
     if standing.allows(Role.ADMIN):
         return
     keys = _keys_if_any(settings)
     raise refusal(db, keys, settings, clock, standing, Role.ADMIN, "init")
-
-
-def _schema_hidden(conn: Connection) -> bool:
-    from ..storage.pg_access import schema_hidden
-
-    return schema_hidden(conn)
 
 
 def _keys_if_any(settings: Settings) -> Keys | None:

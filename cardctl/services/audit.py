@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -10,13 +9,12 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 from ..config import Settings
 from ..errors import InvalidInput
 from ..i18n import _
-from ..storage.audit import iter_events
 from ..storage.audit_walk import ChainReport
 from .context import Context
 
 if TYPE_CHECKING:
+    from ..domain.records import EventRecord
     from ..storage.audit_export_verify import FileReport
-    from ..storage.models import Event
 
 
 def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
@@ -29,15 +27,13 @@ def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
     rewrite by someone holding the audit key; a signed head can. Every bad event is counted,
     however damaged the trail (``storage/audit_walk.py``).
     """
-    from ..storage.audit_walk import verify_stored
-
-    with ctx.db.connect_read() as conn:
-        report = verify_stored(conn, ctx.keys.audit_key, anchors)
+    with ctx.read() as tx:
+        report = tx.trail.verify(ctx.keys.audit_key, anchors)
         if public_key is None:
             return report
         from .signing import check_signed_heads
 
-        signed = check_signed_heads(conn, ctx.keys.fingerprint, public_key)
+        signed = check_signed_heads(tx, ctx.keys.fingerprint, public_key)
         report = replace(report, signed_seq=signed.signed_seq, signature_key=signed.key_id)
         if signed.ok:
             return report
@@ -48,17 +44,10 @@ def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
 
 
 def event_log(ctx: Context, card_no: str | None, since: datetime | None,
-              until: datetime | None) -> Iterator[Event]:
-    filters = {}
-    if card_no:
-        filters["card_no"] = (operator.eq, card_no)
-    if since:
-        filters["at"] = (operator.ge, since)
-    with ctx.db.read() as session:
-        for event in iter_events(session, **filters):
-            if until is not None and event.at >= until:
-                continue
-            yield event
+              until: datetime | None) -> Iterator[EventRecord]:
+    """Events in seq order, streamed from one read transaction; a damaged one is listed as stored."""
+    with ctx.read() as tx:
+        yield from tx.trail.events(card_no, since, until)
 
 
 # --- export for long-term retention ----------------------------------------------------------
@@ -94,45 +83,46 @@ def export_trail(ctx: Context, target: str, from_seq: int = 1, to_seq: int | Non
     from ..storage.audit import GENESIS
     from ..storage.audit_export import ExportWriter, Header, atomic_output
 
-    with ctx.db.connect_read() as conn:
-        head = walker.read_head(conn)
+    with ctx.read() as tx:
+        trail = tx.trail
+        head = trail.stored_head()
         if head is None:  # nothing to export against; the walk still counts what else is wrong
-            walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, walker.stored_hash(conn, from_seq - 1) or GENESIS)
-            elsewhere = walker.hash_exists(conn)
-            for record in walker.read_records(conn, walker.STORED_FIELDS, from_seq, to_seq, batch):
+            walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, trail.stored_hash(from_seq - 1) or GENESIS)
+            elsewhere = trail.hash_finder()
+            for record in trail.records(from_seq, to_seq, batch):
                 walker.take(walk, record, elsewhere)
             walker.walk_to_head(walk, None)
             return ExportResult(0, from_seq, walk.next_seq - 1, walk.prev, walk.report())
         head_seq, head_hash = head
         last = _export_range(from_seq, to_seq, head_seq)
-        prev = GENESIS if from_seq == 1 else walker.stored_hash(conn, from_seq - 1)
+        prev = GENESIS if from_seq == 1 else trail.stored_hash(from_seq - 1)
         if prev is None:
             missing = _("event {seq}, which the export would follow, is missing: deleted").format(seq=from_seq - 1)
             return ExportResult(0, from_seq, last, GENESIS, ChainReport(
                 0, False, missing, from_seq - 1, bad=1, last_bad_seq=from_seq - 1, last_problem=missing))
         from ..storage.signing import key_id, signed_head_record, signing_time
-        from .signing import first_unmatched_head, latest_signed_head
 
         # the head of the key this host verifies with, if it knows one; else the newest of any
         public = signer.public if signer is not None else ctx.keys.public_key
         kid = key_id(public) if public else None
-        unmatched = first_unmatched_head(conn, kid)
+        unmatched = trail.first_unmatched(kid)
         if unmatched is not None:
+            seq, signed_at = unmatched
             rewritten = _("signed head {seq} (signed {at}) no longer matches the trail: it was rewritten").format(
-                seq=unmatched.seq, at=signing_time(unmatched.signed_at).isoformat())
+                seq=seq, at=signing_time(signed_at).isoformat())
             return ExportResult(0, from_seq, last, GENESIS, ChainReport(
-                0, False, rewritten, unmatched.seq, bad=1, last_bad_seq=unmatched.seq, last_problem=rewritten))
-        signed = latest_signed_head(conn, from_seq - 1, last, kid)
+                0, False, rewritten, seq, bad=1, last_bad_seq=seq, last_problem=rewritten))
+        signed = trail.latest_signed(from_seq - 1, last, kid)
         header = Header(ctx.keys.fingerprint, ctx.db.display, from_seq, last, prev, ctx.now().isoformat(),
                         ctx.settings.operator, ctx.settings.os_user,
                         signed_head_record(signed) if signed is not None else None)
         walk = walker.ChainWalk(ctx.keys.audit_key, from_seq, prev)
-        elsewhere = walker.hash_exists(conn)
+        elsewhere = trail.hash_finder()
         writer = None
         try:
             with atomic_output(target, force, ctx.settings.protected_files()) as out:
                 writer = ExportWriter(out, ctx.keys.audit_key, header, signer)
-                for record in walker.read_records(conn, walker.STORED_FIELDS, from_seq, last, batch):
+                for record in trail.records(from_seq, last, batch):
                     # past the first bad event nothing more is written, but the walk goes on
                     # to count every bad event the refusal names
                     if walker.take(walk, record, elsewhere) and not walk.bad:

@@ -251,7 +251,7 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent=No
             refuse_weak(ctx, session, card, pin)
     except (Refused, InvalidInput) as error:
         raise audited_refusal(ctx, error, "card.activate", card_no)
-    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.settings.bcrypt_cost)  # slow: outside any lock
+    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.bcrypt_cost)  # slow: outside any lock
     now = ctx.now()
     with ctx.db.write() as session:
         changed = session.execute(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from ..clock import Clock, check_not_back, check_skew, is_host_clock, system_clock
 from ..config import Settings
+from ..domain import hashing
 from ..domain import policy as policy_rules
 from ..domain.policy import Policy
 from ..domain.roles import Role
@@ -55,6 +56,7 @@ class Context:
     # server's time of the write transaction in progress
     _server_offset: timedelta | None = field(default=None, repr=False)
     _write_now: datetime | None = field(default=None, repr=False)
+    _database_cost: int | None = field(default=None, repr=False)  # the database's bcrypt cost, read when first needed
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock, read_only: bool = False) -> "Context":
@@ -177,6 +179,15 @@ class Context:
             raise KeyFileError(_("key file {path} does not belong to this database (fingerprint {fingerprint}, "
                                  "database expects {expected})").format(
                 path=self.settings.key_file, fingerprint=self.keys.fingerprint, expected=stored))
+
+    @property
+    def bcrypt_cost(self) -> int:
+        """The cost new PIN hashes get: the database's setting, which CARDCTL_BCRYPT_COST may only
+        raise (domain/hashing.py, docs/security.md "The PIN hashing cost"); read when first needed."""
+        if self._database_cost is None:
+            with self.read() as tx:
+                self._database_cost = hashing.stored_cost(tx.meta.get(hashing.SETTING))
+        return hashing.effective_cost(self._database_cost, self.settings.bcrypt_cost, self.settings.test_low_cost)
 
     def policies(self, source: PolicySource) -> dict[str, Policy]:
         """Every region's policy, read once: from a read store, or a transaction (``stores.Tx``)."""

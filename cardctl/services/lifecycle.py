@@ -103,7 +103,7 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
             holder_id = card.holder_id
     except (Refused, InvalidInput) as error:
         raise audited_refusal(ctx, error, action, card_no)
-    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.settings.bcrypt_cost)  # slow: outside any lock
+    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.bcrypt_cost)  # slow: outside any lock
     now = ctx.now()
     with ctx.db.write() as session:
         card = load_card(session, card_no, for_update=True)
@@ -165,7 +165,7 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
             refuse_weak(ctx, session, load_card(session, card_no), new)
     except Refused as error:
         raise audited_refusal(ctx, error, action, card_no)
-    new_hash = pins.hash_pin(new, ctx.keys.pepper, ctx.settings.bcrypt_cost)
+    new_hash = pins.hash_pin(new, ctx.keys.pepper, ctx.bcrypt_cost)
     for _attempt in range(3):
         current = _swap_hash(ctx, card_no, expected, new_hash)
         if current is None:

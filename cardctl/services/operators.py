@@ -12,19 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
+from ..domain.events import Action, Outcome
 from ..domain.model import iso
+from ..domain.records import OperatorRecord
 from ..domain.roles import Role
 from .. import config
 from ..errors import Conflict, InvalidInput, NotAllowed, NotFound, Refused
 from ..i18n import N_, _, term
 from ..storage.audit import EventDraft
-from ..storage.models import Operator
 from .access import acting_login
 from .context import Context
+
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 MAX_PASSWORD = 256
 
@@ -61,23 +63,21 @@ class OperatorChange:
                 "login_created": self.login_created}
 
 
-def _view(row: Operator) -> OperatorView:
+def _view(row: OperatorRecord) -> OperatorView:
     return OperatorView(row.login, row.role, row.created_at, row.created_by, row.disabled_at)
 
 
 def list_operators(ctx: Context) -> list[OperatorView]:
-    with ctx.db.read() as session:
-        return [_view(row) for row in session.scalars(select(Operator).order_by(Operator.login))]
+    with ctx.read() as tx:
+        return [_view(row) for row in tx.operators.all()]
 
 
 def needs_password(ctx: Context, login: str) -> bool:
     """PostgreSQL only: adding ``login`` creates a database login, which needs a password."""
     if ctx.db.is_sqlite:
         return False
-    from ..storage import pg_access
-
-    with ctx.db.read() as session:
-        return not pg_access.login_exists(session.connection(), login)
+    with ctx.read() as tx:
+        return not tx.operators.login_exists(login)
 
 
 def check_password(password: str) -> str:
@@ -96,65 +96,53 @@ def add_operator(ctx: Context, login: str, role: Role, password: str | None = No
         # as would be an operator nobody is, or, worse, one waiting for whoever creates that login
         raise InvalidInput(_("{login} is not a login on this computer (no such OS user); on SQLite an "
                              "operator is an OS login: create it first, or check the spelling").format(login=login))
-    now = ctx.now()
-    with ctx.db.write() as session:
-        row = session.get(Operator, login, with_for_update=True)
+    with ctx.write() as tx:
+        row = tx.operators.get(login, for_update=True)
         if row is not None and row.disabled_at is None:
             raise Conflict(_("{login} is already an operator ({role}); change it with operator set-role").format(
                 login=login, role=term(row.role, "role")))
-        me = acting_login(ctx.db, ctx.settings, session.connection())
         if row is None:
-            session.add(Operator(login=login, role=role.value, created_at=now, created_by=me))
-            result = "added"
+            tx.operators.add(login, role, tx.now, acting_login(tx, ctx.settings))
+            result, outcome = "added", Outcome.ADDED
         else:
-            row.role, row.disabled_at, result = role.value, None, "re-enabled"
-        created = False
-        if not ctx.db.is_sqlite:
-            from ..storage import pg_access
-
-            created = pg_access.create_login(session.connection(), login, role, password)
-        ctx.audit.append(session, [EventDraft("operator.add", result.replace("-", "_"), detail={
-            "login": login, "role": role.value, "login_created": created})], now)
+            tx.operators.set_role(login, role)
+            result, outcome = "re-enabled", Outcome.RE_ENABLED
+        created = False if ctx.db.is_sqlite else tx.operators.create_login(login, role, password)
+        tx.record([EventDraft(Action.OPERATOR_ADD, outcome, detail={
+            "login": login, "role": role.value, "login_created": created})])
     return OperatorChange(login, result, role.value, created)
 
 
 def set_role(ctx: Context, login: str, role: Role) -> OperatorChange:
-    now = ctx.now()
-    with ctx.db.write() as session:
-        row = _active(session, login)
-        before = Role(row.role)
+    with ctx.write() as tx:
+        before = Role(_active(tx, login).role)
         if before is role:
             return OperatorChange(login, "unchanged", role.value)
         if before is Role.ADMIN:
-            _keep_an_admin(session, login, N_("demote"))
-        row.role = role.value
+            _keep_an_admin(tx, login, N_("demote"))
+        tx.operators.set_role(login, role)
         if not ctx.db.is_sqlite:
-            from ..storage import pg_access
-
-            pg_access.set_membership(session.connection(), login, role)
-        ctx.audit.append(session, [EventDraft("operator.set_role", "changed", detail={
-            "login": login, "from": before.value, "to": role.value})], now)
+            tx.operators.set_membership(login, role)
+        tx.record([EventDraft(Action.OPERATOR_SET_ROLE, Outcome.CHANGED, detail={
+            "login": login, "from": before.value, "to": role.value})])
     return OperatorChange(login, "role changed", role.value)
 
 
 def disable_operator(ctx: Context, login: str, reason: str) -> OperatorChange:
-    now = ctx.now()
-    with ctx.db.write() as session:
-        row = _active(session, login)
+    with ctx.write() as tx:
+        row = _active(tx, login)
         if row.role == Role.ADMIN:
-            _keep_an_admin(session, login, N_("disable"))
-        row.disabled_at = now
+            _keep_an_admin(tx, login, N_("disable"))
+        tx.operators.disable(login, tx.now)
         if not ctx.db.is_sqlite:
-            from ..storage import pg_access
-
-            pg_access.disable_login(session.connection(), login)
-        ctx.audit.append(session, [EventDraft("operator.disable", "disabled", reason=reason,
-                                              detail={"login": login, "role": row.role})], now)
+            tx.operators.disable_login(login)
+        tx.record([EventDraft(Action.OPERATOR_DISABLE, Outcome.DISABLED, reason=reason,
+                              detail={"login": login, "role": row.role})])
     return OperatorChange(login, "disabled", row.role)
 
 
-def _active(session, login: str) -> Operator:
-    row = session.get(Operator, login, with_for_update=True)
+def _active(tx: Tx, login: str) -> OperatorRecord:
+    row = tx.operators.get(login, for_update=True)
     if row is None:
         raise OperatorNotFound(login)
     if row.disabled_at is not None:
@@ -162,11 +150,8 @@ def _active(session, login: str) -> Operator:
     return row
 
 
-def _keep_an_admin(session, login: str, verb: str) -> None:
+def _keep_an_admin(tx: Tx, login: str, verb: str) -> None:
     """Nobody could manage operators any more: a lock-out of the whole office."""
-    others = session.scalar(select(func.count()).select_from(Operator).where(
-        Operator.role == Role.ADMIN.value, Operator.disabled_at.is_(None), Operator.login != login))
-    if not others:
+    if not tx.operators.other_active_admins(login):
         raise Refused(_("{login} is the last active admin; make another admin before you {verb} it").format(
             login=login, verb=term(verb)))
-

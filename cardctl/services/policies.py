@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
-
 from ..domain import policy as rules
+from ..domain.events import Action, Outcome
 from ..domain.identity import parse_region
 from ..domain.policy import Policy
 from ..errors import InvalidInput
 from ..i18n import _
 from ..storage.audit import EventDraft
-from ..storage.models import Policy as PolicyRow
 from .context import POLICY_FIELDS, Context
 
 DEFAULT_NAME = "default"
@@ -53,15 +51,14 @@ def parse_prefix(raw: str) -> str:
 
 
 def list_policies(ctx: Context) -> list[PolicyEntry]:
-    with ctx.db.read() as session:
-        rows = session.scalars(select(PolicyRow).order_by(PolicyRow.region_prefix)).all()
-        return [PolicyEntry(row.region_prefix, _policy(row)) for row in rows]
+    with ctx.read() as tx:
+        return [PolicyEntry(prefix, policy) for prefix, policy in tx.policies.all().items()]
 
 
 def policy_for_region(ctx: Context, region: str) -> PolicyEntry:
     """The policy that applies to a 6-digit area code, and the prefix it comes from."""
-    with ctx.db.read() as session:
-        by_prefix = {row.region_prefix: _policy(row) for row in session.scalars(select(PolicyRow))}
+    with ctx.read() as tx:
+        by_prefix = tx.policies.all()
     for length in range(len(region), -1, -1):
         if region[:length] in by_prefix:
             return PolicyEntry(region[:length], by_prefix[region[:length]])
@@ -73,29 +70,21 @@ def set_policy(ctx: Context, prefix: str, changes: dict[str, Any]) -> PolicyChan
     unknown = set(changes) - set(POLICY_FIELDS)
     if unknown:
         raise InvalidInput(_("unknown policy setting(s): {names}").format(names=", ".join(sorted(unknown))))
-    now = ctx.now()
-    with ctx.db.write() as session:
-        row = session.get(PolicyRow, prefix, with_for_update=True)
-        if row is not None:
-            before = _policy(row)
-        else:  # read afresh: the context's cached copy may predate this process's last change
-            before = rules.resolve({r.region_prefix: _policy(r) for r in session.scalars(select(PolicyRow))}, prefix)
+    with ctx.write() as tx:
+        stored = tx.policies.get(prefix, for_update=True)
+        # read afresh: the context's cached copy may predate this process's last change
+        before = stored if stored is not None else rules.resolve(tx.policies.all(), prefix)
         after = replace(before, **changes)
         rules.check_limits(after)
         diff = {name: [getattr(before, name), value] for name, value in asdict(after).items()
                 if getattr(before, name) != value}
-        if row is None:
-            session.add(PolicyRow(region_prefix=prefix, **asdict(after)))
+        if stored is None:
+            tx.policies.add(prefix, after)
+            outcome = Outcome.CREATED
         else:
-            for name, (_old, value) in diff.items():
-                setattr(row, name, value)
-        outcome = "created" if row is None else "changed" if diff else "unchanged"
+            tx.policies.update(prefix, **{name: value for name, (_old, value) in diff.items()})
+            outcome = Outcome.CHANGED if diff else Outcome.UNCHANGED
         # old values are kept so an auditor can see, and undo, what a change did
-        ctx.audit.append(session, [EventDraft("policy.set", outcome, detail={
-            "region": prefix or DEFAULT_NAME, "changes": diff})], now)
+        tx.record([EventDraft(Action.POLICY_SET, outcome, detail={"region": prefix or DEFAULT_NAME, "changes": diff})])
     ctx._policies = None  # the cached copy is stale now
-    return PolicyChange(PolicyEntry(prefix, after), outcome, diff)
-
-
-def _policy(row: PolicyRow) -> Policy:
-    return Policy(**{name: getattr(row, name) for name in POLICY_FIELDS})
+    return PolicyChange(PolicyEntry(prefix, after), outcome.value, diff)

@@ -12,21 +12,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
 from ..clock import Clock, system_clock
 from ..config import Settings
+from ..domain import hashing
+from ..domain.events import Action, Outcome
 from ..domain.policy import DEFAULT
+from ..domain.roles import Role
 from ..errors import DatabaseError, KeyFileError
 from ..i18n import _
 from ..keys import create_key_file, load_keys, operators_group
-from ..storage import schema
-from ..storage.audit import Actor, AuditTrail, EventDraft, init_head
+from ..storage.audit import Actor, AuditTrail, EventDraft
 from ..storage.db import SCHEMA_REVISION, Database, _sqlite_path
-from ..storage.models import Meta, Operator, Policy
+from ..storage.stores import direct
+from ..storage.stores.meta import KEY_FINGERPRINT
 from .access import acting_login, check_may_init
-
-_DEFAULT_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def init_database(settings: Settings, clock: Clock = system_clock) -> InitReport
             raise DatabaseError(_("cannot create the folder for {path}: {error}").format(
                 path=path, error=exc.strerror)) from None
     check_may_init(db, settings, clock)  # before anything is written, the key file included
-    recorded = _recorded_fingerprint(db)
+    recorded = _recorded_fingerprint(db, clock)
     if recorded is not None and not settings.key_file.exists():
         from .context import raise_key_missing
 
@@ -73,52 +72,40 @@ def init_database(settings: Settings, clock: Clock = system_clock) -> InitReport
     signing, signing_id = _new_signing_key(settings) if created else (None, None)
     if path and path != ":memory:":
         _create_private_database(Path(path))
-    with db.translate_errors():
-        db.enable_wal()
-        with db.engine.begin() as conn:
-            db.lock_writers(conn)  # two hosts running init at once: the second finds it done
-            _refuse_newer(conn, db)
-            before, after = schema.upgrade(conn, keys)
-            if not db.is_sqlite:
-                _grant_operator_groups(conn)
-        if schema.needs_scrub(before, after):
-            schema.scrub(db.engine, db.is_sqlite)
+    before, after = direct.upgrade_schema(db, keys)
     if after != SCHEMA_REVISION:
         raise DatabaseError(_("schema is at {found}, this cardctl expects {expected}").format(
             found=after, expected=SCHEMA_REVISION))
     now = clock()
-    with db.write() as session:
-        stored = session.get(Meta, "key_fingerprint")
+    trail = AuditTrail(keys.audit_key, Actor(settings.operator, settings.os_user, settings.channel))
+    with direct.write(db, lambda: now, trail) as tx:
+        stored = tx.meta.get(KEY_FINGERPRINT)
         if stored is None:
-            session.add(Meta(key="key_fingerprint", value=keys.fingerprint))
-        elif stored.value != keys.fingerprint:
+            tx.meta.add(KEY_FINGERPRINT, keys.fingerprint)
+        elif stored != keys.fingerprint:
             raise KeyFileError(_("key file {path} does not belong to this database").format(path=settings.key_file))
         if not db.is_sqlite:
-            _store_chain_key(session.connection(), keys.audit_key)  # only once the key is known to belong
-        if session.get(Policy, "") is None:
-            session.add(Policy(region_prefix="", **{f: getattr(DEFAULT, f) for f in _DEFAULT_FIELDS}))
-        init_head(session)
-        session.flush()
-        actor = Actor(settings.operator, settings.os_user, settings.channel)
-        outcome = "created" if before is None else ("upgraded" if before != after else "unchanged")
-        admin = _bootstrap_admin(session, db, settings, now)
+            tx.meta.store_chain_key(keys.audit_key)  # only once the key is known to belong
+        if before is None:  # an older database without it means the default (docs/security.md)
+            tx.meta.add(hashing.SETTING, str(hashing.DEFAULT_COST))
+        if tx.policies.get("") is None:
+            tx.policies.add("", DEFAULT)
+        tx.trail.init_head()
+        outcome = Outcome.CREATED if before is None else (Outcome.UPGRADED if before != after else Outcome.UNCHANGED)
+        admin = _bootstrap_admin(tx, settings, now)
         detail = {"schema": after, **({"bootstrap_admin": admin} if admin else {})}
-        AuditTrail(keys.audit_key, actor).append(session, [EventDraft("db.init", outcome, detail=detail)], now)
+        tx.record([EventDraft(Action.DB_INIT, outcome, detail=detail)])
     return InitReport(db.display, str(settings.key_file), created, before, after, admin, signing, signing_id)
 
 
-def _recorded_fingerprint(db: Database) -> str | None:
+def _recorded_fingerprint(db: Database, clock: Clock) -> str | None:
     """The key fingerprint an existing database records, if any (None for a new one)."""
     if not db.exists():
         return None
-    from sqlalchemy import inspect
-
-    from .reads import scalar
-
-    with db.translate_errors(), db.engine.execution_options(cardctl_begin="DEFERRED").connect() as conn:
-        if "meta" not in inspect(conn).get_table_names():
+    with direct.probe(db, clock) as tx:
+        if "meta" not in tx.meta.table_names():
             return None
-        return scalar(conn, "key_fingerprint")
+        return tx.meta.get(KEY_FINGERPRINT)
 
 
 def _new_signing_key(settings: Settings) -> tuple[str | None, str | None]:
@@ -148,37 +135,10 @@ def _create_private_database(path: Path) -> None:
         os.close(fd)
 
 
-def _bootstrap_admin(session, db: Database, settings: Settings, now) -> str | None:
+def _bootstrap_admin(tx, settings: Settings, now) -> str | None:
     """A database without operators makes whoever runs init its admin (on PostgreSQL: the login)."""
-    if session.execute(select(Operator.login).limit(1)).first() is not None:
+    if tx.operators.any():
         return None
-    login = acting_login(db, settings, session.connection())
-    session.add(Operator(login=login, role="admin", created_at=now, created_by=login))
+    login = acting_login(tx, settings)
+    tx.operators.add(login, Role.ADMIN, now, login)
     return login
-
-
-def _grant_operator_groups(conn) -> None:
-    """PostgreSQL: the schema owner (re)grants the operator groups' privileges at every init."""
-    from ..storage import pg_access
-
-    if pg_access.owns_schema(conn):
-        pg_access.ensure_groups(conn)
-
-
-def _store_chain_key(conn, audit_key: bytes) -> None:
-    """PostgreSQL: the refusal function hashes with the audit key, which the owner keeps in a
-    table only it can read (docs/security.md)."""
-    from ..storage import pg_access
-
-    if pg_access.owns_schema(conn):
-        pg_access.store_chain_key(conn, audit_key)
-
-
-def _refuse_newer(conn, db: Database) -> None:
-    # Alembic would fail on a revision it does not know, with a traceback-shaped message
-    from alembic.runtime.migration import MigrationContext
-
-    found = MigrationContext.configure(conn).get_current_revision()
-    if found is not None and found > SCHEMA_REVISION:
-        raise DatabaseError(_("database schema {found} is newer than this cardctl ({expected}); upgrade cardctl")
-                            .format(found=found, expected=SCHEMA_REVISION))

@@ -11,15 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from typing import TYPE_CHECKING
 
 from ..errors import Refused
 from ..i18n import _
 from ..storage import audit_walk as walker
 from ..storage.audit import GENESIS
 from ..storage.signing import Signer, head_message, key_id, signing_time, verifies
-from ..storage.tables import audit_head, events, signed_heads
 from .context import Context
+
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,9 @@ def sign_head(ctx: Context, signer: Signer) -> SignResult:
     Refused (exit 6) when the chain does not verify or no longer matches that signed head.
     """
     kid = signer.key_id
-    with ctx.db.read() as session:
-        head_seq, head_hash = session.execute(select(audit_head.c.seq, audit_head.c.hash)
-                                              .where(audit_head.c.id == 1)).one()
-        last = session.execute(select(signed_heads).where(signed_heads.c.key_id == kid)
-                               .order_by(signed_heads.c.seq.desc()).limit(1)).first()
+    with ctx.read() as tx:
+        head_seq, head_hash = tx.trail.head()
+        last = tx.trail.last_signed(kid)
         if last is not None and last.seq >= head_seq:
             if last.seq == head_seq and last.hash == head_hash:
                 return SignResult(last.seq, last.hash, last.signed_at, kid, False)
@@ -49,7 +49,7 @@ def sign_head(ctx: Context, signer: Signer) -> SignResult:
                             "run 'cardctl audit verify'").format(seq=last.seq, head=head_seq))
         start, prev = 1, GENESIS
         if last is not None:
-            found = session.scalar(select(events.c.hash).where(events.c.seq == last.seq))
+            found = tx.trail.event_hash(last.seq)
             genuine = verifies(signer.public, head_message(ctx.keys.fingerprint, last.seq, last.hash, last.signed_at),
                                last.signature)
             if found != last.hash or not genuine:
@@ -57,7 +57,7 @@ def sign_head(ctx: Context, signer: Signer) -> SignResult:
                                 "run 'cardctl audit verify'").format(seq=last.seq))
             start, prev = last.seq + 1, last.hash
         walk = walker.ChainWalk(ctx.keys.audit_key, start, prev)
-        for record in walker.read_records(session.connection(), walker.STORED_FIELDS, start, head_seq):
+        for record in tx.trail.records(start, head_seq):
             if not walker.take(walk, record, lambda _hash: False):
                 raise Refused(_("not signing: the audit chain does not verify ({problem})").format(
                     problem=walk.problem))
@@ -66,13 +66,9 @@ def sign_head(ctx: Context, signer: Signer) -> SignResult:
                 problem=_("the head does not match event {seq}: the trail was rewritten").format(seq=head_seq)))
     signed_at = signing_time(ctx.now())
     signature = signer.sign(head_message(ctx.keys.fingerprint, head_seq, head_hash, signed_at))
-    with ctx.db.connect_write() as conn:
-        taken = conn.execute(select(signed_heads.c.seq).where(signed_heads.c.seq == head_seq,
-                                                              signed_heads.c.key_id == kid)).first()
-        if taken is None:  # a sweep on another host signed it meanwhile: theirs stands
-            conn.execute(signed_heads.insert().values(seq=head_seq, key_id=kid, hash=head_hash,
-                                                      signed_at=signed_at, signature=signature))
-    return SignResult(head_seq, head_hash, signed_at, kid, taken is None)
+    with ctx.write() as tx:  # a sweep on another host may have signed it meanwhile: theirs stands
+        created = tx.trail.add_signed_head(head_seq, kid, head_hash, signed_at, signature)
+    return SignResult(head_seq, head_hash, signed_at, kid, created)
 
 
 @dataclass(frozen=True)
@@ -87,19 +83,14 @@ class SignatureCheck:
     key_id: str | None = None
 
 
-def check_signed_heads(session, fingerprint: str, public: bytes) -> SignatureCheck:
+def check_signed_heads(tx: Tx, fingerprint: str, public: bytes) -> SignatureCheck:
     """Every head signed by ``public``'s key: its signature, and that its event still has that hash.
 
     Names the first signed head that no longer matches and the last one before it that does:
     a rewrite by someone with every HMAC key but not the signing key lies between the two.
     """
     kid = key_id(public)
-    rows = session.execute(
-        select(signed_heads.c.seq, signed_heads.c.hash, signed_heads.c.signed_at, signed_heads.c.signature,
-               events.c.hash.label("event_hash"))
-        .select_from(signed_heads.outerjoin(events, events.c.seq == signed_heads.c.seq))
-        .where(signed_heads.c.key_id == kid).order_by(signed_heads.c.seq)
-        .execution_options(yield_per=5000))
+    rows = tx.trail.signed_with_events(kid)
     good = None
     for row in rows:
         if not verifies(public, head_message(fingerprint, row.seq, row.hash, row.signed_at), row.signature):
@@ -124,30 +115,7 @@ def _failed(problem: str, first_bad: int, good, kid: str) -> SignatureCheck:
                           good.signed_at if good else None, kid)
 
 
-def unsigned_since(session, kid: str) -> bool:
+def unsigned_since(ctx: Context, kid: str) -> bool:
     """Whether the head moved past the last head signed by key ``kid``."""
-    head = session.scalar(select(audit_head.c.seq).where(audit_head.c.id == 1))
-    last = session.scalar(select(func.max(signed_heads.c.seq)).where(signed_heads.c.key_id == kid))
-    return head > (last or 0)
-
-
-def latest_signed_head(session, low: int, high: int, kid: str | None = None):
-    """The newest signed head with a seq in ``low``..``high`` (of key ``kid``, or any), for an export header."""
-    stmt = select(signed_heads).where(signed_heads.c.seq.between(low, high))
-    if kid is not None:
-        stmt = stmt.where(signed_heads.c.key_id == kid)
-    return session.execute(stmt.order_by(signed_heads.c.seq.desc(), signed_heads.c.signed_at.desc()).limit(1)).first()
-
-
-def first_unmatched_head(session, kid: str | None = None):
-    """The first signed head (of key ``kid``, or any) whose event is gone or has another hash.
-
-    No signature is checked (that needs the public key): this is what an export can tell alone,
-    and it refuses to carry a trail rewritten under a signed head.
-    """
-    stmt = (select(signed_heads.c.seq, signed_heads.c.signed_at)
-            .select_from(signed_heads.outerjoin(events, events.c.seq == signed_heads.c.seq))
-            .where((events.c.hash.is_(None)) | (events.c.hash != signed_heads.c.hash)))
-    if kid is not None:
-        stmt = stmt.where(signed_heads.c.key_id == kid)
-    return session.execute(stmt.order_by(signed_heads.c.seq).limit(1)).first()
+    with ctx.read() as tx:
+        return tx.trail.head()[0] > tx.trail.last_signed_seq(kid)

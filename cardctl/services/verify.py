@@ -43,7 +43,7 @@ def verify_pin(ctx: Context, card_no: str, pin: str, action: str = ACTION) -> Ve
             break
     else:  # the PIN was changed under us three times running
         result = _record(ctx, card_no, None, None, action)
-    if result.result == "ok" and pins.needs_rehash(snapshot[1], snapshot[2], ctx.settings.bcrypt_cost):
+    if result.result == "ok" and pins.needs_rehash(snapshot[1], snapshot[2], ctx.bcrypt_cost):
         _rehash(ctx, card_no, pin, snapshot[1])
     return result
 
@@ -134,7 +134,7 @@ def _result(card_no: str, card, result: str, failures: int, max_attempts: int, l
 
 def _rehash(ctx: Context, card_no: str, pin: str, old_hash: str) -> None:
     """Upgrade a legacy or cheaper hash after a correct PIN; skipped if the PIN changed meanwhile."""
-    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.settings.bcrypt_cost)
+    new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.bcrypt_cost)
     with ctx.db.write() as session:
         changed = session.execute(update(Card).where(Card.card_no == card_no, Card.pin_hash == old_hash)
                                   .values(pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED)).rowcount

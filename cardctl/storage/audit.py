@@ -12,16 +12,14 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from sqlalchemy import Connection, select, text
 
 from .tables import audit_head, events
 
-if TYPE_CHECKING:  # the ORM is loaded only by callers that use it: the sweep and reads never do
+if TYPE_CHECKING:
     from sqlalchemy.orm import Session
-
-    from .models import Event
 
 GENESIS = "0" * 64
 
@@ -136,24 +134,12 @@ class AuditTrail:
         return len(rows)
 
 
-def init_head(session: Session) -> None:
-    from .models import AuditHead
-
-    if session.get(AuditHead, 1) is None:
-        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+def init_head(conn: Connection) -> None:
+    """The head row a new trail starts from (genesis), unless it is there already."""
+    if conn.execute(select(audit_head.c.id).where(audit_head.c.id == 1)).first() is None:
+        conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
 
 
 def content_of(record: dict[str, Any]) -> str:
     """The hashed content of an exported event, whose times are already ISO text."""
     return _content(record["at"], record["recorded_at"], record)
-
-
-def iter_events(session: Session, batch: int = 5000, **filters) -> Iterator[Event]:
-    """Events in seq order, fetched in batches so memory stays flat."""
-    from .models import Event
-
-    stmt = select(Event).order_by(Event.seq)
-    for column, (op, value) in filters.items():
-        stmt = stmt.where(op(getattr(Event, column), value))
-    yield from session.scalars(stmt.execution_options(yield_per=batch))
-

@@ -42,7 +42,8 @@ from .tables import metadata
 # privileges each group adds to the one below it; events are append-only, arrears a ledger
 STAFF_WRITES = {"holders": "INSERT, UPDATE", "cards": "INSERT, UPDATE", "locks": "INSERT, UPDATE",
                 "arrears": "INSERT", "events": "INSERT", "signed_heads": "INSERT"}
-ADMIN_WRITES = {"policies": "INSERT, UPDATE", "operators": "INSERT, UPDATE"}
+# meta: the database-wide settings (cardctl settings set), and only their rows (``_limit_meta``)
+ADMIN_WRITES = {"policies": "INSERT, UPDATE", "operators": "INSERT, UPDATE", "meta": "INSERT, UPDATE"}
 # what no group may hold, revoked at every init: databases made before migration 0004 let
 # staff move the chain head
 NEVER_GRANTED = {"audit_head": "INSERT, UPDATE, DELETE, TRUNCATE"}
@@ -119,6 +120,7 @@ def ensure_groups(conn: Connection) -> bool:
     for role, writes in ((Role.STAFF, STAFF_WRITES), (Role.ADMIN, ADMIN_WRITES)):
         for table, privileges in writes.items():
             _run(conn, sql.SQL("GRANT " + privileges + " ON {} TO {}").format(sql.Identifier(table), ident[role]))
+    _limit_meta(conn, ident)
     for table, privileges in NEVER_GRANTED.items():
         _run(conn, sql.SQL("REVOKE " + privileges + " ON {} FROM {}").format(
             sql.Identifier(table), sql.SQL(", ").join(ident.values())))
@@ -130,6 +132,24 @@ def ensure_groups(conn: Connection) -> bool:
         _hand_operators_to_manager(conn, manager, list(groups.values()), schema)
         _strip_operator_logins(conn, [*groups.values(), manager])
     return True
+
+
+def _limit_meta(conn: Connection, ident: dict) -> None:
+    """Row security on ``meta``: every operator reads it; an admin writes the settings rows only,
+    never the key fingerprint (docs/security.md, "The PIN hashing cost"). The owner, who ran
+    init, is not bound by it."""
+    from ..domain.hashing import SETTING
+
+    sql = _sql()
+    settings = sql.SQL("key IN ({})").format(sql.Literal(SETTING))
+    _run(conn, sql.SQL("ALTER TABLE meta ENABLE ROW LEVEL SECURITY"))
+    for name, command, role, clause in (
+            ("meta_read", "SELECT", Role.AUDITOR, sql.SQL("USING (true)")),
+            ("meta_settings_update", "UPDATE", Role.ADMIN, sql.SQL("USING ({0}) WITH CHECK ({0})").format(settings)),
+            ("meta_settings_insert", "INSERT", Role.ADMIN, sql.SQL("WITH CHECK ({})").format(settings))):
+        _run(conn, sql.SQL("DROP POLICY IF EXISTS {} ON meta").format(sql.Identifier(name)))
+        _run(conn, sql.SQL("CREATE POLICY {} ON meta FOR " + command + " TO {} ").format(
+            sql.Identifier(name), ident[role]) + clause)
 
 
 def _hand_operators_to_manager(conn: Connection, manager: str, groups: list[str], schema) -> None:

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from cardctl.storage.models import Base
+from cardctl.storage.tables import metadata
 
 config = context.config
 
@@ -11,7 +11,7 @@ def run_migrations_online() -> None:
     connection = config.attributes["connection"]
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
         compare_type=True,
     )

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .reads import CoreReads
     from .reports import ReportStore
 
+    from .trail import TrailStore
+
 
 class Tx:
     """One transaction and the stores that work in it."""
@@ -107,3 +109,9 @@ class Tx:
         from .reports import ReportStore
 
         return ReportStore(self.conn)
+
+    @cached_property
+    def trail(self) -> TrailStore:
+        from .trail import TrailStore
+
+        return TrailStore(self.conn)
