@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, exists, func, insert, or_, select, text, u
 
 from ..domain.model import CardStatus, EndCause, LockKind
 from ..domain.money import MAX_FEN, format_fen
-from ..errors import InvalidInput, Refused
+from ..errors import CardNotFound, InvalidInput, Refused
 from ..i18n import _
 from ..storage.audit import EventDraft
 from ..storage.tables import arrears as ledger
@@ -26,8 +26,8 @@ from ..storage.db import PG_WRITE_LOCK
 from ..storage.tables import cards, locks
 from .context import Context
 
-# .cards (load_card, audited_refusal) is imported inside the use cases that change the
-# ledger: it brings the ORM and bcrypt, which status (``reads.balances``) must not.
+# .guards (audited_refusal) is imported inside the use case that needs it: it brings bcrypt,
+# which status (``reads.balances``) must not.
 
 _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 MAX_RECEIPT = 64
@@ -105,7 +105,7 @@ def add_arrears(ctx: Context, debtor: Debtor, amount_fen: int, period: str | Non
 
 def pay_arrears(ctx: Context, debtor: Debtor, amount_fen: int, receipt: str | None) -> ArrearsResult:
     """Record a payment; a card's arrears lock ends once its holder and its unit owe nothing."""
-    from .cards import audited_refusal
+    from .guards import audited_refusal
 
     _check_amount(amount_fen)
     now = ctx.now()
@@ -160,14 +160,19 @@ def sync_arrears_locks(ctx: Context, session, now: datetime, scope: ColumnElemen
     return [row.card_no for row in to_lock], to_release
 
 
+def sync_arrears_locks_of(ctx: Context, tx, card_nos: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``sync_arrears_locks`` over these cards, in the use case's transaction (``Tx``)."""
+    return sync_arrears_locks(ctx, tx.conn, tx.now, cards.c.card_no.in_(list(card_nos)))
+
+
 def _resolve(session, debtor: Debtor) -> tuple[int | None, ColumnElement[bool]]:
     """(holder id or None, the cards whose arrears lock this debtor's balance decides)."""
-    from .cards import load_card
-
     if debtor.unit is not None:
         return None, cards.c.unit == debtor.unit
-    card = load_card(session, debtor.card_no)
-    return card.holder_id, cards.c.holder_id == card.holder_id
+    holder_id = session.scalar(select(cards.c.holder_id).where(cards.c.card_no == debtor.card_no))
+    if holder_id is None:
+        raise CardNotFound(debtor.card_no)
+    return holder_id, cards.c.holder_id == holder_id
 
 
 def _balance(session, holder_id: int | None, unit: str | None) -> int:

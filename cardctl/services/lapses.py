@@ -9,13 +9,16 @@ cron sweep and before any change to the card. Core statements only: the sweep an
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from sqlalchemy import and_, select, update
 
 from ..domain.model import CardStatus, LossKind
-from ..storage.audit import AuditTrail, EventDraft
+from ..storage.audit import EventDraft
 from ..storage.tables import cards
+
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 _IN_LIMIT = 10_000
 CLEARED = {"loss_kind": None, "lost_at": None, "loss_lapses_at": None}
@@ -29,15 +32,15 @@ def lapsed(now: datetime):
                 card.loss_lapses_at <= now)
 
 
-def end_lapsed_losses(db, audit: AuditTrail, now: datetime,
-                      card_nos: Iterable[str] | None = None, limit: int | None = None) -> list[tuple[str, datetime]]:
+def end_lapsed_losses(tx: Tx, card_nos: Iterable[str] | None = None,
+                      limit: int | None = None) -> list[tuple[str, datetime]]:
     """Record every temporary loss report past its lapse time: the card is active again.
 
     Each lapse is audited at the time it happened. Runs in the caller's write
-    transaction (a Session or a Core Connection); returns (card_no, lapsed_at) pairs.
+    transaction; returns (card_no, lapsed_at) pairs.
     Only lost cards are read, through the status index.
     """
-    card = cards.c
+    card, db, now = cards.c, tx.conn, tx.now
     due = select(card.card_no, card.loss_lapses_at).where(lapsed(now)).order_by(card.loss_lapses_at, card.card_no)
     if card_nos is not None:
         due = due.where(card.card_no.in_(list(card_nos)))
@@ -48,6 +51,6 @@ def end_lapsed_losses(db, audit: AuditTrail, now: datetime,
         part = [row.card_no for row in rows[start:start + _IN_LIMIT]]
         db.execute(update(cards).where(card.card_no.in_(part), card.status == CardStatus.LOST.value)
                    .values(status=CardStatus.ACTIVE.value, **CLEARED))
-    audit.append(db, [EventDraft("loss.lapse", "lapsed", row.card_no, detail={"kind": "temporary"},
-                                 at=row.loss_lapses_at) for row in rows], now)
+    tx.record([EventDraft("loss.lapse", "lapsed", row.card_no, detail={"kind": "temporary"},
+                          at=row.loss_lapses_at) for row in rows], now)
     return [(row.card_no, row.loss_lapses_at) for row in rows]

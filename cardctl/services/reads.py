@@ -27,6 +27,8 @@ def run(conn, name: str, **params: Any) -> list:
         return named(name, params)
     from .statements import statement
 
+    if hasattr(conn, "record"):
+        conn = conn.conn  # a write use case's Tx (storage/stores): its transaction's connection
     return conn.execute(statement(name), params).all()
 
 

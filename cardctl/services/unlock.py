@@ -18,12 +18,13 @@ from ..errors import ROW_CONDITION, InvalidInput, Refused, row_failed
 from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
 from ..storage.tables import cards, holders, locks
+from ..storage.stores import Tx
 from .context import Context
 from .lapses import end_lapsed_losses, lapsed
 from .locks import effective, end_due_pin_locks, pin_due
 
-if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the ORM
-    from .lifecycle import Agent
+if TYPE_CHECKING:
+    from .guards import Agent
 
 CHUNK = 5000
 
@@ -75,8 +76,9 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: 
         found = {row.card_no: row for row in conn.execute(_cards_query(wanted, request))}
         if not request.dry_run:
             # a lock already past its end is recorded as expired, not as unlocked by this operator
-            end_due_pin_locks(conn, ctx.audit, now, list(found))
-            end_lapsed_losses(conn, ctx.audit, now, list(found))
+            tx = Tx(conn, lambda: now, ctx.audit)
+            end_due_pin_locks(tx, list(found))
+            end_lapsed_losses(tx, list(found))
         held: dict[str, list[tuple[int, LockView]]] = {}
         lock = locks.c
         for lock_id, card_no, kind, reason, since, until in conn.execute(
@@ -127,7 +129,7 @@ def _decide(ctx: Context, conn, card, held: list[tuple[int, LockView]], request:
     if holder_hash is not None:
         if card.id_hash != holder_hash:
             return REFUSED, _("the ID number given does not match the holder"), [], {}, None
-        from .lifecycle import check_representation
+        from .guards import check_representation  # a counter unlock only: it brings bcrypt
 
         try:  # per card: the minor age is its region's
             acting = check_representation(ctx, conn, card, request.id_number, request.agent)
@@ -181,8 +183,8 @@ def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
     of every temporary loss report past its lapse time, chunk by chunk."""
     for sweep, result in ((end_due_pin_locks, "expired"), (end_lapsed_losses, "lapsed")):
         while True:
-            with ctx.db.connect_write() as conn:
-                ended = sweep(conn, ctx.audit, ctx.now(), limit=chunk)
+            with ctx.write() as tx:
+                ended = sweep(tx, limit=chunk)
             for card_no, ended_at in ended:
                 yield Expired(card_no, ended_at, result)
             if len(ended) < chunk:
