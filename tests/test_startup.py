@@ -27,6 +27,7 @@ CARD, NAME, ID_NUMBER, REGION = "A00000001", "张伟", "11010519491231002X", "11
 NEVER_ON_FAST_PATHS = (
     "sqlalchemy.orm", "cardctl.storage.models", "bcrypt", "cardctl.domain.pins", "alembic",
     "cardctl.services.cards", "cardctl.services.loss", "cardctl.services.lifecycle", "cardctl.services.verify",
+    "cardctl.services.guards",
     "cardctl.cli.cards", "cardctl.cli.operator", "cardctl.cli.lifecycle", "cardctl.cli.arrears",
     "cardctl.cli.usage", "cardctl.cli.version",  # loaded only for a usage error, only for --version
 )
@@ -83,12 +84,13 @@ def test_the_idle_cron_sweep_loads_no_orm_no_bcrypt_no_alembic(env, tmp_path, en
     assert sorted(modules.intersection(NEVER_ON_FAST_PATHS)) == []
 
 
-def test_the_probe_sees_the_orm_where_a_command_does_load_it(env, tmp_path):
-    # the control: a PIN check goes through the ORM and bcrypt, and the probe reports them
+def test_the_probe_sees_the_write_path_where_a_command_does_load_it(env, tmp_path):
+    # the control: a PIN check goes through bcrypt and the write-path services, and the probe
+    # reports them
     modules, done = loaded_by(env, tmp_path, "verify", CARD, "--pin-stdin", input="583920\n")
 
     assert done.returncode == 4, done.stderr  # the card is pending: not usable yet
-    assert {"sqlalchemy.orm", "cardctl.storage.models", "bcrypt"} <= modules
+    assert {"bcrypt", "cardctl.domain.pins", "cardctl.services.verify", "cardctl.services.guards"} <= modules
 
 
 # --- which module registers which command --------------------------------------------------------

@@ -103,7 +103,7 @@ def add_arrears(ctx: Context, debtor: Debtor, amount_fen: int, period: str | Non
 
 def pay_arrears(ctx: Context, debtor: Debtor, amount_fen: int, receipt: str | None) -> ArrearsResult:
     """Record a payment; a card's arrears lock ends once its holder and its unit owe nothing."""
-    from .cards import audited_refusal
+    from .guards import audited_refusal
 
     _check_amount(amount_fen)
     now = ctx.now()

@@ -7,22 +7,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Iterable, Iterator
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
-
 from ..domain import pins
-from ..domain.identity import (IdNumber, birth_date_pins, parse_card_no, parse_id_number, parse_region, parse_uscc,
+from ..domain.identity import (IdNumber, parse_card_no, parse_id_number, parse_region, parse_uscc,
                                shown_card_no)
 from ..domain.model import CardStatus, ItemResult
 from ..domain.names import parse_name, parse_text
-from .. import errors
-from ..domain.sealed import SealBroken, birth_sealer, open_birth_date
-from ..errors import CardNotFound, CardctlError, Conflict, DatabaseError, InvalidInput, NotAllowed, Refused, WeakPin
+from ..domain.events import Action, Outcome
+from ..domain.sealed import birth_sealer
+from ..errors import Conflict, InvalidInput, NotAllowed, Refused
 from ..i18n import N_, _, term
 from ..keys import Keys
 from ..storage.audit import EventDraft
-from ..storage.models import Card, Holder
 from .context import Context
+from .guards import Agent, audited_refusal, check_identity, check_representation, load_card, refuse_weak
 
 INSURANCE_TYPES = ("employee", "resident")
 ISSUERS_DEFAULT = "social-security"
@@ -99,7 +96,7 @@ def _card_row(card: CardInput, holder_id: int, now: datetime) -> dict:
 
 
 def _issue_event(card: CardInput) -> EventDraft:
-    return EventDraft("card.issue", "issued", card.card_no,
+    return EventDraft(Action.CARD_ISSUE, Outcome.ISSUED, card.card_no,
                       detail={"region": card.region, "type": card.insurance_type,
                               "holder": card.id_number.masked,
                               "status": (CardStatus.ACTIVE if card.pin_hash else CardStatus.PENDING).value})
@@ -126,14 +123,8 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
     keys, now = ctx.keys, ctx.now()
     hashes = {n: keys.id_hash(c.id_number.value) for n, c in numbered}
     results: dict[int, ItemResult] = {}
-    with ctx.db.write() as session:
-        taken_cards = {row.card_no: row for row in session.execute(
-            select(Card.card_no, Card.holder_id, Card.region, Card.insurance_type, Card.unit, Card.issuer)
-            .where(Card.card_no.in_([c.card_no for _, c in numbered])))}
-        holders = dict(session.execute(
-            select(Holder.id_hash, Holder.id).where(Holder.id_hash.in_(set(hashes.values())))).all())
-        live = set(session.scalars(select(Card.holder_id).where(
-            Card.holder_id.in_(list(holders.values())), Card.status != CardStatus.VOID.value)))
+    with ctx.write() as tx:
+        taken_cards, holders, live = tx.cards.issue_facts([c.card_no for _, c in numbered], list(hashes.values()))
         seen_cards: set[str] = set()
         seen_holders: set[str] = set()
         fresh: list[tuple[int, CardInput]] = []
@@ -155,112 +146,51 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
             seen_cards.add(card.card_no)
             seen_holders.add(hashes[n])
             fresh.append((n, card))
-        # Core executemany on the session's connection: the ORM bulk insert would build
-        # each row's parameters in Python and split the batch wherever ``unit`` is NULL
-        conn = session.connection()
+        # one executemany each for the new holders, the cards and their events
         fresh_holders = [(n, c) for n, c in fresh if hashes[n] not in holders]
         seal = birth_sealer(keys.data_key) if fresh_holders else None
         new_holders = [_holder_row(c, hashes[n], keys, seal) for n, c in fresh_holders]
         if new_holders:
-            holder_table = Holder.__table__
-            returned = conn.execute(holder_table.insert().returning(holder_table.c.id_hash, holder_table.c.id),
-                                    new_holders)
-            holders.update(dict(returned.all()))
+            holders.update(tx.cards.insert_holders(new_holders))
         if fresh:
-            conn.execute(Card.__table__.insert(), [_card_row(c, holders[hashes[n]], now) for n, c in fresh])
-            ctx.audit.append(session, [_issue_event(c) for _, c in fresh], now)
+            tx.cards.insert_cards([_card_row(c, holders[hashes[n]], now) for n, c in fresh])
+            tx.record([_issue_event(c) for _, c in fresh], now)
         for n, card in fresh:
             results[n] = ItemResult(card.card_no, "issued")
     for n, _card in numbered:
         yield results[n]
 
 
-def _same_card(row, card: CardInput, holder_id: int | None) -> bool:
-    return (row.holder_id, row.region, row.insurance_type, row.unit, row.issuer) == (
-        holder_id, card.region, card.insurance_type, card.unit, card.issuer)
+def _same_card(taken: tuple, card: CardInput, holder_id: int | None) -> bool:
+    """``taken``: (holder_id, region, insurance_type, unit, issuer) of the card on record."""
+    return taken == (holder_id, card.region, card.insurance_type, card.unit, card.issuer)
 
 
-def load_card(session: Session, card_no: str, for_update: bool = False) -> Card:
-    stmt = select(Card).where(Card.card_no == card_no)
-    if for_update:
-        stmt = stmt.with_for_update()
-    card = session.scalars(stmt).one_or_none()
-    if card is None:
-        raise CardNotFound(card_no)
-    return card
-
-
-def check_identity(ctx: Context, session: Session, card: Card, id_number: IdNumber, action: str) -> None:
-    """The ID number presented must be the card holder's; a mismatch is audited and refused."""
-    holder = session.get(Holder, card.holder_id)
-    if holder.id_hash != ctx.keys.id_hash(id_number.value):
-        raise IdentityMismatch(card.card_no, action)
-
-
-class IdentityMismatch(errors.IdentityMismatch):
-    def __init__(self, card_no: str, action: str) -> None:
-        super().__init__(_("the ID number given does not match the holder of card {card}; {action} refused").format(
-            card=card_no, action=term(action)))
-        self.card_no = card_no
-        self.action = action
-
-
-def refuse_weak(ctx: Context, session: Session, card: Card, pin: str) -> None:
-    """Only after the holder proved who they are (ID number or current PIN): the refusal
-    names the birth date or the ID tail, which must tell nobody else anything."""
-    holder = session.get(Holder, card.holder_id)
-    policy = ctx.policy_for(session, card.region)
-    try:
-        birth = open_birth_date(ctx.keys.data_key, holder.id_hash, holder.birth_sealed)
-    except SealBroken:
-        raise DatabaseError(_("the holder data of card {card} does not open with this key file").format(
-            card=card.card_no)) from None
-    why = pins.weakness(
-        pin, default_pin=policy.default_pin, birth_pins=birth_date_pins(birth),
-        is_id_tail=pins.id_tail_checker(holder.id_tail_hash, ctx.keys.id_hash),
-    )
-    if why:
-        raise WeakPin(_("PIN refused: {why}; choose another").format(why=why))
-
-
-def audited_refusal(ctx: Context, error: CardctlError, action: str, card_no: str | None) -> CardctlError:
-    """Record a refused action in its own transaction, then hand the error back to raise."""
-    # a refusal may word for the clerk what the trail must not keep (see RepresentationRefused)
-    reason = getattr(error, "recorded", error.message)
-    with ctx.db.write() as session:
-        ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=reason)], ctx.now())
-    return error
-
-
-def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent=None) -> None:
+def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent: Agent | None = None) -> None:
     """Identity checked, first PIN set (weak PINs refused), status active.
 
-    A minor's card is activated by a guardian (``agent``, a ``services.lifecycle.Agent``),
-    as every other counter action on it; an agent is recorded in the event.
+    A minor's card is activated by a guardian (``agent``), as every other counter action on
+    it; an agent is recorded in the event.
     """
-    from .lifecycle import check_representation  # lifecycle builds on this module
-
     try:
-        with ctx.db.read() as session:
-            card = load_card(session, card_no)
+        with ctx.read() as tx:
+            card = load_card(tx, card_no)
             if card.status != CardStatus.PENDING:
                 raise NotAllowed(_("card {card} is {status}, not pending; only a pending card is activated").format(
                     card=card_no, status=term(card.status)))
-            check_identity(ctx, session, card, id_number, N_("activation"))
-            detail = check_representation(ctx, session, card, id_number, agent)
-            refuse_weak(ctx, session, card, pin)
+            holder = check_identity(ctx, tx, card, id_number, N_("activation"))
+            detail = check_representation(ctx, tx, card, id_number, agent)
+            refuse_weak(ctx, tx, card, pin, holder)
     except (Refused, InvalidInput) as error:
-        raise audited_refusal(ctx, error, "card.activate", card_no)
+        raise audited_refusal(ctx, error, Action.CARD_ACTIVATE, card_no)
     new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.bcrypt_cost)  # slow: outside any lock
     now = ctx.now()
-    with ctx.db.write() as session:
-        changed = session.execute(
-            update(Card).where(Card.card_no == card_no, Card.status == CardStatus.PENDING.value)
-            .values(status=CardStatus.ACTIVE.value, pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED,
-                    failures=0, activated_at=now)
-        ).rowcount
-        outcome = "activated" if changed else "refused"
-        ctx.audit.append(session, [EventDraft("card.activate", outcome, card_no, detail=detail or None)], now)
+    with ctx.write() as tx:
+        changed = tx.cards.update_if(card_no, {"status": CardStatus.PENDING.value},
+                                     status=CardStatus.ACTIVE.value, pin_hash=new_hash,
+                                     pin_scheme=pins.SCHEME_PEPPERED, failures=0, activated_at=now)
+        outcome = Outcome.ACTIVATED if changed else Outcome.REFUSED
+        tx.record([EventDraft(Action.CARD_ACTIVATE, outcome, card_no, detail=detail or None)], now)
     if not changed:
         raise NotAllowed(_("card {card} changed state while being activated; try again").format(card=card_no))
 

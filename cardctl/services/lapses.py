@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Iterable
 from ..domain.events import Action, Outcome
 from ..domain.model import LossKind
 from ..storage.audit import EventDraft
-# the SQL condition of a lapsed report lives with the card store; these names stay importable
-# from here for the read statements and the loss use cases that use them
-from ..storage.stores.cards import CLEARED, lapsed  # noqa: F401
 
 if TYPE_CHECKING:
     from ..storage.stores import Tx

@@ -1,4 +1,4 @@
-"""PIN reset and change, the admin lock, and who may act for a holder.
+"""PIN reset and change, and the admin lock.
 
 bcrypt runs outside every write transaction; the write step re-reads the card
 under its row lock and re-checks what the slow step assumed, so a state change
@@ -8,68 +8,28 @@ in between is refused rather than overwritten.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from ..domain import pins
+from ..domain.events import Action, Outcome
 from ..domain.identity import IdNumber
-from ..domain.lifecycle import pin_reset_problem, representation_problem
+from ..domain.lifecycle import pin_reset_problem
 from ..domain.model import CardStatus, EndCause, LockKind, LockView, effective_status
 from ..domain.money import format_fen
+from ..domain.records import CardRecord
 from ..errors import CardLocked, InvalidInput, NotAllowed, Refused, WeakPin, WrongPin
 from ..i18n import N_, _, terms
 from ..storage.audit import EventDraft
-from ..storage.models import Card, Lock
-from ..storage.stores import Tx
-from .cards import audited_refusal, check_identity, load_card, refuse_weak
 from .context import Context
-from .locks import effective, end_due_pin_locks
-from .reads import balances, open_locks
+from .guards import Agent, audited_refusal, check_identity, check_representation, load_card, refuse_weak
+from .locks import end_due_pin_locks
 from .verify import verify_pin
 
-
-@dataclass(frozen=True)
-class Agent:
-    """Someone acting for the holder (委托代办), or a minor's guardian; both ID numbers are recorded."""
-
-    id_number: IdNumber
-    name: str
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 
-def check_representation(ctx: Context, session: Session, card: Card, person: IdNumber,
-                         agent: Agent | None) -> dict[str, Any]:
-    """Refuse a minor without a guardian, or an agent who may not act; returns the event detail.
-
-    ``person`` has already been matched to the card's holder.
-    """
-    today = ctx.now().date()
-    minor_age = ctx.policy_for(session, card.region).minor_age
-    holder_age = person.age(today)
-    problem = representation_problem(
-        holder_age, minor_age, agent.id_number.age(today) if agent else None,
-        agent is not None and agent.id_number.value == person.value)
-    if problem:
-        raise RepresentationRefused(problem)
-    if agent is None:
-        return {}
-    # No "guardian" flag and no age: either says the holder is a minor, which narrows the birth
-    # date enough to rebuild the ID number from the mask (docs/security.md, "A copy of the database").
-    return {"agent": agent.id_number.masked, "agent_name": agent.name}
-
-
-class RepresentationRefused(Refused):
-    """The clerk, who holds the ID card, is told why (the holder's or agent's age); the trail is
-    told only that someone must act for the holder, which says nothing of anyone's age."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.recorded = _("a guardian or an adult agent other than the holder must act "
-                          "(--agent-id-number and --agent-name)")
-
-
-def status_of(card: Card, now) -> str:
+def status_of(card: CardRecord, now) -> str:
     return effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
 
 
@@ -90,48 +50,47 @@ def reset_pin(ctx: Context, card_no: str, person: IdNumber, pin: str, agent: Age
 
     Arrears and admin locks stay; they have their own ways to end.
     """
-    action = "pin.reset"
+    action = Action.PIN_RESET
     try:
-        with ctx.db.read() as session:
-            card = load_card(session, card_no)
+        with ctx.read() as tx:
+            card = load_card(tx, card_no)
             problem = pin_reset_problem(status_of(card, ctx.now()))
             if problem:
                 raise NotAllowed(problem)
-            check_identity(ctx, session, card, person, N_("PIN reset"))
-            detail = check_representation(ctx, session, card, person, agent)
-            refuse_weak(ctx, session, card, pin)
+            holder = check_identity(ctx, tx, card, person, N_("PIN reset"))
+            detail = check_representation(ctx, tx, card, person, agent)
+            refuse_weak(ctx, tx, card, pin, holder)
             holder_id = card.holder_id
     except (Refused, InvalidInput) as error:
         raise audited_refusal(ctx, error, action, card_no)
     new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.bcrypt_cost)  # slow: outside any lock
     now = ctx.now()
-    with ctx.db.write() as session:
-        card = load_card(session, card_no, for_update=True)
+    with ctx.write() as tx:
+        card = load_card(tx, card_no, for_update=True)
         # a lock already past its end is recorded as expired, not as cleared by this reset
-        end_due_pin_locks(Tx(session.connection(), lambda: now, ctx.audit), [card_no])
-        session.refresh(card)
+        if end_due_pin_locks(tx, [card_no]):
+            card = load_card(tx, card_no)  # the expiry reset the failure count
         problem = pin_reset_problem(status_of(card, now)) or (
             None if card.holder_id == holder_id else _("the card changed hands"))
         if problem is None:
-            result = _apply_reset(ctx, session, card, new_hash, detail, now)
+            result = _apply_reset(ctx, tx, card, new_hash, detail, now)
         else:
-            ctx.audit.append(session, [EventDraft(action, "refused", card_no, reason=problem)], now)
+            tx.record([EventDraft(action, Outcome.REFUSED, card_no, reason=problem)], now)
     if problem is not None:
         raise NotAllowed(_("card {card} changed state during the PIN reset: {problem}; nothing changed").format(
             card=card_no, problem=problem))
     return result
 
 
-def _apply_reset(ctx: Context, session: Session, card: Card, new_hash: str, detail: dict, now) -> ResetResult:
-    pin_locks = list(session.scalars(select(Lock.id).where(
-        Lock.card_no == card.card_no, Lock.kind == LockKind.PIN.value, Lock.ended_at.is_(None))))
-    Tx(session.connection(), lambda: now, ctx.audit).locks.end(pin_locks, now, EndCause.RESET, ctx.settings.operator)
-    session.execute(update(Card).where(Card.card_no == card.card_no).values(
-        pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED, failures=0))
-    still = open_locks(session, [card.card_no], now).get(card.card_no, [])
-    own, of_unit = balances(session, [card.holder_id], [card.unit])
+def _apply_reset(ctx: Context, tx: Tx, card: CardRecord, new_hash: str, detail: dict, now) -> ResetResult:
+    # the PIN locks past their end were ended just before: every open one binds now
+    pin_locks = [lock.id for lock in tx.locks.effective(card.card_no, now, LockKind.PIN)]
+    tx.locks.end(pin_locks, now, EndCause.RESET, ctx.settings.operator)
+    tx.cards.update(card.card_no, pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED, failures=0)
+    still = tx.locks.open_for([card.card_no], now).get(card.card_no, [])
+    own, of_unit = tx.reads.balances([card.holder_id], [card.unit])
     owed = own.get(card.holder_id, 0) + of_unit.get(card.unit, 0)
-    ctx.audit.append(session, [EventDraft("pin.reset", "reset", card.card_no, detail={
+    tx.record([EventDraft(Action.PIN_RESET, Outcome.RESET, card.card_no, detail={
         **detail, "pin_locks_cleared": len(pin_locks), "still_locked": sorted({lock.kind for lock in still})})], now)
     return ResetResult(card.card_no, bool(pin_locks), still, owed)
 
@@ -143,11 +102,11 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
     end of the ID number, so without the PIN they would let anyone holding just the card number
     read those digits off one refusal at a time (docs/security.md, "Oracles").
     """
-    action = "pin.change"
+    action = Action.PIN_CHANGE
     if old == new:  # compares what was typed, nothing stored: no attempt spent, nothing told
         raise audited_refusal(ctx, WeakPin(_("the new PIN is the same as the current one")), action, card_no)
-    with ctx.db.read() as session:
-        expected = load_card(session, card_no).pin_hash
+    with ctx.read() as tx:
+        expected = load_card(tx, card_no).pin_hash
     checked = verify_pin(ctx, card_no, old, action=action)
     if checked.result == "wrong_pin":
         if checked.locks:
@@ -161,8 +120,8 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
                           else _("card {card} is not in use; PIN not changed")).format(
             card=card_no, kinds=terms(kinds)))
     try:
-        with ctx.db.read() as session:
-            refuse_weak(ctx, session, load_card(session, card_no), new)
+        with ctx.read() as tx:
+            refuse_weak(ctx, tx, load_card(tx, card_no), new)
     except Refused as error:
         raise audited_refusal(ctx, error, action, card_no)
     new_hash = pins.hash_pin(new, ctx.keys.pepper, ctx.bcrypt_cost)
@@ -184,16 +143,15 @@ def change_pin(ctx: Context, card_no: str, old: str, new: str) -> None:
 def _swap_hash(ctx: Context, card_no: str, expected: str | None, new_hash: str) -> tuple[str, str | None] | None:
     """Store ``new_hash`` if the card still has ``expected`` and is usable; else the hash it has."""
     now = ctx.now()
-    with ctx.db.write() as session:
-        card = load_card(session, card_no, for_update=True)
-        usable = status_of(card, now) == CardStatus.ACTIVE and not open_locks(session, [card_no], now)
+    with ctx.write() as tx:
+        card = load_card(tx, card_no, for_update=True)
+        usable = status_of(card, now) == CardStatus.ACTIVE and not tx.locks.any_effective(card_no, now)
         if usable and card.pin_hash == expected and expected is not None:
-            session.execute(update(Card).where(Card.card_no == card_no).values(
-                pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED, failures=0))
-            ctx.audit.append(session, [EventDraft("pin.change", "changed", card_no)], now)
+            tx.cards.update(card_no, pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED, failures=0)
+            tx.record([EventDraft(Action.PIN_CHANGE, Outcome.CHANGED, card_no)], now)
             return None
         if not usable:
-            ctx.audit.append(session, [EventDraft("pin.change", "refused_locked", card_no)], now)
+            tx.record([EventDraft(Action.PIN_CHANGE, Outcome.REFUSED_LOCKED, card_no)], now)
         current = (card.pin_hash, card.pin_scheme)
     if not usable or current[0] is None:
         raise CardLocked(_("card {card} became locked or unusable before the PIN was changed; nothing changed").format(
@@ -204,21 +162,18 @@ def _swap_hash(ctx: Context, card_no: str, expected: str | None, new_hash: str) 
 def lock_admin(ctx: Context, card_no: str, reason: str) -> str:
     """Put an admin (account-anomaly) lock on a card; 'locked' or 'already locked'."""
     now = ctx.now()
-    with ctx.db.write() as session:
-        card = load_card(session, card_no, for_update=True)
+    with ctx.write() as tx:
+        card = load_card(tx, card_no, for_update=True)
         if card.status == CardStatus.VOID:
             problem = _("card is void; a void card cannot be locked")
-            ctx.audit.append(session, [EventDraft("lock.admin", "refused", card_no, reason=problem)], now)
+            tx.record([EventDraft(Action.LOCK_ADMIN, Outcome.REFUSED, card_no, reason=problem)], now)
         else:
             problem = None
-            held = session.scalar(select(Lock.id).where(
-                Lock.card_no == card_no, Lock.kind == LockKind.ADMIN.value, effective(now)).limit(1))
-            if held is None:
-                session.execute(insert(Lock).values(
-                    card_no=card_no, kind=LockKind.ADMIN.value, reason=reason, started_at=now, ends_at=None,
-                    created_by=ctx.settings.operator))
-            outcome = "locked" if held is None else "already_locked"
-            ctx.audit.append(session, [EventDraft("lock.admin", outcome, card_no, reason=reason)], now)
+            held = bool(tx.locks.effective(card_no, now, LockKind.ADMIN))
+            if not held:
+                tx.locks.open(card_no, LockKind.ADMIN, reason, now, None, ctx.settings.operator)
+            outcome = Outcome.ALREADY_LOCKED if held else Outcome.LOCKED
+            tx.record([EventDraft(Action.LOCK_ADMIN, outcome, card_no, reason=reason)], now)
     if problem:
         raise NotAllowed(problem)
     return outcome.replace("_", " ")

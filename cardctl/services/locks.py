@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Iterable
 from ..domain.events import Action, Outcome
 from ..domain.model import LockKind
 from ..storage.audit import EventDraft
-# the SQL conditions of a lock's state live with the lock store; these names stay importable
-# from here for the read statements that compose them
-from ..storage.stores.locks import effective, pin_due  # noqa: F401
 
 if TYPE_CHECKING:
     from ..storage.stores import Tx

@@ -9,10 +9,9 @@ chose when it opened (``Context.reading``). So this module imports no SQLAlchemy
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from ..domain.model import CardView, LockView
-from ..domain.roles import Standing
+from ..domain.model import CardView
 from .views import card_view
 
 if TYPE_CHECKING:
@@ -52,33 +51,3 @@ def cards_by_number(ctx: Context, card_nos: Sequence[str]) -> tuple[list[CardVie
 
     views = ctx.reading(read)
     return [views[n] for n in card_nos if n in views], [n for n in card_nos if n not in views]
-
-
-# --- for use cases still handed a Core connection or ORM session ---------------------------------
-# (they move to ``tx.reads`` / ``tx.locks``; each call is the read store's, on that transaction)
-
-
-def _store(conn) -> ReadStore:
-    from ..storage.stores.reads import CoreReads
-
-    return CoreReads(conn)
-
-
-def open_locks(conn, card_nos: Sequence[str], now: datetime) -> dict[str, list[LockView]]:
-    """Effective locks of these cards, oldest first."""
-    return _store(conn).open_locks(card_nos, now)
-
-
-def balances(conn, holder_ids: Iterable[int], units: Iterable[str | None]) -> tuple[dict[int, int], dict[str, int]]:
-    """Balances in fen of these holders and units; absent means zero."""
-    return _store(conn).balances(holder_ids, units)
-
-
-def standing_of(conn, login: str) -> Standing:
-    """What the operators table says about ``login``."""
-    return _store(conn).operator_standing(login)
-
-
-def scalar(conn, name: str, **params: Any):
-    """The first column of the first row of a named read statement, or None."""
-    return _store(conn)._scalar(name, **params)

@@ -23,7 +23,7 @@ from .locks import end_due_pin_locks
 
 if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the ORM
     from ..storage.stores import Tx
-    from .lifecycle import Agent
+    from .guards import Agent
 
 CHUNK = 5000
 
@@ -112,7 +112,7 @@ def _decide(ctx: Context, tx: Tx, card: CardState | None, held: list[tuple[int, 
     if holder_hash is not None:
         if card.id_hash != holder_hash:
             return REFUSED, _("the ID number given does not match the holder"), [], {}, None
-        from .lifecycle import check_representation
+        from .guards import check_representation
 
         try:  # per card: the minor age is its region's
             acting = check_representation(ctx, tx, card, request.id_number, request.agent)

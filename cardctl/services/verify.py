@@ -9,33 +9,30 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import exists, insert, select, update
-
 from ..domain import pins
+from ..domain.events import Action, Outcome
 from ..domain.model import CardState, CardStatus, LockKind, LockView, VerifyResult, effective_status, iso
+from ..domain.records import CardRecord
 from ..errors import CardNotFound
 from ..i18n import _
 from ..storage.audit import EventDraft
-from ..storage.models import Card, Lock
 from .context import Context
-from ..storage.stores import Tx
-from .locks import effective, end_due_pin_locks
-from .reads import open_locks
+from .guards import load_card
+from .locks import end_due_pin_locks
 
-ACTION = "pin.verify"
-
-# what a verify needs of the card; read as plain columns, not as an ORM object
-_CARD_STATE = (Card.status, Card.loss_kind, Card.loss_lapses_at, Card.pin_hash, Card.pin_scheme,
-               Card.failures, Card.region, Card.void_reason, Card.replaced_by)
+ACTION = Action.PIN_VERIFY
 
 
 def verify_pin(ctx: Context, card_no: str, pin: str, action: str = ACTION) -> VerifyResult:
     for _attempt in range(3):
         now = ctx.now()
-        with ctx.db.read() as session:
-            card = _card_state(session, card_no, locked_at=now)
+        with ctx.read() as tx:
+            found = tx.cards.get_locked_at(card_no, now)
+        if found is None:
+            raise CardNotFound(card_no)
+        card, locked = found
         snapshot = (card.status, card.pin_hash, card.pin_scheme)
-        refused = _refusal(card, card.locked, now)
+        refused = _refusal(card, locked, now)
         if refused is None:
             correct = snapshot[1] is not None and pins.check_pin(pin, snapshot[1], snapshot[2], ctx.keys.pepper)
         result = _record(ctx, card_no, None if refused else correct, snapshot, action)
@@ -48,19 +45,7 @@ def verify_pin(ctx: Context, card_no: str, pin: str, action: str = ACTION) -> Ve
     return result
 
 
-def _card_state(session, card_no: str, locked_at=None, for_update: bool = False):
-    """The card's columns in one statement; with ``locked_at``, also whether a lock binds then."""
-    columns = _CARD_STATE
-    if locked_at is not None:
-        columns += (exists().where(Lock.card_no == Card.card_no, effective(locked_at)).label("locked"),)
-    stmt = select(*columns).where(Card.card_no == card_no)
-    row = session.execute(stmt.with_for_update() if for_update else stmt).one_or_none()
-    if row is None:
-        raise CardNotFound(card_no)
-    return row
-
-
-def _refusal(card, locked: bool, now) -> str | None:
+def _refusal(card: CardRecord, locked: bool, now) -> str | None:
     # a temporary loss report past its lapse time no longer blocks, recorded or not
     status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
     if status != CardStatus.ACTIVE or card.pin_hash is None:
@@ -76,13 +61,13 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
     Holds the card's row from the first statement; the effective locks are read once
     and the result is built from what this transaction wrote, not read back.
     """
-    with ctx.db.write() as session:
-        now = ctx.now()  # the server's time on PostgreSQL, read as this write began
-        card = _card_state(session, card_no, for_update=True)
-        if end_due_pin_locks(Tx(session.connection(), lambda: now, ctx.audit), [card_no]):
-            card = _card_state(session, card_no)  # the expiry reset the failure count
-        policy = ctx.policy_for(session, card.region)
-        locks = open_locks(session, [card_no], now).get(card_no, [])
+    with ctx.write() as tx:
+        now = tx.now  # the server's time on PostgreSQL, read as this write began
+        card = load_card(tx, card_no, for_update=True)
+        if end_due_pin_locks(tx, [card_no]):
+            card = load_card(tx, card_no)  # the expiry reset the failure count
+        policy = ctx.policy_for(tx, card.region)
+        locks = tx.locks.open_for([card_no], now).get(card_no, [])
         refused = _refusal(card, bool(locks), now)
         if refused is None and correct is None:
             if snapshot is not None:
@@ -92,34 +77,32 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
             refused = "locked"  # retries used up; never count blind
         if refused is not None:
             # a refused attempt is not counted and the PIN was not checked
-            ctx.audit.append(session, [EventDraft(action, "refused_" + refused, card_no)], now)
+            outcome = Outcome.REFUSED_UNUSABLE if refused == "unusable" else Outcome.REFUSED_LOCKED
+            tx.record([EventDraft(action, outcome, card_no)], now)
             return _result(card_no, card, refused, card.failures, policy.max_attempts, locks, now)
         if (card.status, card.pin_hash, card.pin_scheme) != snapshot:
             return None
         # from here no lock binds the card: the result lists at most the one set below
-        conn = session.connection()
         if correct:
             if card.failures:
-                conn.execute(update(Card).where(Card.card_no == card_no).values(failures=0))
-            ctx.audit.append(session, [EventDraft(action, "ok", card_no)], now)
+                tx.cards.set_failures(card_no, 0)
+            tx.record([EventDraft(action, Outcome.OK, card_no)], now)
             return _result(card_no, card, "ok", 0, policy.max_attempts, [], now)
         failures = card.failures + 1
-        conn.execute(update(Card).where(Card.card_no == card_no).values(failures=failures))
-        events = [EventDraft(action, "wrong_pin", card_no, detail={"failures": failures})]
+        tx.cards.set_failures(card_no, failures)
+        events = [EventDraft(action, Outcome.WRONG_PIN, card_no, detail={"failures": failures})]
         if failures >= policy.max_attempts:
             ends = now + timedelta(hours=policy.lock_hours) if policy.lock_hours else None
             reason = _("{failures} consecutive wrong PINs").format(failures=failures)  # stored in English
-            conn.execute(insert(Lock).values(
-                card_no=card_no, kind=LockKind.PIN.value, reason=reason, started_at=now, ends_at=ends,
-                created_by=ctx.settings.operator))
-            events.append(EventDraft("lock.pin", "locked", card_no, reason=reason,
+            tx.locks.open(card_no, LockKind.PIN, reason, now, ends, ctx.settings.operator)
+            events.append(EventDraft(Action.LOCK_PIN, Outcome.LOCKED, card_no, reason=reason,
                                      detail={"until": iso(ends)}))
             locks = [LockView(LockKind.PIN.value, reason, now, ends, now)]
-        ctx.audit.append(session, events, now)
+        tx.record(events, now)
         return _result(card_no, card, "wrong_pin", failures, policy.max_attempts, locks, now)
 
 
-def _result(card_no: str, card, result: str, failures: int, max_attempts: int, locks: list[LockView],
+def _result(card_no: str, card: CardRecord, result: str, failures: int, max_attempts: int, locks: list[LockView],
             now) -> VerifyResult:
     status = effective_status(card.status, card.loss_kind, card.loss_lapses_at, now)
     usable = status == CardStatus.ACTIVE
@@ -135,8 +118,7 @@ def _result(card_no: str, card, result: str, failures: int, max_attempts: int, l
 def _rehash(ctx: Context, card_no: str, pin: str, old_hash: str) -> None:
     """Upgrade a legacy or cheaper hash after a correct PIN; skipped if the PIN changed meanwhile."""
     new_hash = pins.hash_pin(pin, ctx.keys.pepper, ctx.bcrypt_cost)
-    with ctx.db.write() as session:
-        changed = session.execute(update(Card).where(Card.card_no == card_no, Card.pin_hash == old_hash)
-                                  .values(pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED)).rowcount
-        if changed:
-            ctx.audit.append(session, [EventDraft("pin.rehash", "upgraded", card_no)], ctx.now())
+    with ctx.write() as tx:
+        # compare-and-set: a PIN changed since the check keeps its new hash
+        if tx.cards.update_if(card_no, {"pin_hash": old_hash}, pin_hash=new_hash, pin_scheme=pins.SCHEME_PEPPERED):
+            tx.record([EventDraft(Action.PIN_REHASH, Outcome.UPGRADED, card_no)])

@@ -3,28 +3,98 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, select, update
 
 from ...domain.model import CardStatus, LossKind
-from ...domain.records import CardRecord, CardState
-from ..tables import cards, holders
+from ...domain.records import CardRecord, CardState, HolderRecord
+from ..tables import cards, holders, locks
 from .base import Store, chunks
+from .locks import effective
+
+_CARD_COLUMNS = tuple(cards.c)
+
+
+def _card(row) -> CardRecord:
+    return CardRecord(*row[:len(_CARD_COLUMNS)])
 
 
 class CardStore(Store):
-    # -- added for the lock use cases (unlock, the cron sweep, arrears) --
-
     def get(self, card_no: str, for_update: bool = False) -> CardRecord | None:
-        stmt = select(cards).where(cards.c.card_no == card_no)
+        """The card, under its row lock with ``for_update`` (the first statement of a write that
+        changes it, so concurrent writers queue on the row)."""
+        stmt = select(*_CARD_COLUMNS).where(cards.c.card_no == card_no)
         row = self.conn.execute(stmt.with_for_update() if for_update else stmt).one_or_none()
-        return None if row is None else CardRecord(**row._mapping)
+        return None if row is None else _card(row)
+
+    def get_locked_at(self, card_no: str, now: datetime) -> tuple[CardRecord, bool] | None:
+        """The card and whether a lock binds it at ``now``, in one statement (a PIN check's read)."""
+        bound = exists().where(locks.c.card_no == cards.c.card_no, effective(now)).label("locked")
+        row = self.conn.execute(select(*_CARD_COLUMNS, bound).where(cards.c.card_no == card_no)).one_or_none()
+        return None if row is None else (_card(row), bool(row.locked))
+
+    def exists(self, card_no: str) -> bool:
+        return self.conn.execute(select(cards.c.card_no).where(cards.c.card_no == card_no)).first() is not None
+
+    def holder(self, holder_id: int) -> HolderRecord:
+        row = self.conn.execute(select(*holders.c).where(holders.c.id == holder_id)).one()
+        return HolderRecord(*row)
+
+    def set_failures(self, card_no: str, failures: int) -> None:
+        self.conn.execute(update(cards).where(cards.c.card_no == card_no).values(failures=failures))
 
     def reset_failures(self, card_nos: Sequence[str]) -> None:
-        """The consecutive-failure count of these cards back to zero."""
-        for part in chunks(list(card_nos)):
+        for part in chunks(card_nos):
             self.conn.execute(update(cards).where(cards.c.card_no.in_(part)).values(failures=0))
+
+    def update(self, card_no: str, **values: Any) -> int:
+        """Set these columns of the card; the number of rows changed (0 or 1)."""
+        return self.conn.execute(update(cards).where(cards.c.card_no == card_no).values(**values)).rowcount
+
+    def update_if(self, card_no: str, expected: dict[str, Any], **values: Any) -> int:
+        """Compare-and-set: change the card only if its columns still hold ``expected``; rows changed."""
+        where = [cards.c[column] == value for column, value in expected.items()]
+        return self.conn.execute(update(cards).where(cards.c.card_no == card_no, *where).values(**values)).rowcount
+
+    def other_live_card(self, holder_id: int, except_card: str) -> str | None:
+        """A card of this holder, other than ``except_card``, that is not void."""
+        return self.conn.execute(select(cards.c.card_no).where(
+            cards.c.holder_id == holder_id, cards.c.status != CardStatus.VOID.value,
+            cards.c.card_no != except_card)).scalar()
+
+    def insert(self, **values: Any) -> None:
+        """One new card (a reissue's replacement)."""
+        self.conn.execute(cards.insert().values(**values))
+
+    # --- registering: a chunk of cards in a handful of statements whatever its size ---------
+
+    def issue_facts(self, card_nos: Sequence[str], id_hashes: Sequence[str]) -> tuple[
+            dict[str, tuple], dict[str, int], set[int]]:
+        """What a chunk of new cards may collide with: the cards already under these numbers
+        ((holder_id, region, insurance_type, unit, issuer) each), the holders already under these
+        ID hashes (id), and which of those holders have a card that is not void."""
+        c = cards.c
+        taken = {row.card_no: tuple(row[1:]) for row in self.conn.execute(
+            select(c.card_no, c.holder_id, c.region, c.insurance_type, c.unit, c.issuer)
+            .where(c.card_no.in_(list(card_nos))))}
+        known = dict(self.conn.execute(
+            select(holders.c.id_hash, holders.c.id).where(holders.c.id_hash.in_(set(id_hashes)))).all())
+        live = set(self.conn.execute(select(c.holder_id).where(
+            c.holder_id.in_(list(known.values())), c.status != CardStatus.VOID.value)).scalars())
+        return taken, known, live
+
+    def insert_holders(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """One executemany; the new holders' ids by ID hash."""
+        returned = self.conn.execute(holders.insert().returning(holders.c.id_hash, holders.c.id), rows)
+        return dict(returned.all())
+
+    def insert_cards(self, rows: list[dict[str, Any]]) -> None:
+        """One executemany of Core rows (the ORM's bulk insert would split the batch wherever
+        ``unit`` turns NULL, and build each row's parameters in Python)."""
+        self.conn.execute(cards.insert(), rows)
+
+    # -- the lock use cases: unlock, the cron sweep's lapses --
 
     def states(self, card_nos: Sequence[str], with_holder: bool = False,
                for_update: bool = False) -> dict[str, CardState]:
