@@ -61,3 +61,7 @@ class Outcome(StrEnum):
     UPGRADED = "upgraded"
     WITHDRAWN = "withdrawn"
     WRONG_PIN = "wrong_pin"
+    # results recorded under another spelling (domain/results.py ``outcome``): underscores, no hyphen
+    NOT_LOCKED = "not_locked"
+    NOT_FOUND = "not_found"
+    RE_ENABLED = "re_enabled"
