@@ -135,8 +135,8 @@ def _valid(code: Reason, params: dict[str, Any]) -> bool:
         return False
     for name, kind in wanted.items():
         found = params[name]
-        if type(found) is not kind or (kind is str and not found.strip()):
-            return False
+        if type(found) is not kind or (kind is str and name != "reason" and not found.strip()):
+            return False  # a carried lock keeps its reason as it was, whatever it was
     if code is Reason.PIN_FAILURES:
         return params["failures"] >= 1
     if code is Reason.UNPAID:
@@ -150,22 +150,35 @@ def _valid(code: Reason, params: dict[str, Any]) -> bool:
 
 
 def worded(stored: str | None, translate: bool = True) -> Any:
-    """A stored reason as people read it: a system reason worded in English, as a ``Msg`` that a
-    table shows in the chosen language (``translate``) or as plain English text (not); anything
-    else (an operator's text, None, '') exactly as stored."""
+    """A stored reason as people read it: a system reason (coded, or a sentence written before
+    codes existed) worded in English, as a ``Msg`` a table shows in the chosen language
+    (``translate``) or as plain English text (not); anything else (an operator's text, None, '')
+    exactly as stored."""
     if not stored or isinstance(stored, Msg):
         return stored if translate or not stored else str(stored)
-    message = message_of(stored)
+    message = _coded(stored) if stored.startswith(MARKER) else None
     if message is None:
-        return stored
+        # a sentence written before codes existed reads as it is stored: only a table needs its Msg
+        message = _legacy(stored) if translate else None
+        if message is None:
+            return stored
     return message if translate else str(message)
 
 
-def message_of(stored: str) -> Msg | None:
-    """The ``Msg`` of a stored system reason (coded or a legacy sentence); None for other text."""
+def for_record(stored: str | None) -> Any:
+    """A stored reason as a record carries it: a coded system reason as its ``Msg`` (English in
+    JSON and CSV, translated by a table), any other text as stored (a table recognises a legacy
+    sentence itself, with ``worded``). As cheap as a prefix test for text that is not coded."""
+    if stored and not isinstance(stored, Msg) and stored.startswith(MARKER):
+        return _coded(stored) or stored
+    return stored
+
+
+@lru_cache(maxsize=4096)  # records repeat a few reasons many times ('3 consecutive wrong PINs')
+def _coded(stored: str) -> Msg | None:
     decoded = decode(stored)
     if decoded is None:
-        return _legacy(stored)
+        return None
     code, params = decoded
     if code is Reason.PIN_FAILURES:
         return Msg(PIN_FAILURES, params)
