@@ -62,7 +62,7 @@ class Outcome(StrEnum):
     UPGRADED = "upgraded"
     WITHDRAWN = "withdrawn"
     WRONG_PIN = "wrong_pin"
-    NOT_LOCKED = "not_locked"  # unlock: nothing this unlock may clear held the card
+    # results recorded under another spelling (domain/results.py ``outcome``): underscores, no hyphen
+    NOT_LOCKED = "not_locked"
     NOT_FOUND = "not_found"
-
     RE_ENABLED = "re_enabled"

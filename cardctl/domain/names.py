@@ -19,8 +19,15 @@ def parse_name(raw: str) -> str:
 
 def parse_reason(raw: str, option: str = "--reason") -> str:
     """An operator's reason (unlock, lock, operator disable, ...): every free-text option of an
-    action is checked here, with one limit, ``MAX_REASON``."""
-    return parse_text(raw, option, MAX_REASON)
+    action is checked here, with one limit, ``MAX_REASON``. It may not start with the mark of a
+    reason cardctl writes itself (docs/domain.md, "System reasons"), so it can never pass for one."""
+    from .reasons import MARKER
+
+    text = parse_text(raw, option, MAX_REASON)
+    if text.startswith(MARKER):
+        raise InvalidInput(_("{field} must not start with {marker}: it marks the reasons cardctl writes itself")
+                           .format(field=term(option), marker=MARKER))
+    return text
 
 
 def parse_text(raw: str, what: str, max_len: int) -> str:

@@ -1,4 +1,5 @@
-"""What a table shows for stored English values: terms, column headers, system-written texts.
+"""What a table shows for stored English values: terms, column headers; system reasons are
+worded by ``domain.reasons``.
 
 Records keep their English keys and values (JSON, JSON lines and CSV carry them as they are);
 only a table translates them, through ``i18n.tr``. Every term is marked with ``N_`` so the
@@ -8,9 +9,10 @@ catalog test knows it needs a translation.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
-from ..i18n import N_, NC_, Msg, _, term, tr
+from ..domain import reasons
+from ..domain.results import FAMILIES
+from ..i18n import N_, NC_, _, tr
 
 ROLE = "role"  # the context of role names: "admin" the role is not "admin" the lock
 
@@ -27,12 +29,10 @@ TERMS = (
     N_("employee"), N_("resident"),
     # channels
     N_("counter"), N_("bank"), N_("terminal"), N_("online"), N_("hotline"), N_("system"),
-    # results of verify, unlock, import, the cron sweep and the lifecycle commands
-    N_("ok"), N_("wrong pin"), N_("locked"), N_("unusable"), N_("unlocked"), N_("not locked"),
-    N_("would unlock"), N_("would expire"), N_("would lapse"), N_("not found"), N_("refused"), N_("invalid"), N_("expired"), N_("lapsed"),
-    N_("issued"), N_("already issued"), N_("reset"), N_("changed"), N_("reported"), N_("withdrawn"),
-    N_("reissued"), N_("already locked"), N_("created"), N_("unchanged"), N_("added"), N_("re-enabled"),
-    N_("role changed"), N_("disabled"), N_("debt"), N_("payment"), N_("released"), N_("still locked"),
+    # results of every command family, marked where they are defined (domain/results.py)
+    *(result.term for family in FAMILIES for result in family),
+    # what a payment did to the locks beside the entry (arrears_panel)
+    N_("released"), N_("still locked"),
     # how a lock ended (report), beside expired, unlocked and reset above
     N_("replaced"),
     # how long a lock lasted (report), between "up to 1h" and "over 30d" (marked where they are made)
@@ -80,17 +80,6 @@ NUMBER_COLUMNS = frozenset({"owed", "amount", "balance_before", "balance_after",
 TERM_COLUMNS = frozenset({"result", "status", "lock", "kind", "loss_kind", "channel", "region", "from", "type",
                           "ended_by", "duration", "debtor"})
 
-# Texts cardctl itself writes into the database (lock reasons, why a card is void). They are
-# stored in English; a table recognises them and shows them in the chosen language.
-STORED = (
-    N_("{failures} consecutive wrong PINs"),
-    N_("unpaid contributions (own)"), N_("unpaid contributions (unit)"), N_("unpaid contributions (own and unit)"),
-    N_("reported lost (formal)"),
-    N_("reissued as {card} ({cause})"),
-    N_("{reason} (carried over from {card})"),
-)
-_FIELD = re.compile(r"\{(\w+)\}")
-
 # report columns that word a duration ('2h 05m'), and the column of seconds each is worded from
 DURATION_SECONDS = {"median": "median_s", "p95": "p95_s"}
 
@@ -123,7 +112,8 @@ def readable(raw, moment=str) -> str:
     """A nested value (an event's detail, a list of locks) as text a person reads:
     'kind: pin, until: 2026-11-24 10:00'; ``moment`` shows an ISO-8601 time as the table does."""
     if isinstance(raw, dict):
-        return ", ".join(f"{key}: {readable(item, moment)}" for key, item in raw.items())
+        return ", ".join(f"{key}: {readable(_english(item) if key == 'reason' else item, moment)}"
+                         for key, item in raw.items())
     if isinstance(raw, list):
         return "; ".join(readable(item, moment) for item in raw)
     if isinstance(raw, bool):
@@ -133,12 +123,21 @@ def readable(raw, moment=str) -> str:
     return "-" if raw is None else str(raw)
 
 
+def _english(reason):
+    """A coded system reason in English, as records word it (docs/domain.md, "System reasons");
+    any other value as it is. The audit log's table and a batch row's kept locks keep the
+    trail's English, as they always showed it."""
+    return reasons.worded(reason, translate=False) if reasons.decode(reason) is not None else reason
+
+
 def value(key: str, raw):
     """A cell's value in the chosen language: terms and yes/no translated, anything else as it is."""
     if isinstance(raw, bool):
         return yes_no(raw)
     if key == "lock_hours" and raw == 0:  # 0: a PIN lock lasts until someone unlocks it
         return tr(N_("until unlocked"))
+    if key == "reason":
+        return _english(raw)
     if key == "role" and isinstance(raw, str):
         return tr(raw, ROLE)
     if key in TERM_COLUMNS and isinstance(raw, str):
@@ -169,26 +168,3 @@ def worded_durations(row: dict) -> dict:
         return row
     return {key: duration(row[DURATION_SECONDS[key]]) if key in DURATION_SECONDS and DURATION_SECONDS[key] in row
             else raw for key, raw in row.items()}
-
-
-@lru_cache(maxsize=None)
-def _patterns() -> tuple[tuple[re.Pattern, str], ...]:
-    found = []
-    for template in STORED:
-        parts = _FIELD.split(template)  # literal, field, literal, field, ...
-        pattern = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+)" for i, part in enumerate(parts))
-        found.append((re.compile(pattern), template))
-    return tuple(found)
-
-
-def stored_text(text: str | None):
-    """A system-written stored text as a ``Msg`` (shown translated); anything else unchanged."""
-    if not text:
-        return text
-    for pattern, template in _patterns():
-        match = pattern.fullmatch(text)
-        if match:
-            return Msg(template, {name: stored_text(found) if name == "reason" else
-                                  term(found) if name == "cause" else found
-                                  for name, found in match.groupdict().items()})
-    return text

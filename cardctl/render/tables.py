@@ -17,19 +17,23 @@ from rich.console import Console
 from rich.text import Text
 
 from ..config import DEFAULT_TIMEZONE
+from ..domain import reasons
+from ..domain.results import IssueResult, PinResult, SweepResult, UnlockResult
 from ..i18n import NC_, N_, Msg, _, localize, term, tr
 from . import grid
 from .formats import literal
-from .labels import column_kind, header, readable, stored_text, value
+from .labels import column_kind, header, readable, value
 
 TIME_FORMAT = "%Y-%m-%d %H:%M"  # the one way a table shows a moment, in the zone its header names
 console = Console(highlight=False, soft_wrap=False, width=grid.REPORT_WIDTH)
 STATUS_STYLE = {"pending": "yellow", "active": "green", "lost": "red", "void": "dim"}  # in lifecycle order
 LOCK_ORDER = ("pin", "arrears", "admin", "none")
-RESULT_STYLE = {"ok": "green", "unlocked": "green", "expired": "green", "issued": "green",
-                "wrong_pin": "red", "locked": "red", "refused": "red", "not found": "red",
-                "invalid": "red", "unusable": "red", "not locked": "dim", "would unlock": "yellow",
-                "would expire": "yellow", "would lapse": "yellow"}
+# keyed by result (a StrEnum member is its value: a record's plain string finds it)
+RESULT_STYLE = {PinResult.OK: "green", UnlockResult.UNLOCKED: "green", SweepResult.EXPIRED: "green",
+                IssueResult.ISSUED: "green", PinResult.WRONG_PIN: "red", PinResult.LOCKED: "red",
+                UnlockResult.REFUSED: "red", UnlockResult.NOT_FOUND: "red", UnlockResult.INVALID: "red",
+                PinResult.UNUSABLE: "red", UnlockResult.NOT_LOCKED: "dim", UnlockResult.WOULD_UNLOCK: "yellow",
+                SweepResult.WOULD_EXPIRE: "yellow", SweepResult.WOULD_LAPSE: "yellow"}
 
 
 def out() -> Console:
@@ -121,7 +125,7 @@ def status_note(record: dict, tz: str) -> str:
         notes.append(_("{kind} loss report, lapses {at}").format(kind=kind, at=local(record["loss_lapses_at"], tz))
                      if record.get("loss_lapses_at") else _("{kind} loss report").format(kind=kind))
     if record["status"] == "void" and record.get("void_reason"):
-        notes.append(literal(localize(stored_text(record["void_reason"]))))
+        notes.append(literal(localize(reasons.worded(record["void_reason"]))))
     if record.get("replaced_by"):
         notes.append(_("replaced by {card}").format(card=literal(record["replaced_by"])))
     if record.get("replaces"):
@@ -182,7 +186,7 @@ def lock_table(locks: list[dict], tz: str) -> None:
     columns = [grid.Column(tr(N_("Lock"))), grid.Column(tr(N_("Reason")), grid.TEXT),
                grid.Column(zoned(tr(N_("Since")), tz)), grid.Column(zoned(tr(N_("Until")), tz)),
                grid.Column(tr(N_("Left")))]
-    rows = [[cell(tr(lock["kind"]), "bold red"), cell(stored_text(lock["reason"])), cell(local(lock["since"], tz)),
+    rows = [[cell(tr(lock["kind"]), "bold red"), cell(reasons.worded(lock["reason"])), cell(local(lock["since"], tz)),
              cell(local(lock["until"], tz) if lock["until"] else tr(N_("until cleared"))),
              cell(remaining(lock["remaining_s"]) if lock["until"] else "-")] for lock in locks]
     grid.show(out(), columns, rows, record_label=tr(N_("record")))
@@ -255,9 +259,10 @@ def _result_cell(key: str, raw, tz: str) -> Text:
 
 
 def verify_panel(record: dict, tz: str) -> int:
-    shown = (_("Card {card}: {result}; {left} attempt(s) left") if record["result"] in ("ok", "wrong_pin")
+    result = PinResult(record["result"])
+    shown = (_("Card {card}: {result}; {left} attempt(s) left") if result in (PinResult.OK, PinResult.WRONG_PIN)
              else _("Card {card}: {result}"))
-    say(styled(shown.format(card=record["card_no"], result=term(record["result"].replace("_", " ")),
+    say(styled(shown.format(card=record["card_no"], result=term(result.term),
                             left=record["attempts_left"]),
                card="bold", result=RESULT_STYLE.get(record["result"], "")))
     why = verify_why(record, tz)
