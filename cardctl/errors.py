@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from .domain.results import IssueResult, PinResult, UnlockResult
 from .i18n import _, term
 
 OK = 0
@@ -68,9 +69,10 @@ EXIT_CODE: dict[Condition, int] = {
 # The result a command reports for one card -> its condition: a row of a batch (unlock, import,
 # the expiry sweep) and verify's answer. A result not named here ("ok", "unlocked", ...) is a success.
 ROW_CONDITION: dict[str, Condition] = {
-    "not found": Condition.NOT_FOUND, "refused": Condition.REFUSED, "invalid": Condition.INVALID_INPUT,
-    "already issued": Condition.ALREADY_ISSUED, "not locked": Condition.NOT_LOCKED,
-    "wrong_pin": Condition.WRONG_PIN, "locked": Condition.LOCKED, "unusable": Condition.LOCKED,
+    UnlockResult.NOT_FOUND: Condition.NOT_FOUND, UnlockResult.REFUSED: Condition.REFUSED,
+    UnlockResult.INVALID: Condition.INVALID_INPUT, IssueResult.ALREADY_ISSUED: Condition.ALREADY_ISSUED,
+    UnlockResult.NOT_LOCKED: Condition.NOT_LOCKED,
+    PinResult.WRONG_PIN: Condition.WRONG_PIN, PinResult.LOCKED: Condition.LOCKED, PinResult.UNUSABLE: Condition.LOCKED,
 }
 
 

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from cardctl.domain import reasons
 from cardctl.domain.identity import make_id_number, mask_id, parse_id_number
 from cardctl.domain.model import CardStatus, LockKind
 from cardctl.errors import CardLocked, InvalidInput, Refused, WrongPin
@@ -326,7 +327,8 @@ def test_a_lapsed_report_has_nothing_left_to_withdraw(ctx, clock, active_card):
 def test_a_formal_loss_report_voids_the_card_and_cannot_be_withdrawn(ctx, active_card):
     report_lost(ctx, active_card, temporary=False, person=person(ctx, HOLDER_ID))
     card = view(ctx, active_card)
-    assert (card.status, card.loss_kind, card.void_reason) == ("void", "formal", "reported lost (formal)")
+    assert (card.status, card.loss_kind, card.record()["void_reason"]) == ("void", "formal", "reported lost (formal)")
+    assert card.void_reason == reasons.lost_formal()  # stored as a code, worded when shown
     with pytest.raises(Refused, match="cannot be withdrawn"):
         cancel_loss(ctx, active_card, person(ctx, HOLDER_ID))
     assert verify_pin(ctx, active_card, GOOD_PIN).result == "unusable"
@@ -391,7 +393,7 @@ def test_a_live_card_is_reissued_only_when_damaged(ctx, active_card):
     with pytest.raises(Refused, match="--damaged"):
         reissue(ctx, active_card, "B00000001", person(ctx, HOLDER_ID))
     assert reissue(ctx, active_card, "B00000001", person(ctx, HOLDER_ID), damaged=True).cause == "damaged"
-    assert view(ctx, active_card).void_reason == "reissued as B00000001 (damaged)"
+    assert view(ctx, active_card).record()["void_reason"] == "reissued as B00000001 (damaged)"
 
 
 def test_reissue_by_the_wrong_person_is_refused_and_changes_nothing(ctx, active_card):

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from .money import format_fen
+from . import reasons
 from .times import iso_utc
 
 
@@ -85,7 +86,7 @@ class LockView:
         return max(0, int((self.until - self.now).total_seconds()))
 
     def record(self) -> dict[str, Any]:
-        return {"kind": self.kind, "reason": self.reason, "since": iso(self.since),
+        return {"kind": self.kind, "reason": reasons.for_record(self.reason), "since": iso(self.since),
                 "until": iso(self.until), "remaining_s": self.remaining_s}
 
 
@@ -127,7 +128,7 @@ class CardView:
             "owed": format_fen(self.owed_fen),
             "unit_owed": format_fen(self.unit_owed_fen) if self.unit else None,
             "loss_kind": self.loss_kind, "lost_at": iso(self.lost_at),
-            "loss_lapses_at": iso(self.loss_lapses_at), "void_reason": self.void_reason,
+            "loss_lapses_at": iso(self.loss_lapses_at), "void_reason": reasons.for_record(self.void_reason),
             "replaced_by": self.replaced_by, "replaces": self.replaces,
         }
 
@@ -168,7 +169,7 @@ class VerifyResult:
         return {"card_no": self.card_no, "result": self.result, "attempts_left": self.attempts_left,
                 "reason": self.reason, "status": state.status, "locks": [lock.record() for lock in self.locks],
                 "loss_kind": state.loss_kind, "loss_lapses_at": iso(state.loss_lapses_at),
-                "void_reason": state.void_reason, "replaced_by": state.replaced_by}
+                "void_reason": reasons.for_record(state.void_reason), "replaced_by": state.replaced_by}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..domain import reasons
 from ..domain.events import Action, Outcome
 from ..domain.model import EndCause, LockKind
 from ..domain.money import MAX_FEN, format_fen
@@ -144,7 +145,7 @@ def sync_arrears_locks(ctx: Context, tx: Tx, now: datetime, *, holder_id: int | 
     tx.record([
         *(EventDraft(Action.LOCK_ARREARS, Outcome.LOCKED, card, reason=_lock_reason(own_fen, unit_fen))
           for card, own_fen, unit_fen in to_lock),
-        *(EventDraft(Action.LOCK_ARREARS, Outcome.ENDED, card, reason=EndCause.PAID.value) for card in released),
+        *(EventDraft(Action.LOCK_ARREARS, Outcome.ENDED, card, reason=reasons.paid()) for card in released),
     ], now)
     return [card for card, _own, _unit in to_lock], released
 
@@ -177,8 +178,7 @@ def _overpayment(tx: Tx, debtor: Debtor, card, amount_fen: int, before: int) -> 
 
 
 def _lock_reason(own_fen: int, unit_fen: int) -> str:
-    whose = " and ".join(name for name, owed in (("own", own_fen), ("unit", unit_fen)) if owed > 0)
-    return f"unpaid contributions ({whose})"
+    return reasons.unpaid(own=own_fen > 0, unit=unit_fen > 0)
 
 
 def _check_amount(amount_fen: int) -> None:

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..domain import policy as policy_rules
+from ..domain import reasons
 from ..domain.model import CardStatus, CardView, LockKind, LockView, lock_is_effective
 from ..domain.policy import Policy
 from ..storage.reads import Filters
@@ -130,8 +131,8 @@ def apply_event(state: _Card | None, action: str, outcome: str, reason: str | No
         state.end(detail["kind"])
     elif action == "lock.admin" and outcome == "locked":
         carried = detail.get("carried_from")
-        # services/loss.py _replace stores the carried lock's reason with this suffix
-        text = f"{reason} (carried over from {carried})" if carried else reason or ""
+        # services/loss.py _replace stores the carried lock's reason so (docs/domain.md)
+        text = reasons.carried_over(reason, carried) if carried else reason or ""
         state.locks.append(_Lock(LockKind.ADMIN.value, text, at, None))
     elif action == "lock.arrears":
         if outcome == "locked":
@@ -146,7 +147,7 @@ def apply_event(state: _Card | None, action: str, outcome: str, reason: str | No
     elif action == "card.reissue" and outcome == "reissued":
         new = detail["new_card"]
         state.status, state.replaced_by, state.loss_lapses_at = CardStatus.VOID.value, new, None
-        state.void_reason = state.void_reason or f"reissued as {new} ({detail['cause']})"
+        state.void_reason = state.void_reason or reasons.reissued(new, detail["cause"])
     return state
 
 
@@ -158,7 +159,7 @@ def _report_lost(state: _Card, outcome: str, detail: dict, at: datetime) -> None
     elif outcome == "formal":
         state.lost_at = state.lost_at if detail.get("made_formal") else at
         state.status, state.loss_kind, state.loss_lapses_at = CardStatus.VOID.value, outcome, None
-        state.void_reason = "reported lost (formal)"
+        state.void_reason = reasons.lost_formal()
 
 
 def policies_at(tx: Tx, at: datetime) -> dict[str, Policy]:

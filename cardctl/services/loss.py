@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ..domain import reasons
 from ..domain.events import Action, Outcome
 from ..domain.identity import IdNumber
 from ..domain.lifecycle import cancel_loss_problem, loss_report_problem, reissue_problem
@@ -70,7 +71,7 @@ def report_lost(ctx: Context, card_no: str, temporary: bool, person: IdNumber | 
                 lapses = None
                 values = {"status": CardStatus.VOID.value, "loss_kind": LossKind.FORMAL.value,
                           "lost_at": card.lost_at if was_lost else now, "loss_lapses_at": None,
-                          "void_reason": "reported lost (formal)"}
+                          "void_reason": reasons.lost_formal()}
             tx.cards.update(card_no, **values)
             kind = values["loss_kind"]
             tx.record([EventDraft(action, Outcome(kind), card_no, detail={
@@ -180,7 +181,7 @@ def _refuse_taken(tx: Tx, card: CardRecord, new_card_no: str) -> None:
 def _replace(ctx: Context, tx: Tx, card: CardRecord, new_card_no: str, cause: str, now: datetime) -> list[str]:
     """Void the old card, insert the new one, move the old card's locks; returns carried kinds."""
     tx.cards.update(card.card_no, status=CardStatus.VOID.value, replaced_by=new_card_no, loss_lapses_at=None,
-                    void_reason=card.void_reason or f"reissued as {new_card_no} ({cause})")
+                    void_reason=card.void_reason or reasons.reissued(new_card_no, cause))
     # the old card leaves the live set first, so the one-live-card-per-holder index holds
     tx.cards.insert(card_no=new_card_no, holder_id=card.holder_id, region=card.region,
                     insurance_type=card.insurance_type, issuer=card.issuer, unit=card.unit,
@@ -191,7 +192,7 @@ def _replace(ctx: Context, tx: Tx, card: CardRecord, new_card_no: str, cause: st
     if held:
         tx.locks.end([lock.id for lock in held], now, EndCause.REPLACED, ctx.settings.operator)
     for reason in admin:
-        tx.locks.open(new_card_no, LockKind.ADMIN, f"{reason} (carried over from {card.card_no})", now, None,
+        tx.locks.open(new_card_no, LockKind.ADMIN, reasons.carried_over(reason, card.card_no), now, None,
                       ctx.settings.operator)
     tx.record([
         *(EventDraft(Action.LOCK_END, Outcome.REPLACED, card.card_no, detail={"kind": lock.kind, "lock": lock.id})

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..domain.results import OperatorResult
 from ..domain.events import Action, Outcome
 from ..domain.model import iso
 from ..domain.records import OperatorRecord
@@ -103,12 +104,12 @@ def add_operator(ctx: Context, login: str, role: Role, password: str | None = No
                 login=login, role=term(row.role, "role")))
         if row is None:
             tx.operators.add(login, role, tx.now, acting_login(tx, ctx.settings))
-            result, outcome = "added", Outcome.ADDED
+            result = OperatorResult.ADDED
         else:
             tx.operators.set_role(login, role)
-            result, outcome = "re-enabled", Outcome.RE_ENABLED
+            result = OperatorResult.RE_ENABLED
         created = False if ctx.db.is_sqlite else tx.operators.create_login(login, role, password)
-        tx.record([EventDraft(Action.OPERATOR_ADD, outcome, detail={
+        tx.record([EventDraft(Action.OPERATOR_ADD, result.outcome, detail={
             "login": login, "role": role.value, "login_created": created})])
     return OperatorChange(login, result, role.value, created)
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Iterable, Iterator
 
-from ..domain.events import Action, Outcome
+from ..domain.events import Action
 from ..domain.identity import IdNumber, parse_card_no, shown_card_no
 from ..domain.model import CardStatus, EndCause, ItemResult, LockKind, LockView, effective_status
 from ..domain.records import CardState
+from ..domain.results import UnlockResult
 from ..errors import ROW_CONDITION, InvalidInput, Refused, row_failed
 from ..i18n import _, term, terms
 from ..storage.audit import EventDraft
@@ -27,7 +28,8 @@ if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the O
 
 CHUNK = 5000
 
-UNLOCKED, NOT_LOCKED, NOT_FOUND, REFUSED, INVALID = "unlocked", "not locked", "not found", "refused", "invalid"
+UNLOCKED, NOT_LOCKED, NOT_FOUND, REFUSED, INVALID = (UnlockResult.UNLOCKED, UnlockResult.NOT_LOCKED, UnlockResult.NOT_FOUND,
+                                                    UnlockResult.REFUSED, UnlockResult.INVALID)
 WOULD_UNLOCK, WOULD_EXPIRE, WOULD_LAPSE = "would unlock", "would expire", "would lapse"
 FAILED = frozenset(result for result in ROW_CONDITION if row_failed(result))  # not found, refused, invalid
 
@@ -134,10 +136,6 @@ def _decide(ctx: Context, tx: Tx, card: CardState | None, held: list[tuple[int, 
     return NOT_LOCKED, _("kept: {kinds} lock ({ways})").format(kinds=terms(kinds), ways=joined), [], acting, kept
 
 
-_OUTCOME = {UNLOCKED: Outcome.UNLOCKED, NOT_LOCKED: Outcome.NOT_LOCKED, NOT_FOUND: Outcome.NOT_FOUND,
-            REFUSED: Outcome.REFUSED}
-
-
 def _apply(ctx: Context, tx: Tx, decided: dict, request: UnlockRequest, now) -> None:
     to_end = [lock_id for _, _, ids, _, _ in decided.values() for lock_id in ids]
     if to_end:
@@ -147,7 +145,7 @@ def _apply(ctx: Context, tx: Tx, decided: dict, request: UnlockRequest, now) -> 
         if cleared:  # clearing a PIN lock resets the consecutive-failure count
             tx.cards.reset_failures(cleared)
     tx.record([
-        EventDraft(Action.LOCK_UNLOCK, _OUTCOME[result], card_no, reason=request.reason,
+        EventDraft(Action.LOCK_UNLOCK, UnlockResult(result).outcome, card_no, reason=request.reason,
                    detail={"kind": request.kind.value, **({"note": detail} if detail else {}), **acting})
         for card_no, (result, detail, _, acting, _kept) in decided.items()
     ], now)

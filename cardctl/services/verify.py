@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..domain import pins
+from ..domain import reasons
 from ..domain.events import Action, Outcome
 from ..domain.model import CardState, CardStatus, LockKind, LockView, VerifyResult, effective_status, iso
 from ..domain.records import CardRecord
 from ..errors import CardNotFound
-from ..i18n import _
 from ..storage.audit import EventDraft
 from .context import Context
 from .guards import load_card
@@ -93,7 +93,7 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
         events = [EventDraft(action, Outcome.WRONG_PIN, card_no, detail={"failures": failures})]
         if failures >= policy.max_attempts:
             ends = now + timedelta(hours=policy.lock_hours) if policy.lock_hours else None
-            reason = _("{failures} consecutive wrong PINs").format(failures=failures)  # stored in English
+            reason = reasons.pin_failures(failures)  # a code, worded when shown (docs/domain.md)
             tx.locks.open(card_no, LockKind.PIN, reason, now, ends, ctx.settings.operator)
             events.append(EventDraft(Action.LOCK_PIN, Outcome.LOCKED, card_no, reason=reason,
                                      detail={"until": iso(ends)}))
