@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Sequence
+from orm import orm_write, orm_read
 
 TIMEOUT = 120  # seconds any one process may take before the test fails
 
@@ -93,11 +94,11 @@ def chain_is_whole(ctx) -> tuple[int, int]:
     from sqlalchemy import func, select
 
     from cardctl.services.audit import verify_chain
-    from cardctl.storage.models import AuditHead, Event
+    from orm import AuditHead, Event
 
     report = verify_chain(ctx)
     assert report.ok, report.problem
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         count, low, high = session.execute(select(func.count(), func.min(Event.seq), func.max(Event.seq))).one()
         head = session.get(AuditHead, 1)
         forks = session.scalar(select(func.count()).select_from(
@@ -111,12 +112,12 @@ def chain_is_whole(ctx) -> tuple[int, int]:
 def event_counts(ctx, card_no: str | None = None) -> Counter:
     from sqlalchemy import select
 
-    from cardctl.storage.models import Event
+    from orm import Event
 
     stmt = select(Event.action, Event.outcome)
     if card_no is not None:
         stmt = stmt.where(Event.card_no == card_no)
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return Counter(f"{action}:{outcome}" for action, outcome in session.execute(stmt))
 
 
@@ -135,12 +136,12 @@ def seed_active_cards(ctx, count: int, pin: str, prefix: str = "S", cost: int | 
     from sqlalchemy import insert
 
     from cardctl.domain import pins
-    from cardctl.storage.models import Card, Holder
+    from orm import Card, Holder
 
     pin_hash = pins.hash_pin(pin, ctx.keys.pepper, cost or ctx.settings.bcrypt_cost)
     now = ctx.now()
     card_nos = [f"{prefix}{i:08d}" for i in range(count)]
-    with ctx.db.write() as session:
+    with orm_write(ctx.db) as session:
         from cardctl.domain.sealed import birth_sealer
 
         seal, hashes = birth_sealer(ctx.keys.data_key), [ctx.keys.id_hash(person(i)) for i in range(count)]
@@ -160,9 +161,9 @@ def seed_pin_locks(ctx, card_nos: Sequence[str], ends: Sequence[datetime]) -> No
     """A PIN lock (3 failures) on each card, ending at the given times."""
     from sqlalchemy import insert, update
 
-    from cardctl.storage.models import Card, Lock
+    from orm import Card, Lock
 
-    with ctx.db.write() as session:
+    with orm_write(ctx.db) as session:
         session.execute(update(Card).where(Card.card_no.in_(list(card_nos))).values(failures=3))
         session.execute(insert(Lock), [
             {"card_no": card_no, "kind": "pin", "reason": "3 consecutive wrong PINs",

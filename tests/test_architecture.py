@@ -150,49 +150,7 @@ def cycles() -> set[tuple[str, ...]]:
 
 # Today's violations, fixed by the branches that move SQL into cardctl/storage/ (docs/architecture.md).
 # The lead empties this when they land; a line whose violation is gone must be deleted.
-PENDING: set[tuple[str, ...]] = {
-    ("database library", "cardctl.services.access", "sqlalchemy"),
-    ("database library", "cardctl.services.arrears", "sqlalchemy"),
-    ("database library", "cardctl.services.cards", "sqlalchemy"),
-    ("database library", "cardctl.services.history", "sqlalchemy"),
-    ("database library", "cardctl.services.lapses", "sqlalchemy"),
-    ("database library", "cardctl.services.lifecycle", "sqlalchemy"),
-    ("database library", "cardctl.services.locks", "sqlalchemy"),
-    ("database library", "cardctl.services.loss", "sqlalchemy"),
-    ("database library", "cardctl.services.operators", "sqlalchemy"),
-    ("database library", "cardctl.services.policies", "sqlalchemy"),
-    ("database library", "cardctl.services.report", "sqlalchemy"),
-    ("database library", "cardctl.services.setup", "alembic"),
-    ("database library", "cardctl.services.setup", "sqlalchemy"),
-    ("database library", "cardctl.services.signing", "sqlalchemy"),
-    ("database library", "cardctl.services.statements", "sqlalchemy"),
-    ("database library", "cardctl.services.status", "sqlalchemy"),
-    ("database library", "cardctl.services.unlock", "sqlalchemy"),
-    ("database library", "cardctl.services.verify", "sqlalchemy"),
-    # services/report.py words labels itself (render/labels.py), as the renderers do
-    ("services -> render", "cardctl.services.report", "cardctl.render.labels"),
-    ("services -> tables/models", "cardctl.services.access", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.arrears", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.audit", "cardctl.storage.models"),
-    ("services -> tables/models", "cardctl.services.cards", "cardctl.storage.models"),
-    ("services -> tables/models", "cardctl.services.history", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.lapses", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.lifecycle", "cardctl.storage.models"),
-    ("services -> tables/models", "cardctl.services.locks", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.loss", "cardctl.storage.models"),
-    ("services -> tables/models", "cardctl.services.operators", "cardctl.storage.models"),
-    ("services -> tables/models", "cardctl.services.policies", "cardctl.storage.models"),
-    ("services -> tables/models", "cardctl.services.report", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.setup", "cardctl.storage.models"),
-    ("services -> tables/models", "cardctl.services.signing", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.statements", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.status", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.unlock", "cardctl.storage.tables"),
-    ("services -> tables/models", "cardctl.services.verify", "cardctl.storage.models"),
-    ("cycle", "cardctl.services.cards", "cardctl.services.lifecycle"),
-    ("cycle", "cardctl.services.context", "cardctl.services.reads", "cardctl.services.statements",
-     "cardctl.services.status"),
-}
+PENDING: set[tuple[str, ...]] = set()
 
 
 def test_the_import_reader_sees_lazy_and_type_checking_imports():

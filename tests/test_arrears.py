@@ -16,7 +16,7 @@ from cardctl.services.arrears import Debtor, add_arrears, pay_arrears
 from cardctl.services.audit import event_log
 from cardctl.services.reads import cards_by_number
 from cardctl.services.unlock import UnlockRequest, unlock_cards
-from cardctl.storage.models import Arrears, Lock
+from orm import Arrears, Lock, orm_read
 from conftest import HOLDERS, issue
 
 UNIT = "91350100M000100Y43"
@@ -70,7 +70,7 @@ def test_money_is_exact_in_fen(ctx, employees):
         add_arrears(ctx, Debtor(card), parse_yuan("0.10"), None)  # 0.1 + 0.1 + 0.1 != 0.3 in floats
     result = pay_arrears(ctx, Debtor(card), parse_yuan("0.30"), "R-1")
     assert (result.before_fen, result.after_fen, result.released) == (30, 0, [card])
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         assert session.scalar(select(func.sum(Arrears.amount_fen))) == 0
 
 
@@ -104,7 +104,7 @@ def test_overpayment_is_refused_audited_and_records_nothing(ctx, employees, paid
     add_arrears(ctx, Debtor(card), 10_000, None)
     with pytest.raises(Refused, match="more than"):
         pay_arrears(ctx, Debtor(card), paid, None)
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         assert session.scalar(select(func.count()).select_from(Arrears)) == 1
     assert [e.outcome for e in event_log(ctx, card, None, None) if e.action == "arrears.pay"] == ["refused"]
     assert kinds(ctx, card) == ["arrears"]
@@ -149,7 +149,7 @@ def test_unit_arrears_lock_every_employee_and_one_payment_releases_them_all(ctx,
     paid = pay_arrears(ctx, Debtor(unit=UNIT), 1_200_000, "BK-0042")
     assert (paid.before_fen, paid.after_fen, paid.released) == (1_200_000, 0, sorted(employees))
     assert all(kinds(ctx, card) == [] for card in employees)
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         causes = session.scalars(select(Lock.end_cause).where(Lock.kind == "arrears")).all()
     assert causes == ["paid"] * 3
 
@@ -206,7 +206,7 @@ def test_bad_arrears_input_exits_2_and_records_nothing(run, ctx, employees, args
     for command in ("add-arrears", "pay-arrears"):
         result = run(command, *args)
         assert result.exit_code == 2, (command, args, result.stderr)
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         assert session.scalar(select(func.count()).select_from(Arrears)) == 0
 
 

@@ -20,6 +20,7 @@ from cardctl.services.context import Context
 from cardctl.services.unlock import UnlockRequest, expire_due, unlock_cards
 from cardctl.services.verify import verify_pin
 from conftest import GOOD_PIN, HOLDERS, issue
+from orm import orm_write, orm_read
 
 WRONG_PINS = ("271828", "314159")  # digits that never occur by chance in timestamps or counts
 WEAK_PIN = "520520"  # offered at activation and refused
@@ -61,18 +62,18 @@ def busy(ctx, clock) -> Context:
 
 
 def run_sql(ctx: Context, sql: str, **params) -> None:
-    with ctx.db.write() as session:
+    with orm_write(ctx.db) as session:
         session.execute(text(sql), params)
 
 
 def event_count(ctx: Context) -> int:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return session.scalar(text("SELECT count(*) FROM events"))
 
 
 def text_cells(ctx: Context):
     """(table, column, value) for every non-empty text value in the database."""
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         tables = inspect(session.connection()).get_table_names()
         for table in tables:
             columns = [column["name"] for column in inspect(session.connection()).get_columns(table)]
@@ -89,7 +90,7 @@ def test_after_normal_activity_the_chain_verifies(busy):
     report = verify_chain(busy)
     assert report.ok and report.problem is None
     assert report.checked == event_count(busy) >= 15
-    with busy.db.read() as session:
+    with orm_read(busy.db) as session:
         actions = set(session.scalars(text("SELECT action || ':' || outcome FROM events")))
     assert {"card.activate:refused", "lock.pin:locked", "lock.unlock:unlocked", "lock.expire:ended"} <= actions
 

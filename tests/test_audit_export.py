@@ -17,6 +17,7 @@ from cardctl.keys import create_key_file
 from cardctl.storage.audit import EventDraft
 from cardctl.storage.audit_export import EVENT_FIELDS
 from helpers_security import CARD, ID_NUMBER, OTHER_ID, PIN, WRONG, Office
+from orm import orm_write
 
 
 @pytest.fixture
@@ -442,8 +443,8 @@ def _peak_export_bytes(ctx, path: Path, batch: int) -> int:
 
 def _append_events(ctx, count: int) -> None:
     drafts = [EventDraft("pin.verify", "wrong_pin", "A00000001", detail={"failures": i % 3}) for i in range(count)]
-    with ctx.db.write() as session:
-        ctx.audit.append(session, drafts, ctx.now())
+    with ctx.db.connect_write() as conn:
+        ctx.audit.append(conn, drafts, ctx.now())
 
 
 def test_export_memory_stays_flat_as_the_trail_grows(ctx, tmp_path):

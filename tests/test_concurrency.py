@@ -20,7 +20,7 @@ from cardctl.config import os_user
 from cardctl.services.arrears import Debtor, add_arrears
 from cardctl.services.context import Context
 from cardctl.services.setup import init_database
-from cardctl.storage.models import Card, Event, Lock
+from orm import Card, Event, Lock, orm_read
 from realproc import (Where, act, bcrypt_many, chain_is_whole, cli_env, event_counts, finish, most_at_once, person,
                       seed_active_cards, seed_pin_locks, spawn_all, start, utc_now, verify_many, wait_reading_stdin)
 
@@ -42,13 +42,13 @@ def where(settings) -> Where:
 
 def open_locks_of(ctx, card_no: str) -> list[str]:
     now = utc_now()
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return sorted(session.scalars(select(Lock.kind).where(
             Lock.card_no == card_no, Lock.ended_at.is_(None), (Lock.ends_at.is_(None)) | (Lock.ends_at > now))))
 
 
 def failures_of(ctx, card_no: str) -> int:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return session.scalar(select(Card.failures).where(Card.card_no == card_no))
 
 
@@ -73,7 +73,7 @@ def test_wrong_pins_from_many_processes_at_once_count_exactly_max_attempts_and_l
     assert [json.loads(out)[0]["result"] for code, out, _ in outcomes if code == 4] == \
         ["locked"] * (PROCESSES - max_attempts)
     assert open_locks_of(live, card) == ["pin"]
-    with live.db.read() as session:
+    with orm_read(live.db) as session:
         assert session.scalar(select(Lock.id).where(Lock.card_no == card).offset(1)) is None  # one lock ever
     assert failures_of(live, card) == max_attempts
     assert event_counts(live, card) == {"pin.verify:wrong_pin": max_attempts, "lock.pin:locked": 1,
@@ -101,7 +101,7 @@ def test_cron_sweeps_on_three_hosts_at_once_end_each_expired_lock_once_with_one_
     reported = [json.loads(line) for _, out, _ in outcomes for line in out.splitlines()]
     assert sorted(record["card_no"] for record in reported) == expired  # each once, over all hosts
     assert {record["result"] for record in reported} == {"expired"}
-    with live.db.read() as session:
+    with orm_read(live.db) as session:
         expiries = Counter(session.scalars(select(Event.card_no).where(Event.action == "lock.expire")))
         still_open = set(session.scalars(select(Lock.card_no).where(Lock.ended_at.is_(None))))
         ended = Counter(session.scalars(select(Lock.end_cause).where(Lock.ended_at.is_not(None))))
@@ -195,7 +195,7 @@ def test_verify_racing_unlock_reset_pin_and_pay_arrears_ends_as_some_serial_orde
     assert told["unlocker"] == ["unlocked"] * ROUNDS  # a lock that binds is never "not locked"
     assert told["resetter"] == ["reset"] * ROUNDS and told["payer"] == ["paid"] * ROUNDS
 
-    with live.db.read() as session:
+    with orm_read(live.db) as session:
         events = session.execute(select(Event.card_no, Event.action, Event.outcome, Event.operator)
                                  .where(Event.seq > before).order_by(Event.seq)).all()
     starts = {**{c: CardModel(PIN, 3, pin_locked=True) for c in locked}, **{c: CardModel(PIN) for c in reset},
@@ -217,7 +217,7 @@ def test_verify_racing_unlock_reset_pin_and_pay_arrears_ends_as_some_serial_orde
 def max_seq(ctx) -> int:
     from sqlalchemy import func
 
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return session.scalar(select(func.max(Event.seq)))
 
 
@@ -237,7 +237,7 @@ def test_audit_appends_from_many_processes_never_fork_or_skip(live, where):
                for outcomes in returned), returned
     after, _ = chain_is_whole(live)
     assert after == before + WRITERS * APPENDS
-    with live.db.read() as session:
+    with orm_read(live.db) as session:
         by_writer = Counter(session.scalars(select(Event.operator).where(Event.seq > before)))
     assert by_writer == {f"writer-{i}": APPENDS for i in range(WRITERS)}
 

@@ -24,7 +24,7 @@ from cardctl.cli import app
 from cardctl.config import os_user
 from cardctl.services.context import Context
 from cardctl.services.setup import init_database
-from cardctl.storage.models import Card, Event, Holder, Lock
+from orm import Card, Event, Holder, Lock, orm_read
 from realproc import TIMEOUT, cli_env, person, run, seed_active_cards, seed_pin_locks, start, utc_now
 
 ROWS = 10_000  # 5 transactions of IMPORT_CHUNK
@@ -55,7 +55,7 @@ def kill_inside_a_write(proc, database, committed) -> int:
 
 def snapshot(ctx: Context) -> dict:
     """The end state, without what differs between two runs of the same work: times, row ids, salts."""
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return {
             "holders": sorted(session.execute(select(Holder.id_hash, Holder.id_masked, Holder.name,
                                                      Holder.id_tail_hash)).all()),

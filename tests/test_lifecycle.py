@@ -21,7 +21,7 @@ from cardctl.services.policies import set_policy
 from cardctl.services.reads import cards_by_number
 from cardctl.services.unlock import NOT_LOCKED, REFUSED, UNLOCKED, UnlockRequest, expire_due, unlock_cards
 from cardctl.services.verify import verify_pin
-from cardctl.storage.models import Lock
+from orm import Lock, orm_read
 from conftest import GOOD_PIN, HOLDERS, issue
 
 NEW_PIN = "702614"
@@ -421,7 +421,7 @@ def test_what_is_owed_and_the_admin_lock_carry_over_to_the_new_card(ctx, active_
     assert (result.carried_locks, result.owed_fen) == (["admin", "arrears"], 30_000)
     assert lock_kinds(ctx, "B00000001") == ["admin", "arrears"]
     assert view(ctx, "B00000001").owed_fen == 30_000
-    with ctx.db.read() as session:  # nothing stays open on the void card
+    with orm_read(ctx.db) as session:  # nothing stays open on the void card
         assert session.scalars(select(Lock.end_cause).where(Lock.card_no == active_card)).all() == \
             ["replaced", "replaced"]
 

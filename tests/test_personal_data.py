@@ -33,6 +33,7 @@ from cardctl.storage.db import normalise_url
 from cardctl.storage.schema import alembic_config
 from conftest import GOOD_PIN, issue
 from id_attack import ENOUGH, birth_spellings, candidates, pg_dump, pg_tables, sqlite_tables
+from orm import orm_write
 
 # (area of the ID number, region of the card, birth date, name): most cards are issued where
 # the holder was registered, two where they moved to
@@ -189,10 +190,10 @@ def test_the_attack_reads_a_guardian_flag_or_an_age_from_the_trail(ctx, database
     narrows a minor's number below the bar, which is why nothing of the kind is recorded now."""
     populate(ctx)
     minor = f"M{len(ADULTS) + 1:08d}"
-    with ctx.db.write() as session:
-        ctx.audit.append(session, [EventDraft("card.activate", "activated", minor,
+    with ctx.db.connect_write() as conn:
+        ctx.audit.append(conn, [EventDraft("card.activate", "activated", minor,
                                               detail={"agent": "440***********0019", "guardian": True})], ctx.now())
-        ctx.audit.append(session, [EventDraft("pin.reset", "refused", f"P{2:08d}", reason=(
+        ctx.audit.append(conn, [EventDraft("pin.reset", "refused", f"P{2:08d}", reason=(
             "the holder is 41, under the region's minor age of 16; a guardian must act"))], ctx.now())
     found = candidates(dump_tables(database, settings, tmp_path))
     narrowed = sorted(count for count in found.values() if count < ENOUGH)

@@ -12,7 +12,7 @@ from cardctl.domain.identity import birth_date_pins, parse_id_number
 from cardctl.domain.pins import COMMON_PINS, parse_pin, weakness
 from cardctl.errors import InvalidInput, Refused
 from cardctl.services.cards import activate
-from cardctl.storage.models import Card, Event, Policy
+from orm import Card, Event, Policy, orm_write, orm_read
 from conftest import GOOD_PIN, HOLDERS, issue
 
 BIRTH = date(1949, 12, 31)  # the first holder's, from 11010519491231002X
@@ -107,13 +107,13 @@ def pending_card(ctx, index: int = 0):
 
 
 def card_state(ctx, card_no: str) -> tuple:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         card = session.get(Card, card_no)
         return card.status, card.pin_hash, card.failures
 
 
 def activation_events(ctx, card_no: str) -> list[tuple]:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return session.execute(select(Event.outcome, Event.reason).where(
             Event.action == "card.activate", Event.card_no == card_no).order_by(Event.seq)).all()
 
@@ -144,7 +144,7 @@ def test_activation_refuses_the_end_of_the_holders_id_number(ctx):
 
 
 def test_activation_refuses_the_default_pin_of_the_cards_region(ctx):
-    with ctx.db.write() as session:
+    with orm_write(ctx.db) as session:
         session.add(Policy(region_prefix="110105", max_attempts=3, lock_hours=24, temp_loss_days=7,
                            default_pin="802417", minor_age=16))
     ctx._policies = None

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from cardctl.errors import DatabaseError
 from cardctl.storage.db import Database
 from helpers_security import CARD, ID_NUMBER, PIN, WRONG, Office
+from orm import orm_write
 
 READS = [("status",), ("status", CARD), ("status", "--summary"), ("status", "--locked", "-o", "csv"),
          ("audit", "verify"), ("audit", "log", "-o", "jsonl"), ("policy", "show"),
@@ -41,7 +42,7 @@ def test_a_read_only_connection_refuses_every_write(office):
     db = Database(office.database.url, read_only=True)
     try:
         with pytest.raises(DatabaseError, match="read-?only"):
-            with db.write() as session:
+            with orm_write(db) as session:
                 session.execute(text("UPDATE policies SET max_attempts = 9"))
     finally:
         db.engine.dispose()

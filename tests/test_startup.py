@@ -25,7 +25,7 @@ CARD, NAME, ID_NUMBER, REGION = "A00000001", "张伟", "11010519491231002X", "11
 # What a read or the idle sweep must never load. The ORM and its classes, bcrypt (PINs),
 # Alembic (migrations), the write-path services, and the modules of other commands.
 NEVER_ON_FAST_PATHS = (
-    "sqlalchemy.orm", "cardctl.storage.models", "bcrypt", "cardctl.domain.pins", "alembic",
+    "sqlalchemy.orm", "bcrypt", "cardctl.domain.pins", "alembic",
     "cardctl.services.cards", "cardctl.services.loss", "cardctl.services.lifecycle", "cardctl.services.verify",
     "cardctl.services.guards",
     "cardctl.cli.cards", "cardctl.cli.operator", "cardctl.cli.lifecycle", "cardctl.cli.arrears",

@@ -21,7 +21,7 @@ from cardctl.services.policies import set_policy
 from cardctl.services.setup import init_database
 from cardctl.services.unlock import UnlockRequest, expire_due, unlock_cards
 from cardctl.services.verify import verify_pin
-from cardctl.storage.models import Card, Event, Holder, Lock
+from orm import Card, Event, Holder, Lock, orm_write, orm_read
 from conftest import GOOD_PIN, HOLDERS, issue
 
 WRONG = "271828"
@@ -39,7 +39,7 @@ def lock_by_pin(ctx, card_no: str) -> None:
 
 def add_lock(ctx, card_no: str, kind: str, *, started=None, ends=None) -> int:
     started = started or ctx.now()
-    with ctx.db.write() as session:
+    with orm_write(ctx.db) as session:
         return session.execute(insert(Lock).returning(Lock.id).values(
             card_no=card_no, kind=kind, reason=f"{kind} set in test", started_at=started, ends_at=ends,
             created_by="tester")).scalar_one()
@@ -49,7 +49,7 @@ def lock_rows(ctx, card_no: str | None = None) -> list[Lock]:
     stmt = select(Lock).order_by(Lock.id)
     if card_no:
         stmt = stmt.where(Lock.card_no == card_no)
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return list(session.scalars(stmt))
 
 
@@ -58,18 +58,18 @@ def open_kinds(ctx, card_no: str) -> list[str]:
 
 
 def failures(ctx, card_no: str) -> int:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return session.get(Card, card_no).failures
 
 
 def events(ctx, action: str) -> list[Event]:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return list(session.scalars(select(Event).where(Event.action == action).order_by(Event.seq)))
 
 
 def dump(ctx) -> dict[str, list[tuple]]:
     """Every row of the tables an unlock could touch, in a fixed order."""
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return {table: [tuple(row) for row in session.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
                 for table in ("cards", "locks", "events", "audit_head")}
 
@@ -448,7 +448,7 @@ def seed_locked_cards(ctx, count: int) -> list[str]:
     from cardctl.domain.sealed import birth_sealer
 
     seal = birth_sealer(ctx.keys.data_key)
-    with ctx.db.write() as session:
+    with orm_write(ctx.db) as session:
         session.execute(insert(Holder), [
             {"id": i + 1, "id_hash": f"{i:064x}", "id_masked": "110***********0000", "id_tail_hash": "0" * 64,
              "name": f"持卡人{i}", "birth_sealed": seal(f"{i:064x}", date(1980, 1, 1))} for i in range(count)])
@@ -465,7 +465,7 @@ def seed_locked_cards(ctx, count: int) -> list[str]:
 
 
 def end_state(ctx, actions: tuple[str, ...]) -> dict:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         locks = sorted(session.execute(select(Lock.card_no, Lock.kind, Lock.ends_at, Lock.ended_at,
                                               Lock.end_cause, Lock.ended_by)).all())
         cards = sorted(session.execute(select(Card.card_no, Card.status, Card.failures)).all())

@@ -16,7 +16,7 @@ from cardctl.services.cards import activate, parse_card_input
 from cardctl.services.reads import cards_by_number
 from cardctl.services.unlock import expire_due
 from cardctl.services.verify import verify_pin
-from cardctl.storage.models import Card, Event, Lock, Policy
+from orm import Card, Event, Lock, Policy, orm_write, orm_read
 from conftest import GOOD_PIN, HOLDERS, issue
 
 WRONG = "271828"  # never appears by chance in timestamps or counts
@@ -26,18 +26,18 @@ def set_policy(ctx, prefix: str, **changes) -> None:
     """Give a region prefix its own policy and drop the context's cached copy."""
     values = {"max_attempts": 3, "lock_hours": 24, "temp_loss_days": 7, "default_pin": "123456",
               "minor_age": 16, **changes}
-    with ctx.db.write() as session:
+    with orm_write(ctx.db) as session:
         session.add(Policy(region_prefix=prefix, **values))
     ctx._policies = None
 
 
 def card_row(ctx, card_no: str) -> Card:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return session.get(Card, card_no)
 
 
 def pin_locks(ctx, card_no: str) -> list[Lock]:
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return list(session.scalars(select(Lock).where(Lock.card_no == card_no, Lock.kind == "pin")
                                     .order_by(Lock.id)))
 
@@ -46,7 +46,7 @@ def events(ctx, action: str, card_no: str | None = None) -> list[Event]:
     stmt = select(Event).where(Event.action == action).order_by(Event.seq)
     if card_no:
         stmt = stmt.where(Event.card_no == card_no)
-    with ctx.db.read() as session:
+    with orm_read(ctx.db) as session:
         return list(session.scalars(stmt))
 
 

@@ -1,9 +1,12 @@
 """How a moment is written in machine output (JSON, JSON lines, CSV): one format for every
-record, whichever layer builds it (domain records, services, renderers)."""
+record, whichever layer builds it (domain records, services, renderers); and how a duration
+is worded."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+
+from ..i18n import _
 
 
 def iso_utc(moment: datetime | str | None) -> str | None:
@@ -18,3 +21,19 @@ def iso_utc(moment: datetime | str | None) -> str | None:
     if moment.tzinfo is None:  # stored times are UTC; a naive one must not be read as the host's zone
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration(seconds: int | None):
+    """Seconds worded as the report words them ('1d 1h', '2h 05m', '1m 05s', '5s'), as a ``Msg``."""
+    if seconds is None:
+        return "-"
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return _("{days}d {hours}h").format(days=days, hours=hours)
+    if hours:
+        return _("{hours}h {minutes:02d}m").format(hours=hours, minutes=minutes)
+    if minutes:
+        return _("{minutes}m {seconds:02d}s").format(minutes=minutes, seconds=secs)
+    return _("{seconds}s").format(seconds=secs)

@@ -12,7 +12,8 @@ import re
 
 from ..domain import reasons
 from ..domain.results import FAMILIES
-from ..i18n import N_, NC_, _, tr
+from ..domain.times import duration  # noqa: F401  (records and tables word durations alike)
+from ..i18n import N_, NC_, tr
 
 ROLE = "role"  # the context of role names: "admin" the role is not "admin" the lock
 
@@ -143,22 +144,6 @@ def value(key: str, raw):
     if key in TERM_COLUMNS and isinstance(raw, str):
         return tr(raw)
     return raw
-
-
-def duration(seconds: int | None):
-    """Seconds worded as the report words them ('1d 1h', '2h 05m', '1m 05s', '5s'), as a ``Msg``."""
-    if seconds is None:
-        return "-"
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return _("{days}d {hours}h").format(days=days, hours=hours)
-    if hours:
-        return _("{hours}h {minutes:02d}m").format(hours=hours, minutes=minutes)
-    if minutes:
-        return _("{minutes}m {seconds:02d}s").format(minutes=minutes, seconds=secs)
-    return _("{seconds}s").format(seconds=secs)
 
 
 def worded_durations(row: dict) -> dict:

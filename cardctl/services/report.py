@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from ..domain.model import CardStatus, EndCause, LockKind, iso
 from ..domain.money import format_fen
+from ..domain.times import duration
 from ..errors import InvalidInput
 from ..i18n import N_, _
 from .context import Context
@@ -307,8 +308,6 @@ def _bucket(seconds: int) -> str:
 def human_seconds(seconds: int | None) -> str | None:
     """The record's English wording ('1d 1h', '2h 05m'), None (an empty cell) without a value;
     tables and pages word it again in the chosen language from the seconds (``labels.worded_durations``)."""
-    from ..render.labels import duration
-
     return None if seconds is None else str(duration(seconds))
 
 

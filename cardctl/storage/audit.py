@@ -12,14 +12,11 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import Connection, select, text
 
 from .tables import audit_head, events
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 GENESIS = "0" * 64
 
@@ -83,23 +80,15 @@ class AuditTrail:
     key: bytes
     actor: Actor
 
-    def append(self, session: Session | Connection, drafts: Sequence[EventDraft], now: datetime) -> int:
-        """Chain and insert ``drafts`` inside the caller's write transaction (a Session or a
-        Core Connection).
+    def append(self, conn: Connection, drafts: Sequence[EventDraft], now: datetime) -> int:
+        """Chain and insert ``drafts`` inside the caller's write transaction.
 
         Three statements whatever the number of drafts: lock and read the head, one
-        executemany of the events, move the head. They go through Core on the
-        session's connection: the ORM's bulk insert builds its parameters row by row
-        and splits the batch wherever a column turns NULL, which costs more than the
-        hashing. Core still applies the column types (UTCDateTime) to every row.
+        executemany of the events, move the head; Core applies the column types
+        (UTCDateTime) to every row.
         """
         if not drafts:
             return 0
-        if isinstance(session, Connection):
-            conn = session
-        else:
-            session.flush()  # objects the caller added go in first, as the ORM's autoflush did
-            conn = session.connection()
         head = audit_head
         key, actor = self.key, self.actor
         postgresql = conn.dialect.name == "postgresql"

@@ -20,7 +20,7 @@ import contextlib
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, ContextManager, Iterator
+from typing import Callable, ContextManager, Iterator
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -29,9 +29,6 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, Programm
 from ..errors import DatabaseError, InvalidInput
 from ..i18n import _
 from . import SCHEMA_REVISION
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 
 # pg_advisory_xact_lock key every PostgreSQL write transaction takes first: the
@@ -241,39 +238,20 @@ class Database:
 
     # -- transactions --------------------------------------------------------------
     #
-    # Two forms of each: an ORM Session for the use cases that load, decide and change
-    # objects, and a Core Connection for the read paths and the cron sweep, which run a
-    # few set-based statements and so start without importing the ORM at all.
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[Session]:
-        """A write transaction: BEGIN IMMEDIATE on SQLite; commit on success, roll back on error."""
-        from sqlalchemy.orm import Session
-
-        with self.translate_errors(), Session(self.engine, expire_on_commit=False) as session:
-            with session.begin():
-                with self._guarded(session, self.lock_writers(session)):
-                    yield session
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[Session]:
-        """A read transaction that takes no write lock and sees one snapshot throughout."""
-        from sqlalchemy.orm import Session
-
-        with self.translate_errors(), Session(self._reader(), expire_on_commit=False) as session:
-            with session.begin():
-                yield session
+    # Core connections only (the stores, ``storage/stores``); a use case gets them wrapped
+    # in a ``Tx`` by ``Context.write()`` / ``Context.read()``.
 
     @contextlib.contextmanager
     def connect_write(self) -> Iterator[Connection]:
-        """``write()`` on a Core connection: the same lock, commit and roll-back."""
+        """A write transaction: BEGIN IMMEDIATE on SQLite, the advisory write lock on PostgreSQL;
+        commit on success, roll back on error."""
         with self.translate_errors(), self.engine.begin() as conn:
             with self._guarded(conn, self.lock_writers(conn)):
                 yield conn
 
     @contextlib.contextmanager
     def connect_read(self) -> Iterator[Connection]:
-        """``read()`` on a Core connection: no write lock, one snapshot."""
+        """A read transaction that takes no write lock and sees one snapshot throughout."""
         with self.translate_errors(), self._reader().begin() as conn:
             yield conn
 

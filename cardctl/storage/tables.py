@@ -1,9 +1,7 @@
 """Tables of cardctl as SQLAlchemy Core ``Table`` objects, declared once for SQLite and PostgreSQL.
 
-The single declaration of the schema: the migrations' target metadata, the Core
-statements of the read paths and the cron sweep (which never load the ORM, so a
-command that needs one card's status starts in a fraction of the time), and the
-ORM classes in ``models.py``, which are mapped onto these same tables.
+The single declaration of the schema: the migrations' target metadata and every Core
+statement of the stores (``storage/stores``); cardctl uses no ORM.
 
 Times are stored as naive UTC (``UTCDateTime``) so the same bound values
 compare correctly on both engines; money is integer fen.

@@ -1,19 +1,20 @@
-"""ORM classes for the write paths, mapped onto the Core tables of ``tables.py``.
+"""The tests' own view of the database: ORM classes over cardctl's Core tables, and sessions.
 
-The schema is declared once, in ``tables.py``; these classes add identity-mapped
-objects (``session.get(Card, …)``, ``session.add(…)``) for the use cases that load a
-row, decide, and change it. Read paths and the cron sweep use the tables directly and
-never import this module, which keeps SQLAlchemy's ORM out of their start-up.
+cardctl itself touches the database only through its stores (SQLAlchemy Core); the tests
+inspect and arrange rows behind its back, as someone with their own SQL client would,
+and the ORM keeps those checks short.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import Iterator, Optional
 
-from sqlalchemy.orm import DeclarativeBase, Mapped
+import contextlib
 
-from . import tables
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session
+
+from cardctl.storage import tables
 
 
 class Base(DeclarativeBase):
@@ -142,3 +143,21 @@ class Operator(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str]
     disabled_at: Mapped[Optional[datetime]]
+
+
+@contextlib.contextmanager
+def orm_write(db) -> Iterator[Session]:
+    """A write transaction of ``db`` (a ``storage.db.Database``) as an ORM session: the same
+    write lock as cardctl's writers; commits on success."""
+    with db.connect_write() as conn:
+        with Session(conn, expire_on_commit=False) as session:
+            yield session
+            session.flush()
+
+
+@contextlib.contextmanager
+def orm_read(db) -> Iterator[Session]:
+    """A read transaction of ``db`` as an ORM session: one snapshot, no write lock."""
+    with db.connect_read() as conn:
+        with Session(conn, expire_on_commit=False) as session:
+            yield session
