@@ -282,7 +282,7 @@ def verify_many(barrier, queue, index: int, where: Where, operator: str, pins_in
         verify_pin(ctx, *pins_in_turn[0])  # the first call pays for imports and SQL compilation
         checks: list[tuple[float, float]] = []
         writes: list[tuple[float, float]] = []
-        check_pin, write = pins.check_pin, Database.write
+        check_pin, write = pins.check_pin, Database.connect_write
 
         def timed_check(*args, **kwargs):
             began = time.monotonic()
@@ -295,12 +295,12 @@ def verify_many(barrier, queue, index: int, where: Where, operator: str, pins_in
         def timed_write(self):
             began = time.monotonic()
             try:
-                with write(self) as session:
-                    yield session
+                with write(self) as conn:
+                    yield conn
             finally:
                 writes.append((began, time.monotonic()))
 
-        pins.check_pin, Database.write = timed_check, timed_write
+        pins.check_pin, Database.connect_write = timed_check, timed_write
         barrier.wait(timeout=TIMEOUT)
         started = time.monotonic()
         results = [verify_pin(ctx, card_no, pin).result for card_no, pin in pins_in_turn]

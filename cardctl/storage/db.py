@@ -54,7 +54,11 @@ def normalise_url(raw: str) -> str:
     """A SQLAlchemy URL, or a plain file path meaning SQLite."""
     if "://" in raw:
         return raw
-    return "sqlite:///" + str(Path(raw).expanduser().resolve())
+    try:
+        return "sqlite:///" + str(Path(raw).expanduser().resolve())
+    except (RuntimeError, OSError):  # a symbolic link that leads back to itself (RuntimeError before 3.13)
+        raise InvalidInput(_("--db {db}: the path cannot be followed (a symbolic link that loops?)").format(
+            db=shown_path(raw))) from None
 
 
 # (backend, driver) pairs cardctl runs on and is tested with; the driver "" is the URL's default
