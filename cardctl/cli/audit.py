@@ -248,7 +248,7 @@ def _event_fields(event) -> dict:
     at = iso(event.at) if isinstance(event.at, datetime) else event.at
     return {"seq": event.seq, "at": at, "actor": event.actor, "operator": event.operator,
             "os_user": event.os_user, "channel": event.channel, "action": event.action, "card_no": event.card_no,
-            "outcome": event.outcome, "reason": reasons.for_record(event.reason)}
+            "outcome": event.outcome, "reason": reasons.worded(event.reason, translate=False)}
 
 
 @audit_app.command("log", epilog=examples(
