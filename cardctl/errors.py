@@ -174,10 +174,7 @@ class IdentityMismatch(Refused):
 
     condition = Condition.IDENTITY_MISMATCH
 
-    def __init__(self, card_no: str, action: str | None = None) -> None:
-        if action is None:  # one argument: a ready message (services/cards.py's subclass, until dropped)
-            super().__init__(card_no)
-            return
+    def __init__(self, card_no: str, action: str) -> None:
         super().__init__(_("the ID number given does not match the holder of card {card}; {action} refused").format(
             card=card_no, action=term(action)))
         self.card_no = card_no

@@ -186,7 +186,7 @@ def test_every_command_and_group_shows_help_in_the_chosen_language():
 
 
 def test_the_channel_option_names_the_channels_an_operator_may_give():
-    from cardctl.cli.common import ChannelOpt
+    from cardctl.cli.options import ChannelOpt
     from cardctl.config import OPERATOR_CHANNELS
 
     help_text = ChannelOpt.__metadata__[0].help

@@ -16,7 +16,8 @@ from ..errors import ChainBroken, InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import App, OutputOpt, Runtime, edge, examples, message, parse_time, runtime, warn
+from .common import App, Runtime, edge, examples, message, parse_time, runtime, warn
+from .options import OutputOpt
 
 PublicKeyOpt = Annotated[str | None, typer.Option(
     "--public-key", help=N_("The public signing key (64 hex digits, or a file holding them) to check signatures "

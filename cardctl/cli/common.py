@@ -21,8 +21,6 @@ from ..i18n import N_, _, localize
 from ..render.formats import literal
 from .console import err
 from .options import quiet_option
-# declared in cli/options.py; imported from here by the command modules not yet switched to it
-from .options import AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, PinStdinOpt  # noqa: F401
 
 
 @dataclass

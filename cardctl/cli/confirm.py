@@ -18,7 +18,6 @@ from ..errors import Cancelled
 from ..i18n import _, localize
 from ..render.formats import literal
 from .console import err
-from .options import YesOpt  # noqa: F401 - declared there; imported from here by unswitched commands
 
 YES = frozenset({"y", "yes", "是", "是的", "好", "确认"})
 

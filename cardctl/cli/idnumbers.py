@@ -17,7 +17,6 @@ import sys
 
 from ..errors import InvalidInput
 from ..i18n import _, localize
-from .options import IdStdinOpt  # noqa: F401 - declared there; imported from here by unswitched commands
 
 # Msg objects: worded in the chosen language only when shown
 HOLDER, AGENT = _("Holder's ID number"), _("Agent's or guardian's ID number")

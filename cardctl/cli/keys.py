@@ -16,7 +16,8 @@ from ..errors import KeyFileError
 from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import App, OutputOpt, edge, examples, message, runtime
+from .common import App, edge, examples, message, runtime
+from .options import OutputOpt
 
 key_app = App(help=N_("Role key files and the signing key."), no_args_is_help=True,
               epilog=examples("cardctl key export --role auditor auditor.key", "cardctl key show"))

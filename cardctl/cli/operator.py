@@ -12,8 +12,9 @@ from ..errors import InvalidInput
 from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import App, ChannelOpt, OutputOpt, edge, examples, message, runtime
-from .confirm import YesOpt, at_terminal, confirm
+from .common import App, edge, examples, message, runtime
+from .confirm import at_terminal, confirm
+from .options import ChannelOpt, OutputOpt, YesOpt
 
 operator_app = App(
     help=N_("Operators and their roles: auditor (read only), staff (card actions), admin (policy, "

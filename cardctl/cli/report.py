@@ -10,8 +10,9 @@ from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..i18n import N_, _, tr
 from ..render.formats import OutputFormat, write_csv, write_jsonl
-from .common import OutputOpt, edge, examples, message, parse_time, runtime
-from .status import AsOfOpt, RegionOpt, parse_as_of, parse_region_option
+from .common import edge, examples, message, parse_time, runtime
+from .options import AsOfOpt, OutputOpt, RegionOpt
+from .status import parse_as_of, parse_region_option
 
 TABLE_ROWS = 100  # rows of one section in a table; JSON, JSON lines and CSV carry them all
 TITLES = {

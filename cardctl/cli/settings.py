@@ -11,8 +11,9 @@ from ..domain.roles import Role
 from ..i18n import N_, _, term
 from ..render.formats import OutputFormat, emit
 from ..render.tables import result_table
-from .common import App, ChannelOpt, OutputOpt, edge, examples, message, runtime
-from .confirm import YesOpt, at_terminal, confirm
+from .common import App, edge, examples, message, runtime
+from .confirm import at_terminal, confirm
+from .options import ChannelOpt, OutputOpt, YesOpt
 
 settings_app = App(
     help=N_("Database-wide settings, the same for every client: the bcrypt cost of PIN hashes."),

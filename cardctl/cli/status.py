@@ -15,14 +15,11 @@ from ..errors import CardNotFound, InvalidInput
 from ..i18n import N_, _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import card_table, summary_table
-from .common import OutputOpt, edge, examples, parse_time, runtime
+from .common import edge, examples, parse_time, runtime
+from .options import AsOfOpt, OutputOpt, RegionOpt
 
 TABLE_LIMIT = 100
 
-AsOfOpt = Annotated[str | None, typer.Option(
-    "--as-of", help=N_("ISO-8601 time (local if no zone): the cards as they stood then, rebuilt from the audit trail."),
-    show_default=False)]
-RegionOpt = Annotated[str | None, typer.Option("--region", help=N_("Area code or prefix (e.g. 4403)."))]
 
 
 def register(app: typer.Typer) -> None:

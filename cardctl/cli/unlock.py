@@ -18,10 +18,10 @@ from ..render.formats import OutputFormat
 from ..render.tables import result_table
 from . import progress
 from ..config import SYSTEM_CHANNEL
-from .common import (AgentIdOpt, AgentNameOpt, ChannelOpt, OutputOpt, check_channel, edge, examples, message,
-                     runtime)
-from .confirm import YesOpt, at_terminal, confirm
-from .idnumbers import IdStdinOpt, id_numbers, refuse_stdin_twice
+from .common import check_channel, edge, examples, message, runtime
+from .confirm import at_terminal, confirm
+from .idnumbers import id_numbers, refuse_stdin_twice
+from .options import AgentIdOpt, AgentNameOpt, ChannelOpt, IdStdinOpt, OutputOpt, YesOpt
 
 
 def register(app: typer.Typer) -> None:

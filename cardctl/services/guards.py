@@ -8,15 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import errors
 from ..domain import pins
 from ..domain.identity import IdNumber, birth_date_pins
 from ..domain.lifecycle import representation_problem
 from ..domain.events import Outcome
 from ..domain.records import CardRecord, HolderRecord
 from ..domain.sealed import SealBroken, open_birth_date
-from ..errors import CardctlError, CardNotFound, DatabaseError, Refused, WeakPin
-from ..i18n import _, term
+from ..errors import CardctlError, CardNotFound, DatabaseError, IdentityMismatch, Refused, WeakPin
+from ..i18n import _
 from ..storage.audit import EventDraft
 from .context import Context
 
@@ -47,14 +46,6 @@ def check_identity(ctx: Context, tx: Tx, card: CardRecord, id_number: IdNumber, 
     if holder.id_hash != ctx.keys.id_hash(id_number.value):
         raise IdentityMismatch(card.card_no, action)
     return holder
-
-
-class IdentityMismatch(errors.IdentityMismatch):
-    def __init__(self, card_no: str, action: str) -> None:
-        super().__init__(_("the ID number given does not match the holder of card {card}; {action} refused").format(
-            card=card_no, action=term(action)))
-        self.card_no = card_no
-        self.action = action
 
 
 def check_representation(ctx: Context, tx, card, person: IdNumber, agent: Agent | None) -> dict[str, Any]:
