@@ -42,7 +42,7 @@ def _debtor(card_no: str | None, unit: str | None):
 
     if (card_no is None) == (unit is None):
         raise InvalidInput(_("name either a card number or --unit USCC"))
-    return Debtor(parse_card_no(card_no)) if card_no else Debtor(unit=parse_uscc(unit))
+    return Debtor(parse_card_no(card_no)) if card_no is not None else Debtor(unit=parse_uscc(unit))
 
 
 def add_arrears(
