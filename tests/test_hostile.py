@@ -57,6 +57,7 @@ def generated(tmp_path_factory) -> Path:
     (folder / "endless.csv").write_text(HEADER + "A" * (3 << 20))
     os.mknod(folder / "zero", stat.S_IFCHR | 0o666, os.makedev(1, 5))  # /dev/zero's numbers (needs root)
     os.symlink(folder / "loop", folder / "loop")  # a link that names itself
+    os.mkfifo(folder / "fifo")
     return folder
 
 

@@ -101,6 +101,10 @@ def checked_url(raw: str) -> str:
     if path and path != ":memory:" and os.path.isdir(path):
         raise InvalidInput(_("--db {db} is a directory, not a database file; name a file in it, e.g. {db}/cardctl.db")
                            .format(db=path.rstrip("/") or "/"))
+    if path and path != ":memory:" and os.path.exists(path) and not os.path.isfile(path):
+        # a FIFO or a device: SQLite would wait on it for ever, or read a stream as a database
+        raise InvalidInput(_("--db {db} is not a regular file (a pipe or a device?); name a database file").format(
+            db=shown_path(path)))
     return url
 
 
