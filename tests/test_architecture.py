@@ -6,13 +6,12 @@ cardctl, read with ``ast`` — at the top, inside a function (a lazy import) and
   SQLAlchemy, Alembic or psycopg. The composition root, services/context.py, opens
   ``storage.db.Database`` and needs none of them itself, so nothing is exempt (``SQL_EXEMPT``).
 - The layers: domain imports no services, storage, cli or render; services import no cli or
-  render, and no table or ORM model (storage/tables.py, storage/models.py: a use case calls
-  stores); storage imports no services or cli; render imports no services, storage or cli.
+  render, and no table (storage/tables.py: a use case calls stores); storage imports no
+  services or cli; render imports no services, storage or cli.
 - No import cycle between cardctl modules, lazy imports counted.
 
-``PENDING`` lists the violations of today, each to be fixed by the storage-layer branches.
-The test fails on any violation not listed, and on any listed one that is gone (so the list
-cannot rot): whoever fixes one deletes its line; the lead empties it when those branches land.
+``PENDING`` lists known violations while they are being fixed (none today). The test fails on
+any violation not listed, and on any listed one that is gone, so the list cannot rot.
 """
 
 from __future__ import annotations
@@ -148,8 +147,7 @@ def cycles() -> set[tuple[str, ...]]:
     return found
 
 
-# Today's violations, fixed by the branches that move SQL into cardctl/storage/ (docs/architecture.md).
-# The lead empties this when they land; a line whose violation is gone must be deleted.
+# Known violations being fixed (docs/architecture.md); a line whose violation is gone must be deleted.
 PENDING: set[tuple[str, ...]] = set()
 
 
