@@ -192,10 +192,6 @@ class Context:
     def policies(self, source: PolicySource) -> dict[str, Policy]:
         """Every region's policy, read once: from a read store, or a transaction (``stores.Tx``)."""
         if self._policies is None:
-            if not isinstance(source, PolicySource):  # a use case still handed an ORM session or connection
-                from ..storage.stores.reads import CoreReads
-
-                source = CoreReads(source)
             self._policies = source.policies_by_region()
         return self._policies
 
