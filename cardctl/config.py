@@ -77,6 +77,9 @@ class Settings:
     operator: str
     os_user: str
     channel: str = "counter"
+    # where a PIN is tried: a counter PC, bank branch or self-service terminal (verify/change-pin
+    # --terminal), written on the events; None when not given
+    terminal: str | None = None
     # CARDCTL_BCRYPT_COST: None when unset. It may only raise the database's cost (domain/hashing.py),
     # unless CARDCTL_TEST_LOW_COST=1, the test suite's switch
     bcrypt_cost: int | None = None

@@ -248,7 +248,8 @@ def _event_record(event) -> dict:
 def _event_fields(event) -> dict:
     at = iso(event.at) if isinstance(event.at, datetime) else event.at
     return {"seq": event.seq, "at": at, "actor": event.actor, "operator": event.operator,
-            "os_user": event.os_user, "channel": event.channel, "action": event.action, "card_no": event.card_no,
+            "os_user": event.os_user, "channel": event.channel, "terminal": event.terminal, "run_id": event.run_id,
+            "action": event.action, "card_no": event.card_no,
             "outcome": event.outcome, "reason": reasons.worded(event.reason, translate=False)}
 
 

@@ -12,6 +12,8 @@ class Action(StrEnum):
     ACCESS_REFUSED = "access.refused"
     ARREARS_ADD = "arrears.add"
     ARREARS_PAY = "arrears.pay"
+    BATCH_END = "batch.end"  # a batch run's first and last events (services/runs.py)
+    BATCH_START = "batch.start"
     CARD_ACTIVATE = "card.activate"
     CARD_ISSUE = "card.issue"
     CARD_REISSUE = "card.reissue"

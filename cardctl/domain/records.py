@@ -95,6 +95,8 @@ class EventRecord:
     reason: str | None
     detail: str | None
     actor: str | None
+    terminal: str | None = None  # where a PIN was tried (migration 0006)
+    run_id: str | None = None  # the batch run it belongs to
     damaged: tuple[str, ...] = ()
 
 

@@ -57,6 +57,8 @@ class Context:
     _server_offset: timedelta | None = field(default=None, repr=False)
     _write_now: datetime | None = field(default=None, repr=False)
     _database_cost: int | None = field(default=None, repr=False)  # the database's bcrypt cost, read when first needed
+    # the batch run in progress (services/runs.py): written on every event while it is set
+    run_id: str | None = None
 
     @classmethod
     def open(cls, settings: Settings, clock: Clock = system_clock, read_only: bool = False) -> "Context":
@@ -158,7 +160,8 @@ class Context:
     def audit(self) -> AuditTrail:
         from ..storage.audit import Actor, AuditTrail
 
-        actor = Actor(self.settings.operator, self.settings.os_user, self.settings.channel)
+        actor = Actor(self.settings.operator, self.settings.os_user, self.settings.channel,
+                      self.settings.terminal, self.run_id)
         return AuditTrail(self.keys.audit_key, actor)
 
     def check_key(self) -> None:

@@ -2,4 +2,4 @@
 
 # Bumped with every Alembic revision; checked on open without loading Alembic (storage/db.py)
 # or SQLAlchemy (storage/lite.py).
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"

@@ -38,9 +38,17 @@ class EventDraft:
 
 @dataclass(frozen=True)
 class Actor:
+    """Who acts, and where: written on every event of one append."""
+
     operator: str
     os_user: str
     channel: str
+    terminal: str | None = None  # the counter PC, bank branch or self-service terminal (--terminal)
+    run_id: str | None = None  # the batch run the events belong to (services/runs.py)
+
+
+# hashed after the actor, in this order, when either is set (migration 0006)
+PLACE_FIELDS = ("terminal", "run_id")
 
 
 def canonical(row: dict[str, Any]) -> str:
@@ -53,12 +61,18 @@ def _content(at_iso: str, recorded_iso: str, row: dict[str, Any]) -> str:
     user) comes last, and only when set: events written before it existed (migration 0004)
     keep the form they were hashed in, and blanking a newer event's actor changes its content.
     On PostgreSQL ``cardctl_record_refusal`` (migration 0004) builds this same text, byte for byte.
+
+    ``terminal`` and ``run_id`` (migration 0006) follow as one object holding those that are set,
+    only when one is: older events and refusals keep their form, and blanking either changes it.
     """
     content = [at_iso, recorded_iso, row["operator"], row["os_user"], row["channel"], row["action"],
                row["card_no"], row["outcome"], row["reason"], row["detail"]]
     actor = row.get("actor")
-    if actor is not None:
+    place = {name: row[name] for name in PLACE_FIELDS if row.get(name) is not None}
+    if actor is not None or place:
         content.append(actor)
+    if place:
+        content.append(place)
     return _CONTENT_JSON.encode(content)
 
 
@@ -112,7 +126,7 @@ class AuditTrail:
                 "channel": actor.channel, "action": draft.action, "card_no": draft.card_no,
                 "outcome": draft.outcome, "reason": draft.reason,
                 "detail": _DETAIL_JSON.encode(draft.detail) if draft.detail else None,
-                "actor": login, "prev_hash": prev,
+                "actor": login, "terminal": actor.terminal, "run_id": actor.run_id, "prev_hash": prev,
             }
             content = _content(draft.at.isoformat() if draft.at else now_iso, now_iso, row)
             row["hash"] = prev = _hmac(key, prev, content)

@@ -33,6 +33,8 @@ EVENT_FIELDS = ("seq", "at", "recorded_at", "operator", "os_user", "channel", "a
 # who really acted (migration 0004): in a line only when the event has it, so exports of older
 # events keep the fields they always had; a line without it is hashed in the older form
 ACTOR_FIELD = "actor"
+# where and in which batch run (migration 0006): likewise only when set
+PLACE_FIELDS = ("terminal", "run_id")
 _LINE_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 _MAC_JSON = json.JSONEncoder(ensure_ascii=True, sort_keys=True, separators=(",", ":"))
 

@@ -26,7 +26,7 @@ from ..i18n import _
 from ..keys import Keys
 from .audit import GENESIS, content_of
 from .audit_walk import ChainWalk
-from .audit_export import ACTOR_FIELD, EVENT_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac, signature_message
+from .audit_export import ACTOR_FIELD, EVENT_FIELDS, PLACE_FIELDS, FORMAT, MAX_LINE, VERSION, end_fields, mac, signature_message
 
 _REQUIRED_TEXT = ("at", "recorded_at", "operator", "os_user", "channel", "action", "outcome",
                   "prev_hash", "hash")
@@ -208,10 +208,11 @@ def _header_problem(header: dict[str, Any]) -> str | None:
 def _event_problem(record: Any) -> str | None:
     if not isinstance(record, dict):
         return _("not a JSON object")
-    if set(record) - {ACTOR_FIELD} != set(EVENT_FIELDS):
+    if set(record) - {ACTOR_FIELD, *PLACE_FIELDS} != set(EVENT_FIELDS):
         return _("its fields are not an event's")
-    if ACTOR_FIELD in record and not isinstance(record[ACTOR_FIELD], str):
-        return _("{field} is not text").format(field=ACTOR_FIELD)
+    for name in (ACTOR_FIELD, *PLACE_FIELDS):
+        if name in record and not isinstance(record[name], str):
+            return _("{field} is not text").format(field=name)
     if not _is_int(record["seq"]):
         return _("{field} is not a whole number").format(field="seq")
     for name in _REQUIRED_TEXT:

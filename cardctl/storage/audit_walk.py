@@ -20,10 +20,10 @@ from sqlalchemy import LargeBinary, case, cast, func, literal, select
 
 from ..i18n import _
 from .audit import GENESIS, _hmac, content_of
-from .audit_export import ACTOR_FIELD, EVENT_FIELDS
+from .audit_export import ACTOR_FIELD, EVENT_FIELDS, PLACE_FIELDS
 
-# what a walk of the database reads: every hashed field, and the actor when there is one
-STORED_FIELDS = (*EVENT_FIELDS, ACTOR_FIELD)
+# what a walk of the database reads: every hashed field, and the actor, terminal and run when set
+STORED_FIELDS = (*EVENT_FIELDS, ACTOR_FIELD, *PLACE_FIELDS)
 from .tables import audit_head, events
 
 TIMES = ("at", "recorded_at")
@@ -190,8 +190,9 @@ def record_of(raw: dict[str, Any]) -> dict[str, Any]:
             raise Damaged(name, seq)
         else:
             record[name] = value
-    if record.get(ACTOR_FIELD, "") is None:  # written before the actor was recorded
-        del record[ACTOR_FIELD]
+    for name in (ACTOR_FIELD, *PLACE_FIELDS):
+        if record.get(name, "") is None:  # not set, or written before it was recorded
+            del record[name]
     return record
 
 

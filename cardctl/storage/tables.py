@@ -7,7 +7,8 @@ Times are stored as naive UTC (``UTCDateTime``) so the same bound values
 compare correctly on both engines; money is integer fen.
 
 Partial indexes live in the migrations only (0001): ``uq_cards_live_holder`` (one
-live card per holder), ``ix_locks_card_open`` and ``ix_locks_pin_due``. Declaring them
+live card per holder), ``ix_locks_card_open`` and ``ix_locks_pin_due``; ``ix_events_batches``
+(0006, the batch runs' start and end events). Declaring them
 here needs ``postgresql_where=``, which loads the PostgreSQL dialect on every start-up,
 even on SQLite; tests/test_schema.py checks the database has them.
 """
@@ -19,6 +20,7 @@ from typing import Optional
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 from .lite import aware_utc, naive_utc
@@ -86,6 +89,10 @@ policies = Table(
     _required("temp_loss_days", Integer),
     _required("default_pin", String(6)),
     _required("minor_age", Integer),
+    # escalation to a counter visit (migration 0006): the Nth PIN lock within the window does
+    # not end by itself; 0 is off (docs/domain.md, "Escalation to a counter visit")
+    _required("escalate_after", Integer, server_default="0"),
+    _required("escalate_window_days", Integer, server_default="30"),
 )
 
 # An insured person (参保人). The ID number is kept only keyed-hashed and masked; nothing
@@ -137,6 +144,8 @@ locks = Table(
     _optional("end_cause", String(16)),
     _optional("ended_by", Text),
     _required("created_by", Text),
+    # a PIN lock that escalated to a counter visit (migration 0006): only an identity check ends it
+    _required("escalated", Boolean, server_default=false()),
     # open locks by card and due PIN locks by end time: partial indexes, see above
     Index("ix_locks_card_all", "card_no", "started_at"),
 )
@@ -171,6 +180,10 @@ events = Table(
     # who really acted, as the system established it: the database login on PostgreSQL (its
     # trigger writes it, whatever the client sent), the OS user on SQLite; NULL before 0004
     _optional("actor", Text),
+    # where a PIN was tried (verify/change-pin --terminal) and the batch run an event belongs to
+    # (migration 0006); hashed after the actor when either is set (storage/audit.py)
+    _optional("terminal", String(64)),
+    _optional("run_id", String(40), index=True),
     _required("prev_hash", String(64)),
     _required("hash", String(64)),
 )

@@ -22,7 +22,7 @@ from ..tables import audit_head, events, signed_heads
 from .base import Store
 
 LOG_FIELDS = ("seq", "at", "recorded_at", "operator", "os_user", "channel", "action", "card_no", "outcome",
-              "reason", "detail", "actor")
+              "reason", "detail", "actor", "terminal", "run_id")
 
 
 def _text(value: Any) -> tuple[str | None, bool]:
