@@ -95,17 +95,24 @@ SQLITE = {'schema_revision': ('SELECT alembic_version.version_num \nFROM alembic
                    {'now': 'utc'},
                    {'status_1': 'lost', 'loss_kind_1': 'temporary'},
                    (('due', None),)),
- 'cards_by_region_status': ('SELECT cards.region, CASE WHEN (cards.status = :status_1 AND cards.loss_kind = '
-                            ':loss_kind_1 AND cards.loss_lapses_at <= :now) THEN :param_1 ELSE cards.status '
-                            'END AS status, count(*) AS cards \n'
-                            'FROM cards GROUP BY cards.region, CASE WHEN (cards.status = :status_1 AND '
-                            'cards.loss_kind = :loss_kind_1 AND cards.loss_lapses_at <= :now) THEN :param_1 '
-                            'ELSE cards.status END ORDER BY cards.region, CASE WHEN (cards.status = '
-                            ':status_1 AND cards.loss_kind = :loss_kind_1 AND cards.loss_lapses_at <= :now) '
-                            'THEN :param_1 ELSE cards.status END',
-                            {'now': 'utc'},
-                            {'status_1': 'lost', 'loss_kind_1': 'temporary', 'param_1': 'active'},
-                            (('region', None), ('status', None), ('cards', None))),
+ 'cards_by_region': ('SELECT cards.region, count(*) AS cards \n'
+                     'FROM cards GROUP BY cards.region ORDER BY cards.region',
+                     {},
+                     {},
+                     (('region', None), ('cards', None))),
+ 'cards_not_active_by_region': ('SELECT cards.region, CASE WHEN (cards.status = :status_1 AND '
+                                'cards.loss_kind = :loss_kind_1 AND cards.loss_lapses_at <= :now) THEN '
+                                ':param_1 ELSE cards.status END AS status, count(*) AS cards \n'
+                                'FROM cards \n'
+                                "WHERE cards.status IN ('pending', 'lost', 'void') GROUP BY cards.region, "
+                                'CASE WHEN (cards.status = :status_1 AND cards.loss_kind = :loss_kind_1 AND '
+                                'cards.loss_lapses_at <= :now) THEN :param_1 ELSE cards.status END ORDER BY '
+                                'cards.region, CASE WHEN (cards.status = :status_1 AND cards.loss_kind = '
+                                ':loss_kind_1 AND cards.loss_lapses_at <= :now) THEN :param_1 ELSE '
+                                'cards.status END',
+                                {'now': 'utc'},
+                                {'status_1': 'lost', 'loss_kind_1': 'temporary', 'param_1': 'active'},
+                                (('region', None), ('status', None), ('cards', None))),
  'cards_locked_by_kind': ('SELECT locks.kind, count(DISTINCT locks.card_no) AS cards, count(DISTINCT CASE '
                           'WHEN locks.escalated THEN locks.card_no END) AS escalated \n'
                           'FROM locks \n'

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ContextManager, Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
 
-from ..domain.model import LockView
+from ..domain.model import CardStatus, LockView
 from ..domain.policy import Policy
 from ..domain.roles import Role, Standing
 
@@ -180,13 +180,27 @@ class NamedReads:
         lag, oldest = self._rows("sweep_lag", {"now": now})[0]
         head = self._rows("audit_head", {})
         return MetricFigures(
-            cards=[tuple(row) for row in self._rows("cards_by_region_status", {"now": now})],
+            cards=self._cards_by_region_status(now),
             locked={kind: (cards, escalated) for kind, cards, escalated
                     in self._rows("cards_locked_by_kind", {"now": now})},
             unrecorded=lag, oldest_unrecorded=oldest,
             opened=dict(self._rows("locks_opened_since", {"since": since})),
             head_seq=head[0][0] if head else None, head_recorded_at=head[0][1] if head else None,
             last_sweep_at=self._last_batch_end(sweep))
+
+    def _cards_by_region_status(self, now: datetime) -> list[tuple[str, str, int]]:
+        """(region, effective status, cards), in that order: each region's total less its cards
+        that are not active (see statements._cards_not_active_by_region)."""
+        counts = {(region, status): count for region, status, count
+                  in self._rows("cards_not_active_by_region", {"now": now})}
+        not_active: dict[str, int] = defaultdict(int)
+        for (region, status), count in counts.items():
+            if status != CardStatus.ACTIVE:
+                not_active[region] += count
+        for region, total in self._rows("cards_by_region", {}):
+            if total > not_active[region]:  # the lapsed reports counted as active are among them
+                counts[region, CardStatus.ACTIVE.value] = total - not_active[region]
+        return sorted((region, status, count) for (region, status), count in counts.items())
 
     def _last_batch_end(self, command: str) -> datetime | None:
         """When the newest ``batch.end`` of ``command`` was recorded: newest first over

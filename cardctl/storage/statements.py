@@ -131,12 +131,21 @@ SINCE = bindparam("since", type_=UTCDateTime)
 BATCH_ACTIONS = events.c.action.in_([literal_column("'batch.start'"), literal_column("'batch.end'")])
 
 
-def _cards_by_region_status() -> Select:
-    """One pass over the cards: the effective status (a lapsed temporary loss report is active)."""
+def _cards_by_region() -> Select:
+    """Cards per region, over ix_cards_region alone (a covering index: no card row is read)."""
+    return select(cards.c.region, func.count().label("cards")).group_by(cards.c.region).order_by(cards.c.region)
+
+
+def _cards_not_active_by_region() -> Select:
+    """The cards not stored as active, by region and effective status (a lapsed temporary loss
+    report is active), led by ix_cards_status: only these cards' rows are read. Active cards
+    per region are the rest; grouping every card by region and status would sort them all,
+    which no index serves (about a second at 1M cards)."""
     card = cards.c
+    others = [literal_column(f"'{status.value}'") for status in CardStatus if status is not CardStatus.ACTIVE]
     status = case((lapsed(NOW), literal(CardStatus.ACTIVE.value)), else_=card.status)
     return (select(card.region, status.label("status"), func.count().label("cards"))
-            .group_by(card.region, status).order_by(card.region, status))
+            .where(card.status.in_(others)).group_by(card.region, status).order_by(card.region, status))
 
 
 def _cards_locked_by_kind() -> Select:
@@ -187,7 +196,8 @@ BUILDERS: dict[str, Callable[[], Select]] = {
     "unit_balances": _unit_balances,
     "due_pin_locks": _due_pin_locks,
     "lapsed_losses": _lapsed_losses,
-    "cards_by_region_status": _cards_by_region_status,
+    "cards_by_region": _cards_by_region,
+    "cards_not_active_by_region": _cards_not_active_by_region,
     "cards_locked_by_kind": _cards_locked_by_kind,
     "sweep_lag": _sweep_lag,
     "locks_opened_since": _locks_opened_since,
