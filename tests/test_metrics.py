@@ -299,3 +299,20 @@ def test_a_scrape_on_sqlite_loads_no_sqlalchemy(env, tmp_path, engine):
     modules = set(json.loads(out.read_text()))
     assert ("sqlalchemy" in modules) is (engine == "postgresql")
     assert "bcrypt" not in modules and "alembic" not in modules
+
+
+def test_the_shipped_crontab_line_writes_a_textfile_node_exporter_can_read(env, tmp_path):
+    line = next(line for line in (Path(__file__).resolve().parent.parent / "examples" / "crontab").read_text()
+                .splitlines() if not line.startswith("#") and " metrics " in line)
+    command = line.split(None, 5)[5]  # after the five time fields, as cron runs it: through sh
+    target = tmp_path / "textfile" / "cardctl.prom"
+    target.parent.mkdir()
+    command = (command.replace("/var/lib/node_exporter/textfile", str(target.parent))
+               .replace("/var/log/cardctl", str(tmp_path)))
+    command = " ".join(map(shlex.quote, cardctl_command())) + command.removeprefix("cardctl")
+    for _minute in range(2):  # the second run replaces the first one's file
+        assert subprocess.run(["sh", "-c", command], env=env, timeout=TIMEOUT).returncode == 0
+
+    assert parsed(target.read_text())["cardctl_audit_head_seq"] == {(): 1}
+    assert [p.name for p in target.parent.iterdir()] == ["cardctl.prom"]
+    assert (tmp_path / "metrics.err").read_text() == ""
