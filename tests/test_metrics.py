@@ -214,18 +214,26 @@ def current_umask() -> int:
     return mask
 
 
-def test_a_textfile_write_that_fails_leaves_the_old_file(population, run, tmp_path, monkeypatch):
+def disk_full(_fd):
+    raise OSError(28, "No space left on device")
+
+
+def ctrl_c(_fd):
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("failure", "code", "said"), [(disk_full, 1, "No space left on device"),
+                                                        (ctrl_c, 130, "interrupted")])
+def test_a_textfile_write_that_fails_leaves_the_old_file(population, run, tmp_path, monkeypatch, failure, code,
+                                                         said):
     target = tmp_path / "cardctl.prom"
     target.write_text("cardctl_audit_head_seq 41\n")
 
-    def disk_full(_fd):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr("cardctl.output_file.os.fsync", disk_full)
+    monkeypatch.setattr("cardctl.output_file.os.fsync", failure)  # the new text is written, not yet synced
     done = run("metrics", "--textfile", str(target))
 
-    assert done.exit_code == 1
-    assert "No space left on device" in done.output
+    assert done.exit_code == code
+    assert said in done.output
     assert target.read_text() == "cardctl_audit_head_seq 41\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -274,6 +282,15 @@ def test_a_closed_pipe_is_a_clean_exit(env, reader):
     assert done.stderr == ""
     if reader == "head -1":
         assert done.stdout.startswith("# HELP cardctl_")
+
+
+def test_an_auditor_key_file_is_enough(env, tmp_path):
+    auditor_key = tmp_path / "auditor.key"
+    assert run_process(env, "key", "export", "--role", "auditor", str(auditor_key)).returncode == 0
+    done = run_process({**env, "CARDCTL_KEY_FILE": str(auditor_key)}, "metrics")
+
+    assert done.returncode == 0, done.stderr
+    assert parsed(done.stdout)["cardctl_audit_head_seq"] == {(): 1}
 
 
 def test_a_missing_database_is_exit_1_and_keeps_the_old_textfile(env, tmp_path):
