@@ -15,6 +15,7 @@ import math
 import os
 import shlex
 import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -308,7 +309,7 @@ def test_a_scrape_on_sqlite_loads_no_sqlalchemy(env, tmp_path, engine):
     from test_startup import PROBE
 
     out = tmp_path / "modules.json"
-    done = subprocess.run([os.sys.executable, "-c", PROBE, str(out), "metrics"], env=env,
+    done = subprocess.run([sys.executable, "-c", PROBE, str(out), "metrics"], env=env,
                           capture_output=True, text=True, timeout=TIMEOUT)
 
     assert done.returncode == 0, done.stderr

@@ -176,7 +176,8 @@ class NamedReads:
 
     def metric_figures(self, now: datetime, since: datetime, sweep: str) -> MetricFigures:
         """The figures of ``metrics`` at ``now``: locks opened after ``since``, the last batch run
-        of the command ``sweep``. Every statement is led by an index but the card count (one pass)."""
+        of the command ``sweep``. Every statement is led by an index but the locks opened since
+        ``since``: one pass over the locks table (statements._locks_opened_since)."""
         lag, oldest = self._rows("sweep_lag", {"now": now})[0]
         head = self._rows("audit_head", {})
         return MetricFigures(
