@@ -22,6 +22,7 @@ from pathlib import Path
 from . import DEFAULT_CARDS, report
 from .bench import Bench, journal_mode
 from .measure import Child, compile_cardctl, load_average
+from .ops_metrics import op_metrics
 from .ops_read import op_startup, op_status_card, op_status_locked_stream, op_summary
 from .ops_write import op_import, op_unlock_batch, op_unlock_expired, op_unlock_expired_none, op_verify
 
@@ -31,6 +32,7 @@ OPS = {
     "import": op_import,
     "status_card": op_status_card,
     "summary": op_summary,
+    "metrics": op_metrics,
     "unlock_expired_none": op_unlock_expired_none,
     "unlock_expired": op_unlock_expired,
     "unlock_batch": op_unlock_batch,

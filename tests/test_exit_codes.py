@@ -120,6 +120,7 @@ CASES: dict[Condition, list[tuple[str, list[str], str | None, str | None]]] = {
         ("unlock", ["unlock", CARD, "--reason", "r"], None, "{stranger}"),
         ("issue", ["issue", "N00000009", "--name", "x", "--id-number", LOST_ID, "--region", "510107"], None,
          "{stranger}"),
+        ("metrics", ["metrics"], None, "{stranger}"),
     ],
     Condition.ALREADY_ISSUED: [
         ("issue", ["issue", CARD, "--name", "于凤英", "--id-number", ID_NUMBER, "--region", "110105"], None,
@@ -153,6 +154,7 @@ CASES: dict[Condition, list[tuple[str, list[str], str | None, str | None]]] = {
         ("--db mysql://", ["--db", "mysql://u@localhost/cards", "status", CARD], None, None),
         ("--db a directory", ["--db", "{tmp}", "status", CARD], None, None),
         ("--db ''", ["--db", "", "status", CARD], None, None),
+        ("metrics --textfile a directory", ["metrics", "--textfile", "{tmp}"], None, None),
     ],
     Condition.USAGE: [
         ("unlock --bogus", ["unlock", CARD, "--bogus"], None, None),
@@ -163,10 +165,12 @@ CASES: dict[Condition, list[tuple[str, list[str], str | None, str | None]]] = {
         ("status", ["--db", "{missing}", "status", CARD], None, None),
         ("unlock --expired", ["--db", "{missing}", "unlock", "--expired"], None, None),
         ("verify", ["--db", "{missing}", "verify", CARD, "--pin-stdin"], PIN, None),
+        ("metrics", ["--db", "{missing}", "metrics"], None, None),
     ],
     Condition.KEY_FILE: [
         ("status", ["--key-file", "{tmp}/nokey", "status", CARD], None, None),
         ("verify", ["--key-file", "{tmp}/nokey", "verify", CARD, "--pin-stdin"], PIN, None),
+        ("metrics", ["--key-file", "{tmp}/nokey", "metrics"], None, None),
     ],
     Condition.CHAIN_BROKEN: [
         ("audit verify", ["audit", "verify"], None, "{tamper}"),

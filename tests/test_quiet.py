@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def crontab_command() -> str:
     """The command of the sweep's line in examples/crontab (after the five time fields)."""
     lines = [line for line in (ROOT / "examples" / "crontab").read_text().splitlines()
-             if line.strip() and not line.startswith("#") and "=" not in line.split()[0]]
+             if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+             and "unlock --expired" in line]  # the sweep's, not the metrics line
     (line,) = lines
     return line.split(None, 5)[5]
 

@@ -22,8 +22,8 @@ from .common import App, RootGroup, Runtime, choose_language, examples, fail, se
 from .options import DbOpt, KeyFileOpt, LangOpt, OperatorOpt, VersionOpt
 
 # In the order --help lists them.
-MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "policy", "audit", "operator",
-           "keys", "settings")
+MODULES = ("cards", "pin", "unlock", "lifecycle", "arrears", "status", "report", "metrics", "policy", "audit",
+           "operator", "keys", "settings")
 
 # Command name -> the module that registers it (tests/test_startup.py checks it against MODULES).
 COMMANDS = {
@@ -35,6 +35,7 @@ COMMANDS = {
     "add-arrears": "arrears", "pay-arrears": "arrears",
     "status": "status",
     "report": "report",
+    "metrics": "metrics",
     "policy": "policy",
     "audit": "audit",
     "operator": "operator",

@@ -94,4 +94,55 @@ SQLITE = {'schema_revision': ('SELECT alembic_version.version_num \nFROM alembic
                    'cards.loss_lapses_at <= :now',
                    {'now': 'utc'},
                    {'status_1': 'lost', 'loss_kind_1': 'temporary'},
-                   (('due', None),))}
+                   (('due', None),)),
+ 'cards_by_region': ('SELECT cards.region, count(*) AS cards \n'
+                     'FROM cards GROUP BY cards.region ORDER BY cards.region',
+                     {},
+                     {},
+                     (('region', None), ('cards', None))),
+ 'cards_not_active_by_region': ('SELECT cards.region, CASE WHEN (cards.status = :status_1 AND '
+                                'cards.loss_kind = :loss_kind_1 AND cards.loss_lapses_at <= :now) THEN '
+                                ':param_1 ELSE cards.status END AS status, count(*) AS cards \n'
+                                'FROM cards \n'
+                                "WHERE cards.status IN ('pending', 'lost', 'void') GROUP BY cards.region, "
+                                'CASE WHEN (cards.status = :status_1 AND cards.loss_kind = :loss_kind_1 AND '
+                                'cards.loss_lapses_at <= :now) THEN :param_1 ELSE cards.status END ORDER BY '
+                                'cards.region, CASE WHEN (cards.status = :status_1 AND cards.loss_kind = '
+                                ':loss_kind_1 AND cards.loss_lapses_at <= :now) THEN :param_1 ELSE '
+                                'cards.status END',
+                                {'now': 'utc'},
+                                {'status_1': 'lost', 'loss_kind_1': 'temporary', 'param_1': 'active'},
+                                (('region', None), ('status', None), ('cards', None))),
+ 'cards_locked_by_kind': ('SELECT locks.kind, count(DISTINCT locks.card_no) AS cards, count(DISTINCT CASE '
+                          'WHEN locks.escalated THEN locks.card_no END) AS escalated \n'
+                          'FROM locks \n'
+                          'WHERE locks.ended_at IS NULL AND (locks.ends_at IS NULL OR locks.ends_at > :now) '
+                          'GROUP BY locks.kind ORDER BY locks.kind',
+                          {'now': 'utc'},
+                          {},
+                          (('kind', None), ('cards', None), ('escalated', None))),
+ 'sweep_lag': ('SELECT count(*) AS locks, min(locks.ends_at) AS oldest \n'
+               'FROM locks \n'
+               'WHERE locks.kind = :kind_1 AND locks.ended_at IS NULL AND locks.ends_at <= :now',
+               {'now': 'utc'},
+               {'kind_1': 'pin'},
+               (('locks', None), ('oldest', 'utc'))),
+ 'locks_opened_since': ('SELECT locks.kind, count(*) AS locks \n'
+                        'FROM locks \n'
+                        'WHERE locks.started_at > :since GROUP BY locks.kind ORDER BY locks.kind',
+                        {'since': 'utc'},
+                        {},
+                        (('kind', None), ('locks', None))),
+ 'audit_head': ('SELECT audit_head.seq, events.recorded_at \n'
+                'FROM audit_head LEFT OUTER JOIN events ON events.seq = audit_head.seq',
+                {},
+                {},
+                (('seq', None), ('recorded_at', 'utc'))),
+ 'batch_ends': ('SELECT events.seq, events.recorded_at, events.detail \n'
+                'FROM events \n'
+                "WHERE events.action IN ('batch.start', 'batch.end') AND events.action = 'batch.end' AND "
+                'events.seq < :before ORDER BY events.seq DESC\n'
+                ' LIMIT :param_1 OFFSET :param_2',
+                {'before': None},
+                {'param_1': 64, 'param_2': 0},
+                (('seq', None), ('recorded_at', 'utc'), ('detail', None)))}

@@ -16,17 +16,20 @@ tests/test_startup_path.py).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ContextManager, Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
 
-from ..domain.model import LockView
+from ..domain.model import CardStatus, LockView
 from ..domain.policy import Policy
 from ..domain.roles import Role, Standing
 
 # The columns of a region's policy, in the order the policies table has them
 POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
+# batch.end events ``metric_figures`` reads at a time (the LIMIT of statements.batch_ends)
+BATCH_PAGE = 64
 
 
 class Unavailable(Exception):
@@ -89,6 +92,21 @@ class ReadStore(PolicySource, Protocol):
                  units: Iterable[str | None]) -> tuple[dict[int, int], dict[str, int]]: ...
 
     def count_due(self, now: datetime) -> int: ...
+
+    def metric_figures(self, now: datetime, since: datetime, sweep: str) -> MetricFigures: ...
+
+
+class MetricFigures(NamedTuple):
+    """What ``metrics`` reports, read in one snapshot (docs/domain.md, "Metrics")."""
+
+    cards: list[tuple[str, str, int]]  # (region, effective status, cards)
+    locked: dict[str, tuple[int, int]]  # lock kind -> (cards holding one in force, of them escalated)
+    unrecorded: int  # PIN locks past their end, not yet recorded as ended
+    oldest_unrecorded: datetime | None  # the earliest end among them
+    opened: dict[str, int]  # lock kind -> locks started after ``since``
+    head_seq: int | None
+    head_recorded_at: datetime | None
+    last_sweep_at: datetime | None  # recorded_at of the newest batch.end of the sweep
 
 
 class ReadSource(Protocol):
@@ -155,6 +173,57 @@ class NamedReads:
         """PIN locks past their end and temporary loss reports past their lapse: two counts over
         indexes (ix_locks_pin_due, the status index), no rows read."""
         return self._scalar("due_pin_locks", now=now) + self._scalar("lapsed_losses", now=now)
+
+    def metric_figures(self, now: datetime, since: datetime, sweep: str) -> MetricFigures:
+        """The figures of ``metrics`` at ``now``: locks opened after ``since``, the last batch run
+        of the command ``sweep``. Every statement is led by an index but the locks opened since
+        ``since``: one pass over the locks table (statements._locks_opened_since)."""
+        lag, oldest = self._rows("sweep_lag", {"now": now})[0]
+        head = self._rows("audit_head", {})
+        return MetricFigures(
+            cards=self._cards_by_region_status(now),
+            locked={kind: (cards, escalated) for kind, cards, escalated
+                    in self._rows("cards_locked_by_kind", {"now": now})},
+            unrecorded=lag, oldest_unrecorded=oldest,
+            opened=dict(self._rows("locks_opened_since", {"since": since})),
+            head_seq=head[0][0] if head else None, head_recorded_at=head[0][1] if head else None,
+            last_sweep_at=self._last_batch_end(sweep))
+
+    def _cards_by_region_status(self, now: datetime) -> list[tuple[str, str, int]]:
+        """(region, effective status, cards), in that order: each region's total less its cards
+        that are not active (see statements._cards_not_active_by_region)."""
+        counts = {(region, status): count for region, status, count
+                  in self._rows("cards_not_active_by_region", {"now": now})}
+        not_active: dict[str, int] = defaultdict(int)
+        for (region, status), count in counts.items():
+            if status != CardStatus.ACTIVE:
+                not_active[region] += count
+        for region, total in self._rows("cards_by_region", {}):
+            if total > not_active[region]:  # the lapsed reports counted as active are among them
+                counts[region, CardStatus.ACTIVE.value] = total - not_active[region]
+        return sorted((region, status, count) for (region, status), count in counts.items())
+
+    def _last_batch_end(self, command: str) -> datetime | None:
+        """When the newest ``batch.end`` of ``command`` was recorded: newest first over
+        ix_events_batches, a page at a time, so the other batches in between cost little."""
+        before = 2**63 - 1
+        while True:
+            rows = self._rows("batch_ends", {"before": before})
+            for seq, recorded_at, detail in rows:
+                if _batch_command(detail) == command:
+                    return recorded_at
+            if len(rows) < BATCH_PAGE:
+                return None
+            before = rows[-1][0]
+
+
+def _batch_command(detail: str | None) -> str | None:
+    """The ``command`` of a batch event's detail (docs/domain.md, "Batch provenance")."""
+    try:
+        found = json.loads(detail) if detail else None
+    except ValueError:
+        return None
+    return found.get("command") if isinstance(found, dict) else None
 
 
 def pages(rows: Iterator[Sequence[Any]], size: int) -> Iterator[list[CardRow]]:
