@@ -409,3 +409,49 @@ def test_the_group_by_runs_in_the_database_through_the_events_at_index(place):
     ctx.db.engine.dispose()
     assert len(statements) == 1 and "GROUP BY" in statements[0]
     assert "ix_events_at" in plan, plan
+
+
+# --- the HTML page ------------------------------------------------------------------------------------
+
+FLAG_COLOUR = (0xFD, 0xEC, 0xEA)  # tr.flagged td's background in render/html.py
+
+
+def _page_rows(page: Path) -> list[tuple[bool, list[str]]]:
+    """(flagged?, cells) of the rows under the sources heading."""
+    text = page.read_text(encoding="utf-8")
+    body = text.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [(marked == ' class="flagged"', re.findall(r"<td[^>]*>([^<]*)</td>", cells))
+            for marked, cells in re.findall(r"<tr( class=\"flagged\")?>(.*?)</tr>", body)]
+
+
+@pytest.mark.parametrize("lang, title, none", [
+    ("en", "Wrong PINs per terminal, operator and channel (flagged: 5 or more cards)", "(none)"),
+    ("zh", "各终端、操作员、渠道的错误密码（涉及 5 张及以上卡的已标记）", "（无）")])
+def test_the_html_page_marks_the_flagged_rows(place, tmp_path, lang, title, none):
+    _guessing(place)
+    page = tmp_path / "sources.html"
+    result = place("--lang", lang, "report", "--section", "sources", *SINCE, "--html", str(page))
+    assert result.exit_code == 0, result.stderr
+    assert f"<h2>{title}</h2>" in page.read_text(encoding="utf-8")
+    rows = _page_rows(page)
+    assert [flagged for flagged, _cells in rows] == [True, False, False]
+    assert rows[0][1][0] == "PHARM-07" and none in [cells[0] for _flagged, cells in rows]
+    assert '<td class="none">' in page.read_text(encoding="utf-8")
+
+
+def test_chromium_paints_the_flagged_row(place, tmp_path):
+    from test_html_report import BROWSER, browse, read_png
+
+    if BROWSER is None:
+        from conftest import IN_CI
+
+        if IN_CI:
+            pytest.fail("chromium is not installed (.ci/run installs it: apt-get install chromium)", pytrace=False)
+        pytest.skip("chromium is not on PATH: apt-get install -y chromium to run the browser checks")
+    _guessing(place)
+    page, shot = tmp_path / "sources.html", tmp_path / "sources.png"
+    assert place("report", "--section", "sources", *SINCE, "--html", str(page)).exit_code == 0
+    result = browse(BROWSER, page, f"--screenshot={shot}", "--window-size=1000,600")
+    assert result.returncode == 0 and shot.exists(), result.stderr[-2000:]
+    _width, _height, pixels = read_png(shot.read_bytes())
+    assert sum(1 for p in pixels if p == FLAG_COLOUR) > 5_000  # one row's width of the flag's background

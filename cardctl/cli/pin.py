@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command("verify", epilog=examples(
         "printf '583920\\n' | cardctl verify A10000001 --pin-stdin -o json",
         "cardctl verify A10000001    # asks for the PIN on a hidden prompt",
-        "printf '583920\\n' | cardctl verify A10000001 --pin-stdin --channel terminal --terminal PHARM-07"))(
+        "cardctl verify A10000001 --channel terminal --terminal PHARM-07    # the events name where it was typed"))(
         edge(verify))
 
 
