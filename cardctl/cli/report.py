@@ -10,10 +10,10 @@ from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..i18n import N_, _, tr
 from ..render.formats import OutputFormat, write_csv, write_jsonl
+from ..services.report_sources import DEFAULT_MIN_CARDS  # a light module: the default --help shows
 from .common import edge, examples, message, parse_time, runtime
 from .options import AsOfOpt, OutputOpt, RegionOpt
 from .status import parse_as_of, parse_region_option
-from ..services.report_sources import DEFAULT_MIN_CARDS  # a light module: the default --help shows
 
 TABLE_ROWS = 100  # rows of one section in a table; JSON, JSON lines and CSV carry them all
 TITLES = {
@@ -68,10 +68,9 @@ def report(
                           "arrears_units, arrears_totals, actions, sources."), show_default=False)] = None,
     min_locks: Annotated[int, typer.Option(
         "--min-locks", min=2, max=1000, help=N_("Locks in the period that make a card 'locked again and again'."))] = 3,
-    min_cards: Annotated[int, typer.Option(
-        "--min-cards", min=1, max=1_000_000, help=N_(
-            "Distinct cards hit by wrong PINs from one terminal, operator and channel that flag it (section sources)."))] = (
-        DEFAULT_MIN_CARDS),
+    min_cards: Annotated[int, typer.Option("--min-cards", min=1, max=1_000_000, help=N_(
+        "Distinct cards hit by wrong PINs from one terminal, operator and channel that flag it (section sources)."
+    ))] = DEFAULT_MIN_CARDS,
     html: Annotated[str | None, typer.Option(
         "--html", metavar="FILE", help=N_("Write one self-contained HTML file (charts and tables) instead of "
                                           "printing; - for standard output. Never replaces the database, a key "
