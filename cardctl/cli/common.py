@@ -31,13 +31,16 @@ class Runtime:
     key_file: str | None = None
     operator: str | None = None
     channel: str = "counter"
+    terminal: str | None = None  # verify/change-pin --terminal: written on every event of the command
     clock: Clock = system_clock
     _context: object = field(default=None, repr=False)
     _checked: Role = field(default=Role.AUDITOR, repr=False)
     command: str = "cardctl"  # set by runtime(ctx): named in refusals
 
     def settings(self) -> Settings:
-        return Settings.resolve(self.db, self.key_file, self.operator, self.channel)
+        settings = Settings.resolve(self.db, self.key_file, self.operator, self.channel)
+        settings.terminal = self.terminal
+        return settings
 
     def context(self, channel: str | None = None, role: Role = Role.ADMIN, read_only: bool = False):
         """The database, opened once the acting login is found to hold ``role`` (exit 6 if not).

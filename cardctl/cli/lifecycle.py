@@ -10,7 +10,7 @@ import typer
 from ..domain.identity import parse_card_no, parse_id_number
 from ..domain.model import LockKind, iso
 from ..domain.money import format_fen
-from ..domain.names import parse_name, parse_reason
+from ..domain.names import parse_name, parse_reason, parse_terminal
 from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..i18n import N_, _, terms
@@ -20,7 +20,7 @@ from .common import edge, examples, message, read_pins, runtime
 from .confirm import card_changes, confirm
 from .idnumbers import id_numbers
 from .options import (AgentIdOpt, AgentNameOpt, CardArg, ChannelOpt, IdNumberOpt, IdStdinOpt, OutputOpt,
-                      PinStdinOpt, YesOpt)
+                      PinStdinOpt, TerminalOpt, YesOpt)
 
 
 EXAMPLES = {
@@ -29,7 +29,8 @@ EXAMPLES = {
         "cardctl reset-pin A10000001    # asks for the ID number, then the new PIN twice"),
     "change-pin": examples(
         "printf '583920\\n702614\\n' | cardctl change-pin A10000001 --pin-stdin",
-        "cardctl change-pin A10000001    # asks for the current PIN, then the new one twice"),
+        "cardctl change-pin A10000001    # asks for the current PIN, then the new one twice",
+        "cardctl change-pin A10000001 --channel terminal --terminal PHARM-07    # where it is typed"),
     "report-lost": examples(
         "printf '11010519491231002X\\n' | cardctl report-lost A10000001 --id-stdin",
         "cardctl report-lost A10000001 --temporary --channel hotline",
@@ -111,6 +112,7 @@ def change_pin(
     pin_stdin: PinStdinOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
+    terminal: TerminalOpt = None,
 ) -> None:
     """Change the PIN: the current PIN, then the new one (with --pin-stdin: two lines).
 
@@ -119,7 +121,9 @@ def change_pin(
     """
     from ..services.lifecycle import change_pin as change
 
-    ctx_ = runtime(ctx).context(channel, Role.STAFF)
+    rt = runtime(ctx)
+    rt.terminal = parse_terminal(terminal)  # a bad one is refused before anything is read or written
+    ctx_ = rt.context(channel, Role.STAFF)
     card = parse_card_no(card_no)
     old, new = read_pins(2, pin_stdin, (_("Current PIN"), _("New PIN")), confirm_new=True)
     change(ctx_, card, old, new)

@@ -48,6 +48,10 @@ AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of", help=N_("ISO-8601 time (local if no zone): the cards as they stood then, rebuilt from the audit trail."),
     show_default=False)]
 RegionOpt = Annotated[str | None, typer.Option("--region", help=N_("Area code or prefix (e.g. 4403)."))]
+TerminalOpt = Annotated[str | None, typer.Option(  # verify, change-pin: docs/domain.md "PIN guessing from one place"
+    "--terminal", envvar="CARDCTL_TERMINAL", metavar="ID", show_default=False,
+    help=N_("Where the PIN is typed: the counter PC, bank branch or self-service terminal (up to 64 characters), "
+            "recorded on every event of the command; report --section sources counts wrong PINs by it."))]
 
 # Secrets and personal data: read from stdin or a hidden prompt, never from arguments (cli/idnumbers.py)
 PinStdinOpt = Annotated[bool, typer.Option(

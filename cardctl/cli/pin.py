@@ -5,18 +5,21 @@ from __future__ import annotations
 import typer
 
 from ..domain.identity import parse_card_no
+from ..domain.names import parse_terminal
 from ..domain.roles import Role
 from ..i18n import _
 from ..render.formats import OutputFormat, emit
 from ..render.tables import verify_panel
 from .common import edge, examples, finish, read_pins, runtime
-from .options import CardArg, ChannelOpt, OutputOpt, PinStdinOpt
+from .options import CardArg, ChannelOpt, OutputOpt, PinStdinOpt, TerminalOpt
 
 
 def register(app: typer.Typer) -> None:
     app.command("verify", epilog=examples(
         "printf '583920\\n' | cardctl verify A10000001 --pin-stdin -o json",
-        "cardctl verify A10000001    # asks for the PIN on a hidden prompt"))(edge(verify))
+        "cardctl verify A10000001    # asks for the PIN on a hidden prompt",
+        "cardctl verify A10000001 --channel terminal --terminal PHARM-07    # the events name where it was typed"))(
+        edge(verify))
 
 
 def verify(
@@ -25,6 +28,7 @@ def verify(
     pin_stdin: PinStdinOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
+    terminal: TerminalOpt = None,
 ) -> None:
     """Check a PIN. The Nth consecutive wrong PIN locks the card for the region's lock hours.
 
@@ -34,6 +38,7 @@ def verify(
     from ..services.verify import verify_pin
 
     rt = runtime(ctx)
+    rt.terminal = parse_terminal(terminal)  # a bad one is refused before anything is read or written
     ctx_ = rt.context(channel, Role.STAFF)
     card = parse_card_no(card_no)
     (pin,) = read_pins(1, pin_stdin, (_("PIN"),))

@@ -10,6 +10,7 @@ from ..domain.roles import Role
 from ..errors import InvalidInput
 from ..i18n import N_, _, tr
 from ..render.formats import OutputFormat, write_csv, write_jsonl
+from ..services.report_sources import DEFAULT_MIN_CARDS  # a light module: the default --help shows
 from .common import edge, examples, message, parse_time, runtime
 from .options import AsOfOpt, OutputOpt, RegionOpt
 from .status import parse_as_of, parse_region_option
@@ -25,6 +26,7 @@ TITLES = {
     "arrears_units": N_("Arrears outstanding by unit"),
     "arrears_totals": N_("Arrears outstanding, totals"),
     "actions": N_("Actions per acting login, operator and channel"),
+    "sources": N_("Wrong PINs per terminal, operator and channel (flagged: {min_cards} or more cards)"),
 }
 
 
@@ -34,6 +36,7 @@ def register(app: typer.Typer) -> None:
         "cardctl report --section repeat_locked -o csv > repeat.csv",
         "cardctl report --html report.html",
         "cardctl report --since 2026-11-01 --region 4403",
+        "cardctl report --section sources --since 2026-12-01 --min-cards 3    # PIN guessing from one place",
     ))(edge(report))
 
 
@@ -62,9 +65,12 @@ def report(
     section: Annotated[list[str] | None, typer.Option(
         "--section", help=N_("Only this section (repeatable); -o csv needs exactly one. Sections: cards, "
                           "locks_per_day, lock_durations, duration_buckets, pin_lock_endings, repeat_locked, "
-                          "arrears_units, arrears_totals, actions."), show_default=False)] = None,
+                          "arrears_units, arrears_totals, actions, sources."), show_default=False)] = None,
     min_locks: Annotated[int, typer.Option(
         "--min-locks", min=2, max=1000, help=N_("Locks in the period that make a card 'locked again and again'."))] = 3,
+    min_cards: Annotated[int, typer.Option("--min-cards", min=1, max=1_000_000, help=N_(
+        "Distinct cards hit by wrong PINs from one terminal, operator and channel that flag it (section sources)."
+    ))] = DEFAULT_MIN_CARDS,
     html: Annotated[str | None, typer.Option(
         "--html", metavar="FILE", help=N_("Write one self-contained HTML file (charts and tables) instead of "
                                           "printing; - for standard output. Never replaces the database, a key "
@@ -93,12 +99,13 @@ def report(
     now = ctx_.now()
     zone = ctx_.settings.timezone
     period = Period.resolve(now, parse_time(since, "--since", zone), parse_time(until, "--until", zone),
-                            parse_as_of(as_of, now, zone), parse_region_option(region), min_locks, zone)
+                            parse_as_of(as_of, now, zone), parse_region_option(region), min_locks, zone, min_cards)
     result = build_report(ctx_, period, wanted, headline=html is not None)
     if html is not None:
         from ..render.html import render_report
 
-        titles = {name: tr(title).format(min_locks=period.min_locks) for name, title in TITLES.items()}
+        titles = {name: tr(title).format(min_locks=period.min_locks, min_cards=period.min_cards)
+                  for name, title in TITLES.items()}
         from ..output_file import output_file
 
         page = render_report(result.record(), titles).encode("utf-8")
@@ -148,10 +155,12 @@ def _tables(record: dict, min_locks: int, tz: str) -> None:
     say(localize(heading))
     for name, rows in record["sections"].items():
         console.print()
-        title = tr(TITLES[name]).format(min_locks=min_locks)
+        title = tr(TITLES[name]).format(min_locks=min_locks, min_cards=period["min_cards"])
         if not rows:
             console.print(localize(_("{title}: none").format(title=title)), style="dim", markup=False)
             continue
+        if name == "sources":  # no terminal given: a word, not an empty cell (JSON and CSV keep null)
+            rows = [{**row, "terminal": tr(N_("(none)"))} if row["terminal"] is None else row for row in rows]
         result_table([worded_durations(row) for row in rows[:TABLE_ROWS]], title)
         if len(rows) > TABLE_ROWS:
             more = _("… and {count} more (use -o json, -o jsonl or -o csv for all)").format(

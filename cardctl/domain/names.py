@@ -17,6 +17,13 @@ def parse_name(raw: str) -> str:
     return parse_text(raw, N_("name"), MAX_NAME)
 
 
+def parse_terminal(raw: str | None) -> str | None:
+    """``--terminal``: the counter PC, bank branch or self-service terminal a PIN is typed at, kept
+    on every event of the command and grouped by in the report's ``sources`` section
+    (docs/domain.md, "PIN guessing from one place"). None when not given; a name otherwise."""
+    return None if raw is None else parse_text(raw, "--terminal", MAX_NAME)
+
+
 def parse_reason(raw: str, option: str = "--reason") -> str:
     """An operator's reason (unlock, lock, operator disable, ...): every free-text option of an
     action is checked here, with one limit, ``MAX_REASON``. It may not start with the mark of a

@@ -46,6 +46,8 @@ dl.headline{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr
 dl.headline div{background:#eef3fb;border-radius:6px;padding:8px 12px}dl.headline dt{color:#3b4457;font-weight:600}
 dl.headline dd{margin:0}dl.headline dd.figure{font-size:24px;font-weight:700;font-variant-numeric:tabular-nums}
 dl.headline dd.parts{color:#566074;font-size:12px}
+tr.flagged td{background:#fdecea;color:#8e1b10;font-weight:600}tr.flagged td:first-child{box-shadow:inset 4px 0 #c0392b}
+td.flag::before{content:"\\26A0\\FE0E  "}
 """
 
 
@@ -174,11 +176,15 @@ def _table(rows: list[dict], zone: ZoneInfo) -> str:
         for name, shown in worded_durations(row).items():
             if name in TIME_COLUMNS and isinstance(shown, str):
                 shown = _local(shown, zone)
-            if isinstance(shown, (int, float)) and not isinstance(shown, bool):
+            if name == "flagged" and shown is True:  # a source past --min-cards (report sources)
+                cells.append(f'<td class="flag">{_e(value(name, shown))}</td>')
+            elif name == "terminal" and shown is None:  # wrong PINs typed without --terminal
+                cells.append(f'<td class="none">{_e(tr(N_("(none)")))}</td>')
+            elif isinstance(shown, (int, float)) and not isinstance(shown, bool):
                 cells.append(f'<td class="num">{_e(shown)}</td>')
             else:
                 cells.append(f"<td>{_e('-' if shown is None else localize(value(name, shown)))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        body.append(('<tr class="flagged">' if row.get("flagged") is True else "<tr>") + "".join(cells) + "</tr>")
     more = ""
     if len(rows) > MAX_TABLE_ROWS:
         hidden = _("… and {count} more rows (cardctl report -o json has them all)").format(

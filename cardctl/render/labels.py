@@ -68,13 +68,15 @@ COLUMNS = {
     # settings show; audit log's flag on an event damaged outside cardctl
     "setting": N_("Setting"), "value": N_("Value"), "this_client": N_("This client"), "stored": N_("Stored"),
     "damaged": N_("Damaged"),
+    # report sources: where wrong PINs came from (audit log shows the terminal too)
+    "terminal": N_("Terminal"), "wrong_pins": N_("Wrong PINs"), "flagged": N_("Flagged"),
 }
 # record keys whose values are moments (ISO-8601 UTC): a table shows them in the configured zone
 TIME_COLUMNS = frozenset({"at", "created_at", "disabled_at", "ended_at", "first", "last", "since", "until",
                           "lost_at", "loss_lapses_at", "as_of", "generated_at"})
 # free text a table wraps; every other column is an identifier, never broken (render/grid.py)
 TEXT_COLUMNS = frozenset({"reason", "detail", "holder_name", "name", "problem", "changed", "file", "operator",
-                          "note", "period", "receipt"})
+                          "note", "period", "receipt", "terminal"})
 # amounts and shares, kept as text in records, aligned right as numbers are
 NUMBER_COLUMNS = frozenset({"owed", "amount", "balance_before", "balance_after", "unit_owed", "share"})
 # columns whose values are terms, not free text

@@ -255,6 +255,8 @@ def _result_cell(key: str, raw, tz: str) -> Text:
         return cell(local(raw, tz))
     if isinstance(raw, (dict, list)):
         return cell(readable(raw, lambda moment: local(moment, tz)))
+    if key == "flagged" and raw is True:  # a report source past --min-cards: seen at a glance
+        return cell(value(key, raw), "bold red")
     return cell(value(key, raw), RESULT_STYLE.get(str(raw), "") if key == "result" else "")
 
 

@@ -31,12 +31,13 @@ from ..domain.times import duration
 from ..errors import InvalidInput
 from ..i18n import N_, _
 from .context import Context
+from .report_sources import COLUMNS as SOURCE_COLUMNS, DEFAULT_MIN_CARDS, sources
 
 if TYPE_CHECKING:
     from ..storage.stores import Tx
 
 SECTIONS = ("cards", "locks_per_day", "lock_durations", "duration_buckets", "pin_lock_endings",
-            "repeat_locked", "arrears_units", "arrears_totals", "actions")
+            "repeat_locked", "arrears_units", "arrears_totals", "actions", "sources")
 KINDS = tuple(kind.value for kind in LockKind)
 PIN_ENDINGS = (EndCause.EXPIRED.value, EndCause.UNLOCKED.value, EndCause.RESET.value, EndCause.REPLACED.value)
 DEFAULT_DAYS = 30
@@ -58,10 +59,12 @@ class Period:
     region: str | None = None
     min_locks: int = 3
     timezone: str = "Asia/Shanghai"
+    min_cards: int = DEFAULT_MIN_CARDS  # distinct cards that flag a source (report_sources.py)
 
     @classmethod
     def resolve(cls, now: datetime, since: datetime | None, until: datetime | None, as_of: datetime | None,
-                region: str | None, min_locks: int, timezone: str) -> "Period":
+                region: str | None, min_locks: int, timezone: str,
+                min_cards: int = DEFAULT_MIN_CARDS) -> "Period":
         if as_of is not None and as_of > now:
             raise InvalidInput(_("--as-of {at} is in the future; the trail only knows the past").format(at=iso(as_of)))
         if as_of is not None and until is not None and until > as_of:
@@ -70,11 +73,12 @@ class Period:
         since = since or until - timedelta(days=DEFAULT_DAYS)
         if since >= until:
             raise InvalidInput(_("--since must be earlier than --until"))
-        return cls(since, until, as_of, region, min_locks, timezone)
+        return cls(since, until, as_of, region, min_locks, timezone, min_cards)
 
     def record(self) -> dict[str, Any]:
         return {"since": iso(self.since), "until": iso(self.until), "as_of": iso(self.as_of),
-                "region": self.region, "min_locks": self.min_locks, "timezone": self.timezone}
+                "region": self.region, "min_locks": self.min_locks, "timezone": self.timezone,
+                "min_cards": self.min_cards}
 
 
 @dataclass
@@ -110,6 +114,7 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS,
             "arrears_units": lambda: population.arrears_units,
             "arrears_totals": lambda: population.arrears_totals,
             "actions": query.actions,
+            "sources": lambda: sources(tx, period.since, period.until, period.region, period.min_cards),
         }
         for name in SECTIONS:
             if name in wanted:
@@ -291,6 +296,7 @@ def columns(section: str) -> list[str]:
         "arrears_units": ["unit", "owed", "cards"],
         "arrears_totals": ["debtor", "count", "owed"],
         "actions": ["actor", "operator", "channel", "action", "events", "refused"],
+        "sources": SOURCE_COLUMNS,
     }[section]
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy import BigInteger, Integer, case, cast, exists, extract, func, literal, literal_column, select
+from sqlalchemy import (BigInteger, Integer, and_, case, cast, distinct, exists, extract, func, literal, literal_column,
+                        or_, select)
 
+from ...domain.events import Action, Outcome
 from ...domain.model import CardStatus, EndCause
 from .cards import lapsed
 from .locks import effective
@@ -159,3 +161,27 @@ class ReportStore(Store):
         if region:
             stmt = stmt.where(card.region.startswith(region, autoescape=True))
         return [(found, int(count), int(locked or 0)) for found, count, locked in self.conn.execute(stmt)]
+
+    # -- wrong PINs per source (docs/domain.md, "PIN guessing from one place") ------------------
+
+    def wrong_pins_by_source(self, since: datetime, until: datetime, region: str | None) -> list[tuple]:
+        """(terminal, operator, channel, wrong PINs, distinct cards, PIN locks, first, last) of the
+        wrong PINs typed at ``verify`` and ``change-pin`` in the period, one row per place, most
+        cards first. The locks are the ``lock.pin`` events those attempts wrote (same transaction,
+        same place). One GROUP BY over the period's events, found through their ``at`` index; no
+        terminal is a group of its own (NULL), ordered last among equals on both engines."""
+        event = events.c
+        wrong = and_(event.action.in_((Action.PIN_VERIFY.value, Action.PIN_CHANGE.value)),
+                     event.outcome == Outcome.WRONG_PIN.value)
+        locked = and_(event.action == Action.LOCK_PIN.value, event.outcome == Outcome.LOCKED.value)
+        wrong_pins = func.sum(case((wrong, 1), else_=0))
+        cards_hit = func.count(distinct(case((wrong, event.card_no), else_=None)))
+        keys = (event.terminal, event.operator, event.channel)
+        stmt = (select(*keys, wrong_pins.label("wrong_pins"), cards_hit.label("cards"),
+                       func.sum(case((locked, 1), else_=0)).label("locks"),
+                       func.min(event.at).label("first"), func.max(event.at).label("last"))
+                .where(event.at >= since, event.at < until, or_(wrong, locked)))
+        stmt = (self._in_region(stmt, event.card_no, region).group_by(*keys).having(wrong_pins > 0)
+                .order_by(cards_hit.desc(), wrong_pins.desc(), case((event.terminal.is_(None), 1), else_=0),
+                          *keys))
+        return [tuple(row) for row in self.conn.execute(stmt)]
