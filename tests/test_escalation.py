@@ -305,10 +305,10 @@ def test_status_shows_it_in_json_csv_and_a_table_in_english_and_chinese(escalate
     (row,) = csv.DictReader(io.StringIO(cli("status", CARD, "-o", "csv").stdout))
     assert json.loads(row["locks"])[0]["escalated"] is True
     listed = json.loads(cli("status", "--locked", "-o", "json").stdout)
-    assert [lock.get("escalated", False) for card in listed for lock in card["locks"]] == [True]
+    assert [held.get("escalated", False) for card in listed for held in card["locks"]] == [True]
+    lock(escalated, OTHER)  # an ordinary lock beside it in the list
     for lang, words in (("en", "until counter visit"), ("zh_CN", "直至到窗口办理")):
         for args in ((CARD,), ("--locked",), (CARD, OTHER)):
-            lock(escalated, OTHER) if args == (CARD, OTHER) else None
             shown = cli("status", *args, lang=lang, columns=80)
             assert shown.exit_code == 0, shown.output
             assert words in shown.stdout.replace("\n", ""), (lang, args, shown.stdout)
@@ -367,7 +367,8 @@ def test_policy_set_and_show_carry_the_settings_and_the_change_is_audited(cli):
     assert shown["from"] == "4403" and shown["escalate_after"] == 4 and shown["escalate_window_days"] == 14
     (default,) = json.loads(cli("policy", "show", "default", "-o", "json").stdout)
     assert default["escalate_after"] == 3 and default["escalate_window_days"] == 30  # the office's
-    logged = [event for event in json.loads(cli("audit", "log", "-o", "json").stdout) if event["action"] == "policy.set"]
+    logged = [event for event in json.loads(cli("audit", "log", "-o", "json").stdout)
+              if event["action"] == "policy.set"]
     assert logged[-1]["detail"] == {"region": "4403", "changes": {
         "escalate_after": [3, 4], "escalate_window_days": [30, 14]}}
     off = cli("policy", "show", "-o", "json")

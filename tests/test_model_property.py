@@ -7,8 +7,8 @@ lock ends only by an admin unlock; an arrears lock is there exactly while the
 holder or their unit owes; a temporary loss report lapses after temp_loss_days;
 void is terminal. With escalate_after set, the card's PIN lock that makes escalate_after of
 them started within escalate_window_days has no end: time and a plain unlock leave it, only
-an identity-checked reset-pin or unlock --id-number ends it. After every step the services must agree with the model, and
-the audit chain must verify.
+an identity-checked reset-pin or unlock --id-number ends it. After every step the
+services must agree with the model, and the audit chain must verify.
 """
 
 from __future__ import annotations
