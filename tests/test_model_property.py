@@ -5,8 +5,10 @@ is usable exactly when it is active with no lock in force; a PIN lock comes from
 N consecutive failures and ends after lock_hours (resetting the count); an admin
 lock ends only by an admin unlock; an arrears lock is there exactly while the
 holder or their unit owes; a temporary loss report lapses after temp_loss_days;
-void is terminal. After every step the services must agree with the model, and
-the audit chain must verify.
+void is terminal. With escalate_after set, the card's PIN lock that makes escalate_after of
+them started within escalate_window_days has no end: time and a plain unlock leave it, only
+an identity-checked reset-pin or unlock --id-number ends it. After every step the
+services must agree with the model, and the audit chain must verify.
 """
 
 from __future__ import annotations
@@ -76,7 +78,9 @@ class ModelCard:
     pin: str | None = None
     failures: int = 0
     pin_lock: bool = False
-    pin_lock_ends: object = None  # None with pin_lock: no end (lock_hours 0)
+    pin_lock_ends: object = None  # None with pin_lock: no end (lock_hours 0, or escalated)
+    pin_lock_escalated: bool = False  # only an identity check ends it
+    pin_lock_starts: list = None  # when each of the card's PIN locks started
     admin: bool = False
     loss_kind: str | None = None
     lapses_at: object = None
@@ -149,18 +153,27 @@ class CardModel(RuleBasedStateMachine):
             return "ok"
         card.failures += 1
         if card.failures >= self.max_attempts:
+            starts = card.pin_lock_starts = [*(card.pin_lock_starts or []), self.now]
+            window = self.now - timedelta(days=self.escalate_window_days)
             card.pin_lock = True
-            card.pin_lock_ends = self.now + timedelta(hours=self.lock_hours) if self.lock_hours else None
+            card.pin_lock_escalated = bool(self.escalate_after) and sum(
+                start > window for start in starts) >= self.escalate_after
+            card.pin_lock_ends = (self.now + timedelta(hours=self.lock_hours)
+                                  if self.lock_hours and not card.pin_lock_escalated else None)
         return "wrong_pin"
 
     # --- set-up ----------------------------------------------------------------------
 
     @initialize(max_attempts=st.integers(1, 6), lock_hours=st.sampled_from([0, 1, 24]),
-                temp_loss_days=st.integers(1, 10))
-    def set_up(self, max_attempts: int, lock_hours: int, temp_loss_days: int) -> None:
+                temp_loss_days=st.integers(1, 10), escalate_after=st.sampled_from([0, 0, 1, 2, 3]),
+                escalate_window_days=st.sampled_from([1, 2, 30]))
+    def set_up(self, max_attempts: int, lock_hours: int, temp_loss_days: int, escalate_after: int,
+               escalate_window_days: int) -> None:
         self.max_attempts, self.lock_hours, self.temp_loss_days = max_attempts, lock_hours, temp_loss_days
+        self.escalate_after, self.escalate_window_days = escalate_after, escalate_window_days
         set_policy(self.ctx, "", {"max_attempts": max_attempts, "lock_hours": lock_hours,
-                                  "temp_loss_days": temp_loss_days})
+                                  "temp_loss_days": temp_loss_days, "escalate_after": escalate_after,
+                                  "escalate_window_days": escalate_window_days})
         for holder, (name, id_number, region, unit) in enumerate(PEOPLE):
             card_no = self.new_card_no()
             issue(self.ctx, card_no, name, id_number, region, **({"unit": unit} if unit else {}))
@@ -207,23 +220,28 @@ class CardModel(RuleBasedStateMachine):
             assert not allowed
         else:
             assert allowed
-            card.pin, card.failures, card.pin_lock = new, 0, False
+            card.pin, card.failures, card.pin_lock, card.pin_lock_escalated = new, 0, False, False
 
-    @rule(holder=holders, kind=st.sampled_from([LockKind.PIN, LockKind.ADMIN]))
-    def unlock(self, holder: int, kind: LockKind) -> None:
+    @rule(holder=holders, kind=st.sampled_from([LockKind.PIN, LockKind.ADMIN]),
+          id_of=st.sampled_from([None, "holder", "other"]))
+    def unlock(self, holder: int, kind: LockKind, id_of: str | None) -> None:
+        """A plain unlock, or a counter unlock with the holder's (or someone else's) ID number."""
         card = self.current(holder)
         locks = self.locks(card)
-        if card.status in ("lost", "void"):
+        person = None if id_of is None else self.person(holder if id_of == "holder" else (holder + 1) % len(PEOPLE))
+        if card.status in ("lost", "void") or id_of == "other":
             expected = "refused"
+        elif kind is LockKind.PIN and card.pin_lock and card.pin_lock_escalated and id_of is None:
+            expected = "refused"  # escalated to a counter visit: only the holder's identity ends it
         elif kind.value in locks:
             expected = "unlocked"
             if kind is LockKind.PIN:
-                card.pin_lock, card.failures = False, 0
+                card.pin_lock, card.failures, card.pin_lock_escalated = False, 0, False
             else:
                 card.admin = False
         else:
             expected = "not locked"  # any lock of another kind is kept, and reported as kept
-        (item,) = unlock_cards(self.ctx, [card.card_no], UnlockRequest(kind, "model"))
+        (item,) = unlock_cards(self.ctx, [card.card_no], UnlockRequest(kind, "model", person))
         assert item.result == expected, item
         if expected != "refused":
             assert sorted({lock.kind for lock in item.kept}) == sorted(set(locks) - {kind.value}), item
@@ -358,6 +376,10 @@ class CardModel(RuleBasedStateMachine):
             kinds = sorted(lock.kind for lock in view.locks)
             assert view.failures == card.failures, (card, view)
             assert kinds == sorted(self.locks(card)), (card, kinds)  # e.g. unlock never clears arrears
+            # an escalated PIN lock is shown as one, with no end time
+            assert [(lock.escalated, lock.until is None) for lock in view.locks if lock.kind == "pin"] == (
+                [(True, True)] if card.pin_lock and card.pin_lock_escalated else
+                [(False, card.pin_lock_ends is None)] if card.pin_lock else []), (card, view)
             # usable exactly when active with no lock in force
             assert view.usable == (card.status == "active" and not self.locks(card))
 

@@ -141,7 +141,7 @@ def test_pin_lock_endings_count_an_expiry_nobody_recorded(month):
 def test_a_card_locked_three_times_or_more_is_listed(month):
     (row,) = month.report("--section", "repeat_locked")["sections"]["repeat_locked"]
     assert row == {"card_no": "A00000001", "holder_name": "holder A", "region": "110105", "locks": 4,
-                   "pin": 3, "arrears": 1, "admin": 0, "first": iso(T0),
+                   "pin": 3, "arrears": 1, "admin": 0, "escalated": 0, "first": iso(T0),
                    "last": "2026-11-23T16:00:00Z"}
     assert month.report("--section", "repeat_locked", "--min-locks", "5")["sections"]["repeat_locked"] == []
 

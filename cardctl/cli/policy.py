@@ -48,8 +48,11 @@ def show(
          table=lambda rows: result_table(rows, _("Policy for {region}").format(region=code)))
 
 
-@policy_app.command("set", epilog=examples("cardctl policy set default --lock-hours 0",
-                                          "cardctl policy set 4403 --max-attempts 5 --temp-loss-days 15"))
+@policy_app.command("set", epilog=examples(
+    "cardctl policy set default --lock-hours 0",
+    "cardctl policy set 4403 --max-attempts 5 --temp-loss-days 15",
+    "cardctl policy set 4403 --escalate-after 3 --escalate-window-days 30",
+    "cardctl policy set 4403 --escalate-after 0       # escalation off again"))
 @edge
 def set_(
     ctx: typer.Context,
@@ -64,6 +67,11 @@ def set_(
         "--minor-age", help=N_("Below this age a guardian acts for the holder, 14-18."))] = None,
     default_pin: Annotated[str | None, typer.Option(
         "--default-pin", help=N_("The PIN new cards are issued with in this region; refused as a chosen PIN."))] = None,
+    escalate_after: Annotated[int | None, typer.Option(
+        "--escalate-after", help=N_("The Nth PIN lock of a card within the window needs a counter visit "
+                                    "(identity-checked reset-pin or unlock --id-number), 1-20; 0 = off."))] = None,
+    escalate_window_days: Annotated[int | None, typer.Option(
+        "--escalate-window-days", help=N_("Days back the PIN locks counted for escalation reach, 1-365."))] = None,
     yes: YesOpt = False,
     output: OutputOpt = OutputFormat.TABLE,
     channel: ChannelOpt = None,
@@ -74,7 +82,8 @@ def set_(
 
     changes = {name: value for name, value in (
         ("max_attempts", max_attempts), ("lock_hours", lock_hours), ("temp_loss_days", temp_loss_days),
-        ("minor_age", minor_age), ("default_pin", default_pin)) if value is not None}
+        ("minor_age", minor_age), ("default_pin", default_pin), ("escalate_after", escalate_after),
+        ("escalate_window_days", escalate_window_days)) if value is not None}
     if not changes:
         raise InvalidInput(_("name at least one setting to change (e.g. --max-attempts 5)"))
     prefix = parse_prefix(region)

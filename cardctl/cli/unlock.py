@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
         'printf \'110105201605010126\\n11010519491231002X\\n\' | cardctl unlock M00000001 '
         '--reason "guardian at counter" --id-stdin --agent-name 王芳',
         'cardctl unlock A10000001 --reason "holder verified at counter" --id-stdin    # asks for the ID number',
+        'cardctl unlock A10000001 --reason "counter visit" --id-stdin    # ends an escalated PIN lock too',
     ))(edge(unlock))
 
 

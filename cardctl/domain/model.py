@@ -78,6 +78,14 @@ class LockView:
     since: datetime
     until: datetime | None
     now: datetime
+    # only an identity check ends it (docs/domain.md, "Escalation to a counter visit")
+    escalated: bool = False
+
+    def __post_init__(self) -> None:
+        # the flag or the reason cardctl writes with it: a row whose flag was cleared behind
+        # cardctl's back still needs the counter visit its reason names
+        if not self.escalated and reasons.is_escalated(self.reason):
+            object.__setattr__(self, "escalated", True)
 
     @property
     def remaining_s(self) -> int | None:
@@ -86,8 +94,11 @@ class LockView:
         return max(0, int((self.until - self.now).total_seconds()))
 
     def record(self) -> dict[str, Any]:
-        return {"kind": self.kind, "reason": reasons.for_record(self.reason), "since": iso(self.since),
-                "until": iso(self.until), "remaining_s": self.remaining_s}
+        found = {"kind": self.kind, "reason": reasons.for_record(self.reason), "since": iso(self.since),
+                 "until": iso(self.until), "remaining_s": self.remaining_s}
+        if self.escalated:  # only then: a lock record reads as it always did
+            found["escalated"] = True
+        return found
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ class Policy:
     temp_loss_days: int = 7
     default_pin: str = "123456"
     minor_age: int = 16
+    # escalation to a counter visit (docs/domain.md): the Nth PIN lock of a card within the
+    # window never ends by itself; 0 = off
+    escalate_after: int = 0
+    escalate_window_days: int = 30
 
 
 DEFAULT = Policy()
@@ -25,6 +29,8 @@ LIMITS = {
     "lock_hours": (0, 24 * 365),
     "temp_loss_days": (1, 90),
     "minor_age": (14, 18),
+    "escalate_after": (0, 20),
+    "escalate_window_days": (1, 365),
 }
 
 

@@ -43,6 +43,7 @@ class Reason(StrEnum):
     LOST_FORMAL = "loss.formal"  # a formal loss report voided the card
     REISSUED = "card.reissued"  # the card was replaced by another
     CARRIED = "lock.carried"  # an admin lock moved to the new card at a reissue
+    PIN_ESCALATED = "pin.escalated"  # the Nth PIN lock in the region's window: a counter visit ends it
 
 
 # the parameters of each code, with the type each must have
@@ -53,6 +54,7 @@ PARAMS: dict[Reason, dict[str, type]] = {
     Reason.LOST_FORMAL: {},
     Reason.REISSUED: {"card": str, "cause": str},
     Reason.CARRIED: {"card": str, "reason": str},
+    Reason.PIN_ESCALATED: {"failures": int, "locks": int, "days": int},
 }
 REISSUE_CAUSES = ("lost", "damaged")  # services/loss.py reissue: a lost card, or one that is not
 
@@ -65,6 +67,7 @@ PAID = N_("paid")
 LOST_FORMAL = N_("reported lost (formal)")
 REISSUED = N_("reissued as {card} ({cause})")
 CARRIED = N_("{reason} (carried over from {card})")
+PIN_ESCALATED = N_("{failures} consecutive wrong PINs; PIN lock {locks} in {days} days: needs a counter visit")
 
 
 # --- the stored form ----------------------------------------------------------------------------
@@ -83,6 +86,20 @@ def encode(code: Reason, params: dict[str, Any] | None = None) -> str:
 def pin_failures(failures: int) -> str:
     """A PIN lock's reason: the count of consecutive wrong PINs that set it."""
     return encode(Reason.PIN_FAILURES, {"failures": failures})
+
+
+def pin_escalated(failures: int, locks: int, days: int) -> str:
+    """An escalated PIN lock's reason: the wrong PINs that set it, and that it is the card's
+    ``locks``th PIN lock within ``days`` days (docs/domain.md, "Escalation to a counter visit")."""
+    return encode(Reason.PIN_ESCALATED, {"failures": failures, "locks": locks, "days": days})
+
+
+def is_escalated(stored: str | None) -> bool:
+    """Whether a stored reason is an escalated PIN lock's (cheap for any other text)."""
+    if not isinstance(stored, str) or not stored.startswith(MARKER + Reason.PIN_ESCALATED.value):
+        return False
+    decoded = decode(stored)
+    return decoded is not None and decoded[0] is Reason.PIN_ESCALATED
 
 
 def unpaid(own: bool, unit: bool) -> str:
@@ -139,6 +156,8 @@ def _valid(code: Reason, params: dict[str, Any]) -> bool:
             return False  # a carried lock keeps its reason as it was, whatever it was
     if code is Reason.PIN_FAILURES:
         return params["failures"] >= 1
+    if code is Reason.PIN_ESCALATED:
+        return params["failures"] >= 1 and params["locks"] >= 1 and params["days"] >= 1
     if code is Reason.UNPAID:
         return params["own"] or params["unit"]
     if code is Reason.REISSUED:
@@ -182,6 +201,8 @@ def _coded(stored: str) -> Msg | None:
     code, params = decoded
     if code is Reason.PIN_FAILURES:
         return Msg(PIN_FAILURES, params)
+    if code is Reason.PIN_ESCALATED:
+        return Msg(PIN_ESCALATED, params)
     if code is Reason.UNPAID:
         return Msg(UNPAID_BOTH if params["own"] and params["unit"] else UNPAID_OWN if params["own"] else UNPAID_UNIT)
     if code is Reason.PAID:

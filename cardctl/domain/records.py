@@ -54,6 +54,7 @@ class LockRecord:
     end_cause: str | None
     ended_by: str | None
     created_by: str
+    escalated: bool = False  # only an identity check ends it (docs/domain.md, escalation)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ TERMS = (
     N_("default"), N_("yes"), N_("no"),
     # a policy whose PIN locks never end by themselves (lock_hours 0)
     N_("until unlocked"),
+    # a policy that never escalates a PIN lock to a counter visit (escalate_after 0)
+    N_("off"),
 )
 
 # result_table headers by record key; the English is the key as it always read
@@ -70,6 +72,9 @@ COLUMNS = {
     "damaged": N_("Damaged"),
     # report sources: where wrong PINs came from (audit log shows the terminal too)
     "terminal": N_("Terminal"), "wrong_pins": N_("Wrong PINs"), "flagged": N_("Flagged"),
+    # escalation to a counter visit: policy settings, and repeat_locked's count of escalated locks
+    "escalate_after": N_("Escalate after"), "escalate_window_days": N_("Window days"),
+    "escalated": N_("Escalated"),
 }
 # record keys whose values are moments (ISO-8601 UTC): a table shows them in the configured zone
 TIME_COLUMNS = frozenset({"at", "created_at", "disabled_at", "ended_at", "first", "last", "since", "until",
@@ -139,6 +144,8 @@ def value(key: str, raw):
         return yes_no(raw)
     if key == "lock_hours" and raw == 0:  # 0: a PIN lock lasts until someone unlocks it
         return tr(N_("until unlocked"))
+    if key == "escalate_after" and raw == 0:  # 0: no PIN lock escalates to a counter visit
+        return tr(N_("off"))
     if key == "reason":
         return _english(raw)
     if key == "role" and isinstance(raw, str):

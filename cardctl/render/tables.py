@@ -133,6 +133,10 @@ def status_note(record: dict, tz: str) -> str:
     return "; ".join(localize(note) for note in notes)
 
 
+# an escalated PIN lock's end (docs/domain.md, "Escalation to a counter visit")
+COUNTER_VISIT = N_("until counter visit")
+
+
 def lock_brief(locks: list[dict], tz: str) -> grid.Cell:
     """Locks in a list row, one a line: kind, end and time left ('pin → 2026-11-24 10:00 (23h 59m)'),
     breaking only between those three."""
@@ -141,6 +145,9 @@ def lock_brief(locks: list[dict], tz: str) -> grid.Cell:
     lines = []
     for lock in locks:
         kind = Text(tr(lock["kind"]), style="bold red")
+        if lock.get("escalated"):  # no end time: it waits for the holder at a counter
+            lines.append([kind, Text(f"→ {tr(COUNTER_VISIT)}", style="bold red")])
+            continue
         lines.append([kind, Text(f"→ {local(lock['until'], tz)}"), Text(f"({remaining(lock['remaining_s'])})")]
                      if lock["until"] else [kind])
     return lines
@@ -187,7 +194,8 @@ def lock_table(locks: list[dict], tz: str) -> None:
                grid.Column(zoned(tr(N_("Since")), tz)), grid.Column(zoned(tr(N_("Until")), tz)),
                grid.Column(tr(N_("Left")))]
     rows = [[cell(tr(lock["kind"]), "bold red"), cell(reasons.worded(lock["reason"])), cell(local(lock["since"], tz)),
-             cell(local(lock["until"], tz) if lock["until"] else tr(N_("until cleared"))),
+             cell(local(lock["until"], tz) if lock["until"] else
+                  tr(COUNTER_VISIT) if lock.get("escalated") else tr(N_("until cleared"))),
              cell(remaining(lock["remaining_s"]) if lock["until"] else "-")] for lock in locks]
     grid.show(out(), columns, rows, record_label=tr(N_("record")))
 

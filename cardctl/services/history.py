@@ -51,6 +51,7 @@ class _Lock:
     reason: str
     since: datetime
     until: datetime | None
+    escalated: bool = False  # no end time: it binds until an identity check ends it
 
 
 @dataclass
@@ -117,7 +118,9 @@ def apply_event(state: _Card | None, action: str, outcome: str, reason: str | No
         state.failures = 0
         state.end(LockKind.PIN.value, every=True)
     elif action == "lock.pin" and outcome == "locked":
-        state.locks.append(_Lock(LockKind.PIN.value, reason or "", at, _time(detail.get("until"))))
+        # services/verify.py: an escalated lock has no end time, so it stays in force at any later moment
+        state.locks.append(_Lock(LockKind.PIN.value, reason or "", at, _time(detail.get("until")),
+                                 bool(detail.get("escalated"))))
     elif action == "lock.expire" and outcome == "ended":
         state.end(detail.get("kind", LockKind.PIN.value))
         state.failures = 0  # services/locks.py end_due_pin_locks
@@ -236,7 +239,7 @@ class Replay:
         # (sorted is stable: locks started at the same moment stay in event order, as lock ids do)
         expired_pin = any(lock.kind == LockKind.PIN and not lock_is_effective(lock.until, None, at)
                           for lock in held)
-        views = [LockView(lock.kind, lock.reason, lock.since, lock.until, at)
+        views = [LockView(lock.kind, lock.reason, lock.since, lock.until, at, lock.escalated)
                  for lock in held if lock_is_effective(lock.until, None, at)]
         max_attempts = self._max_attempts.get(row.region)
         if max_attempts is None:

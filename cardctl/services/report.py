@@ -178,7 +178,7 @@ class _Queries:
         """Cards with at least ``min_locks`` locks opened in the period, most locked first."""
         rows = self.store.repeat_locked(KINDS, *self.span, self.period.min_locks)
         return [{"card_no": row.card_no, "holder_name": row.name, "region": row.region, "locks": row.locks,
-                 **{kind: int(getattr(row, kind)) for kind in KINDS},
+                 **{kind: int(getattr(row, kind)) for kind in KINDS}, "escalated": int(row.escalated or 0),
                  "first": iso(row.first), "last": iso(row.last)} for row in rows]
 
     def actions(self) -> list[dict]:
@@ -292,7 +292,7 @@ def columns(section: str) -> list[str]:
         "lock_durations": ["kind", "ended", "median_s", "p95_s", "median", "p95"],
         "duration_buckets": ["duration", *KINDS],
         "pin_lock_endings": ["ended_by", "locks", "share"],
-        "repeat_locked": ["card_no", "holder_name", "region", "locks", *KINDS, "first", "last"],
+        "repeat_locked": ["card_no", "holder_name", "region", "locks", *KINDS, "escalated", "first", "last"],
         "arrears_units": ["unit", "owed", "cards"],
         "arrears_totals": ["debtor", "count", "owed"],
         "actions": ["actor", "operator", "channel", "action", "events", "refused"],

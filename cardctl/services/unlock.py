@@ -31,6 +31,9 @@ CHUNK = 5000
 UNLOCKED, NOT_LOCKED, NOT_FOUND, REFUSED, INVALID = (UnlockResult.UNLOCKED, UnlockResult.NOT_LOCKED, UnlockResult.NOT_FOUND,
                                                     UnlockResult.REFUSED, UnlockResult.INVALID)
 WOULD_UNLOCK, WOULD_EXPIRE, WOULD_LAPSE = "would unlock", "would expire", "would lapse"
+# a Msg: worded in the chosen language on screen, in English in the trail
+ESCALATED_REFUSAL = _("the PIN lock escalated to a counter visit: it ends only with the holder's ID number "
+                      "(unlock --id-number or --id-stdin, or reset-pin)")
 FAILED = frozenset(result for result in ROW_CONDITION if row_failed(result))  # not found, refused, invalid
 
 
@@ -122,6 +125,12 @@ def _decide(ctx: Context, tx: Tx, card: CardState | None, held: list[tuple[int, 
             return REFUSED, refusal.message, [], {"note": getattr(refusal, "recorded", refusal.message)}, None
     clearable = [lock_id for lock_id, lock in held if lock.kind == request.kind.value]
     kept = [lock for _, lock in held if lock.kind != request.kind.value]
+    if any(lock.escalated for _, lock in held if lock.kind == request.kind.value):
+        # escalated to a counter visit: only the holder's identity, checked above, ends it
+        # (docs/domain.md, "Escalation to a counter visit")
+        if holder_hash is None:
+            return REFUSED, ESCALATED_REFUSAL, [], {}, None
+        acting = {**acting, "escalated": True}
     kinds = sorted({lock.kind for lock in kept})
     if clearable:
         detail = _("still locked: {kinds}").format(kinds=terms(kinds)) if kinds else ""

@@ -13,6 +13,7 @@ from ..domain import pins
 from ..domain import reasons
 from ..domain.events import Action, Outcome
 from ..domain.model import CardState, CardStatus, LockKind, LockView, VerifyResult, effective_status, iso
+from ..domain.policy import Policy
 from ..domain.records import CardRecord
 from ..errors import CardNotFound
 from ..storage.audit import EventDraft
@@ -92,14 +93,29 @@ def _record(ctx: Context, card_no: str, correct: bool | None, snapshot, action: 
         tx.cards.set_failures(card_no, failures)
         events = [EventDraft(action, Outcome.WRONG_PIN, card_no, detail={"failures": failures})]
         if failures >= policy.max_attempts:
-            ends = now + timedelta(hours=policy.lock_hours) if policy.lock_hours else None
-            reason = reasons.pin_failures(failures)  # a code, worded when shown (docs/domain.md)
-            tx.locks.open(card_no, LockKind.PIN, reason, now, ends, ctx.settings.operator)
-            events.append(EventDraft(Action.LOCK_PIN, Outcome.LOCKED, card_no, reason=reason,
-                                     detail={"until": iso(ends)}))
-            locks = [LockView(LockKind.PIN.value, reason, now, ends, now)]
+            escalated = escalation(tx, card_no, policy, now)
+            if escalated is not None:  # the Nth lock in the window: a counter visit ends it, not time
+                ends, reason = None, reasons.pin_escalated(failures, escalated, policy.escalate_window_days)
+            else:
+                ends = now + timedelta(hours=policy.lock_hours) if policy.lock_hours else None
+                reason = reasons.pin_failures(failures)  # a code, worded when shown (docs/domain.md)
+            tx.locks.open(card_no, LockKind.PIN, reason, now, ends, ctx.settings.operator,
+                          escalated=escalated is not None)
+            events.append(EventDraft(Action.LOCK_PIN, Outcome.LOCKED, card_no, reason=reason, detail={
+                "until": iso(ends), **({"escalated": True} if escalated is not None else {})}))
+            locks = [LockView(LockKind.PIN.value, reason, now, ends, now, escalated is not None)]
         tx.record(events, now)
         return _result(card_no, card, "wrong_pin", failures, policy.max_attempts, locks, now)
+
+
+def escalation(tx, card_no: str, policy: Policy, now) -> int | None:
+    """The number of this card's PIN locks within the policy's window, counting the one about
+    to open, when it reaches ``escalate_after``; None when the new lock is an ordinary one
+    (docs/domain.md, "Escalation to a counter visit")."""
+    if not policy.escalate_after:
+        return None  # off: not even the count is read
+    counted = tx.locks.pin_locks_since(card_no, now - timedelta(days=policy.escalate_window_days)) + 1
+    return counted if counted >= policy.escalate_after else None
 
 
 def _result(card_no: str, card: CardRecord, result: str, failures: int, max_attempts: int, locks: list[LockView],

@@ -19,7 +19,8 @@ SQLITE = {'schema_revision': ('SELECT alembic_version.version_num \nFROM alembic
                        {},
                        (('role', None), ('disabled_at', 'utc'))),
  'policies': ('SELECT policies.region_prefix, policies.max_attempts, policies.lock_hours, '
-              'policies.temp_loss_days, policies.default_pin, policies.minor_age \n'
+              'policies.temp_loss_days, policies.default_pin, policies.minor_age, policies.escalate_after, '
+              'policies.escalate_window_days \n'
               'FROM policies',
               {},
               {},
@@ -28,7 +29,9 @@ SQLITE = {'schema_revision': ('SELECT alembic_version.version_num \nFROM alembic
                ('lock_hours', None),
                ('temp_loss_days', None),
                ('default_pin', None),
-               ('minor_age', None))),
+               ('minor_age', None),
+               ('escalate_after', None),
+               ('escalate_window_days', None))),
  'cards_by_number': ('SELECT cards.card_no, holders.name, holders.id_masked, cards.region, cards.status, '
                      'cards.failures, cards.insurance_type, cards.unit, cards.holder_id, cards.loss_kind, '
                      'cards.lost_at, cards.loss_lapses_at, cards.void_reason, cards.replaced_by, '
@@ -52,7 +55,8 @@ SQLITE = {'schema_revision': ('SELECT alembic_version.version_num \nFROM alembic
                       ('void_reason', None),
                       ('replaced_by', None),
                       ('replaces', None))),
- 'open_locks': ('SELECT locks.card_no, locks.kind, locks.reason, locks.started_at, locks.ends_at \n'
+ 'open_locks': ('SELECT locks.card_no, locks.kind, locks.reason, locks.started_at, locks.ends_at, '
+                'CAST(locks.escalated AS INTEGER) AS escalated \n'
                 'FROM locks \n'
                 'WHERE locks.card_no IN (:card_nos_1) AND locks.ended_at IS NULL AND (locks.ends_at IS NULL '
                 'OR locks.ends_at > :now) ORDER BY locks.started_at, locks.id',
@@ -62,7 +66,8 @@ SQLITE = {'schema_revision': ('SELECT alembic_version.version_num \nFROM alembic
                  ('kind', None),
                  ('reason', None),
                  ('started_at', 'utc'),
-                 ('ends_at', 'utc'))),
+                 ('ends_at', 'utc'),
+                 ('escalated', None))),
  'expired_pin_cards': ('SELECT locks.card_no \n'
                        'FROM locks \n'
                        'WHERE locks.card_no IN (:card_nos_1) AND locks.kind = :kind_1 AND locks.ended_at IS '

@@ -27,7 +27,8 @@ from ..domain.policy import Policy
 from ..domain.roles import Role, Standing
 
 # The columns of a region's policy, in the order the policies table has them
-POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age")
+POLICY_FIELDS = ("max_attempts", "lock_hours", "temp_loss_days", "default_pin", "minor_age", "escalate_after",
+                 "escalate_window_days")
 # batch.end events ``metric_figures`` reads at a time (the LIMIT of statements.batch_ends)
 BATCH_PAGE = 64
 
@@ -149,8 +150,9 @@ class NamedReads:
         found: dict[str, list[LockView]] = defaultdict(list)
         if not card_nos:
             return found
-        for card_no, kind, reason, since, until in self._rows("open_locks", {"card_nos": list(card_nos), "now": now}):
-            found[card_no].append(LockView(kind, reason, since, until, now))
+        for card_no, kind, reason, since, until, escalated in self._rows(
+                "open_locks", {"card_nos": list(card_nos), "now": now}):
+            found[card_no].append(LockView(kind, reason, since, until, now, bool(escalated)))
         return found
 
     def expired_pin_cards(self, card_nos: Sequence[str], now: datetime) -> set[str]:

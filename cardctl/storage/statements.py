@@ -22,8 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy import (Date, String, and_, bindparam, case, column, exists, func, literal, literal_column, or_,
-                        select, table)
+from sqlalchemy import (Date, Integer, String, and_, bindparam, case, cast, column, exists, func, literal, literal_column,
+                        or_, select, table)
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import Select, visitors
 
@@ -95,7 +95,9 @@ def _cards_by_number() -> Select:
 
 def _open_locks() -> Select:
     lock = locks.c
-    return (select(lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at)
+    # the flag as 0/1: the start-up path converts no booleans, and both engines agree on integers
+    return (select(lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at,
+                   cast(lock.escalated, Integer).label("escalated"))
             .where(lock.card_no.in_(CARD_NOS), effective(NOW)).order_by(lock.started_at, lock.id))
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 
 from ...domain.model import EndCause, LockKind, LockView
 from ...domain.records import LockRecord
@@ -82,10 +82,10 @@ class LockStore(Store):
         found: dict[str, list[LockView]] = defaultdict(list)
         lock = locks.c
         for part in chunks(list(card_nos)):
-            for card_no, kind, reason, since, until in self.conn.execute(
-                    select(lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at)
+            for card_no, kind, reason, since, until, escalated in self.conn.execute(
+                    select(lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at, lock.escalated)
                     .where(lock.card_no.in_(part), effective(now)).order_by(lock.started_at, lock.id)):
-                found[card_no].append(LockView(kind, reason, since, until, now))
+                found[card_no].append(LockView(kind, reason, since, until, now, bool(escalated)))
         return found
 
     def held(self, card_nos: Sequence[str], now: datetime) -> dict[str, list[tuple[int, LockView]]]:
@@ -94,10 +94,12 @@ class LockStore(Store):
         found: dict[str, list[tuple[int, LockView]]] = {}
         lock = locks.c
         for part in chunks(list(card_nos)):
-            for lock_id, card_no, kind, reason, since, until in self.conn.execute(
-                    select(lock.id, lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at)
+            for lock_id, card_no, kind, reason, since, until, escalated in self.conn.execute(
+                    select(lock.id, lock.card_no, lock.kind, lock.reason, lock.started_at, lock.ends_at,
+                           lock.escalated)
                     .where(lock.card_no.in_(part), effective(now)).order_by(lock.id)):
-                found.setdefault(card_no, []).append((lock_id, LockView(kind, reason, since, until, now)))
+                found.setdefault(card_no, []).append(
+                    (lock_id, LockView(kind, reason, since, until, now, bool(escalated))))
         return found
 
     def effective(self, card_no: str, now: datetime, kind: LockKind | None = None) -> list[LockRecord]:
@@ -111,11 +113,18 @@ class LockStore(Store):
         return bool(self.conn.scalar(select(exists().where(locks.c.card_no == card_no, effective(now)))))
 
     def open(self, card_no: str, kind: LockKind, reason: str, started_at: datetime,
-             ends_at: datetime | None, created_by: str) -> int:
-        """A new lock; its id."""
+             ends_at: datetime | None, created_by: str, escalated: bool = False) -> int:
+        """A new lock; its id. ``escalated``: a PIN lock only an identity check ends."""
         return self.conn.execute(insert(locks).values(
             card_no=card_no, kind=kind.value, reason=reason, started_at=started_at, ends_at=ends_at,
-            created_by=created_by).returning(locks.c.id)).scalar_one()
+            created_by=created_by, escalated=escalated).returning(locks.c.id)).scalar_one()
+
+    def pin_locks_since(self, card_no: str, since: datetime) -> int:
+        """How many PIN locks of ``card_no`` started after ``since``, however each ended
+        (ix_locks_card_all): what escalation counts (docs/domain.md)."""
+        lock = locks.c
+        return int(self.conn.scalar(select(func.count()).select_from(locks).where(
+            lock.card_no == card_no, lock.started_at > since, lock.kind == LockKind.PIN.value)) or 0)
 
     def open_many(self, kind: LockKind, reasons: Sequence[tuple[str, str]], started_at: datetime,
                   created_by: str, batch: int = 5000) -> None:

@@ -99,10 +99,12 @@ class ReportStore(Store):
     def repeat_locked(self, kinds: Sequence[str], since: datetime, until: datetime, region: str | None,
                       min_locks: int) -> list[Any]:
         """Cards with at least ``min_locks`` locks opened in the period, most locked first: card_no,
-        name, region, locks, one count per kind, first, last."""
+        name, region, locks, one count per kind, escalated (PIN locks escalated to a counter visit),
+        first, last."""
         lock, card = locks.c, cards.c
         per_kind = [func.sum(case((lock.kind == kind, 1), else_=0)).label(kind) for kind in kinds]
-        stmt = (select(card.card_no, holders.c.name, card.region, func.count().label("locks"), *per_kind,
+        escalated = func.sum(case((lock.escalated, 1), else_=0)).label("escalated")
+        stmt = (select(card.card_no, holders.c.name, card.region, func.count().label("locks"), *per_kind, escalated,
                        func.min(lock.started_at).label("first"), func.max(lock.started_at).label("last"))
                 .select_from(locks).join(cards, card.card_no == lock.card_no)
                 .join(holders, holders.c.id == card.holder_id)
