@@ -25,6 +25,7 @@ TITLES = {
     "arrears_units": N_("Arrears outstanding by unit"),
     "arrears_totals": N_("Arrears outstanding, totals"),
     "actions": N_("Actions per acting login, operator and channel"),
+    "runs": N_("Batch runs (import, unlock --from, sweeps): input SHA-256, rows, results"),
 }
 
 
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
         "cardctl report --section repeat_locked -o csv > repeat.csv",
         "cardctl report --html report.html",
         "cardctl report --since 2026-11-01 --region 4403",
+        "cardctl report --section runs -o csv > runs.csv    # which file did what, and runs left unfinished",
     ))(edge(report))
 
 
@@ -62,7 +64,7 @@ def report(
     section: Annotated[list[str] | None, typer.Option(
         "--section", help=N_("Only this section (repeatable); -o csv needs exactly one. Sections: cards, "
                           "locks_per_day, lock_durations, duration_buckets, pin_lock_endings, repeat_locked, "
-                          "arrears_units, arrears_totals, actions."), show_default=False)] = None,
+                          "arrears_units, arrears_totals, actions, runs."), show_default=False)] = None,
     min_locks: Annotated[int, typer.Option(
         "--min-locks", min=2, max=1000, help=N_("Locks in the period that make a card 'locked again and again'."))] = 3,
     html: Annotated[str | None, typer.Option(
@@ -74,7 +76,8 @@ def report(
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
     """Report for auditors: cards by status and lock, locks per day, how long locks lasted and
-    how PIN locks ended, cards locked again and again, arrears by unit, actions per operator.
+    how PIN locks ended, cards locked again and again, arrears by unit, actions per operator,
+    and the batch runs started in the period (finished or not; --region does not narrow them).
 
     Locks and events are counted in [--since, --until); cards and arrears are counted now,
     or as they stood at --as-of (rebuilt from the audit trail; --until then defaults to it).

@@ -68,10 +68,13 @@ COLUMNS = {
     # settings show; audit log's flag on an event damaged outside cardctl
     "setting": N_("Setting"), "value": N_("Value"), "this_client": N_("This client"), "stored": N_("Stored"),
     "damaged": N_("Damaged"),
+    # batch runs: the report's runs section, audit log --run
+    "run_id": N_("Run id"), "command": N_("Command"), "started_at": N_("Started at"), "finished": N_("Finished"),
+    "input": N_("Input"), "input_sha256": N_("Input SHA-256"), "rows": N_("Rows"), "results": N_("Results"),
 }
 # record keys whose values are moments (ISO-8601 UTC): a table shows them in the configured zone
 TIME_COLUMNS = frozenset({"at", "created_at", "disabled_at", "ended_at", "first", "last", "since", "until",
-                          "lost_at", "loss_lapses_at", "as_of", "generated_at"})
+                          "lost_at", "loss_lapses_at", "as_of", "generated_at", "started_at"})
 # free text a table wraps; every other column is an identifier, never broken (render/grid.py)
 TEXT_COLUMNS = frozenset({"reason", "detail", "holder_name", "name", "problem", "changed", "file", "operator",
                           "note", "period", "receipt"})

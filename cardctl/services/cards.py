@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..domain import pins
 from ..domain.identity import (IdNumber, parse_card_no, parse_id_number, parse_region, parse_uscc,
@@ -20,6 +20,9 @@ from ..keys import Keys
 from ..storage.audit import EventDraft
 from .context import Context
 from .guards import Agent, audited_refusal, check_identity, check_representation, load_card, refuse_weak
+
+if TYPE_CHECKING:
+    from .runs import Run
 
 INSURANCE_TYPES = ("employee", "resident")
 ISSUERS_DEFAULT = "social-security"
@@ -195,13 +198,16 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent: A
         raise NotAllowed(_("card {card} changed state while being activated; try again").format(card=card_no))
 
 
-def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResult]:
-    """Stream a CSV / JSON-lines file into ``issue_many``, one transaction per chunk."""
+def import_rows(ctx: Context, path: str, chunk: int = 2000, run: Run | None = None) -> Iterator[ItemResult]:
+    """Stream a CSV / JSON-lines file into ``issue_many``, one transaction per chunk; with ``run``
+    the file is hashed as read and the run begins at its first row (services/runs.py)."""
     from ..sources import read_records
 
     today = ctx.now().date()
     batch: list[tuple[int, CardInput]] = []
-    for row in read_records(path, required=("card_no", "name", "id_number", "region")):
+    rows = read_records(path, required=("card_no", "name", "id_number", "region"),
+                        digest=run.digest if run is not None else None)
+    for row in run.begun_by(rows) if run is not None else rows:
         if row.problem is not None:
             yield ItemResult("", "invalid", _("line {line}: {problem}").format(line=row.line, problem=row.problem),
                              row.line)

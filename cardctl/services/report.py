@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ..storage.stores import Tx
 
 SECTIONS = ("cards", "locks_per_day", "lock_durations", "duration_buckets", "pin_lock_endings",
-            "repeat_locked", "arrears_units", "arrears_totals", "actions")
+            "repeat_locked", "arrears_units", "arrears_totals", "actions", "runs")
 KINDS = tuple(kind.value for kind in LockKind)
 PIN_ENDINGS = (EndCause.EXPIRED.value, EndCause.UNLOCKED.value, EndCause.RESET.value, EndCause.REPLACED.value)
 DEFAULT_DAYS = 30
@@ -110,6 +110,7 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS,
             "arrears_units": lambda: population.arrears_units,
             "arrears_totals": lambda: population.arrears_totals,
             "actions": query.actions,
+            "runs": lambda: _runs(tx, period),
         }
         for name in SECTIONS:
             if name in wanted:
@@ -119,6 +120,12 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS,
 
         report.headline = figures(report.sections, population.by_status, population.locked_cards)
     return report
+
+
+def _runs(tx: Tx, period: Period) -> list[dict]:
+    from .report_runs import runs
+
+    return runs(tx, period.since, period.until)
 
 
 class _Queries:
@@ -291,7 +298,14 @@ def columns(section: str) -> list[str]:
         "arrears_units": ["unit", "owed", "cards"],
         "arrears_totals": ["debtor", "count", "owed"],
         "actions": ["actor", "operator", "channel", "action", "events", "refused"],
+        "runs": _run_columns(),
     }[section]
+
+
+def _run_columns() -> list[str]:
+    from .report_runs import COLUMNS
+
+    return COLUMNS
 
 
 def _ranks(total: int, q: Fraction) -> tuple[int, int]:
