@@ -184,11 +184,22 @@ def test_a_batch_cut_short_by_a_fatal_error_shows_as_unfinished(cli, monkeypatch
     assert cli("audit", "verify").exit_code == 0
 
 
-def test_an_input_refused_before_its_first_row_leaves_no_run(cli):
-    assert cli("import", "-", input=b"card_no,name\nA1,x\n").exit_code == 2  # a header without id_number
-    assert cli("import", str(cli.tmp / "missing.csv")).exit_code == 2
-    assert cli("import", "-", input=b"\x00\x01binary").exit_code == 2
-    assert [e for e in events(cli) if e["action"].startswith("batch.")] == []
+def test_a_batch_that_changes_nothing_leaves_no_run(cli):
+    """No trace before runs existed, none now: an input refused before its first row, a file of
+    invalid rows, the same file imported again, a list of card numbers none of which is one."""
+    path = write(cli, "cards.csv", [HEADER, *rows(1, 2)])
+    assert cli("import", str(path)).exit_code == 0
+    before = cli.db.dump()
+    for args, stdin in ((("import", "-"), b"card_no,name\nA1,x\n"),  # a header without id_number
+                        (("import", str(cli.tmp / "missing.csv")), None),
+                        (("import", "-"), b"\x00\x01binary"),
+                        (("import", "-"), f"{HEADER}\nR1,x,123,110105,employee,\n".encode()),
+                        (("import", str(path)), None),  # already issued, all of it
+                        (("unlock", "--from", "-", "--reason", "x"), b"nonsense\n???\n")):
+        result = cli(*args, input=stdin)
+        assert result.exit_code in (0, 2, 7), (args, result.stderr)
+        assert not RUN_ID.search(result.stderr), args
+    assert cli.db.dump() == before
 
 
 # --- what is a run, and what writes nothing ----------------------------------------------------
@@ -257,18 +268,25 @@ def test_audit_log_run_unknown_exits_5_and_malformed_exits_2(cli):
         assert result.exit_code == 2 and "expected a run id" in result.stderr and result.stdout == ""
 
 
-@pytest.mark.parametrize("tamper", ["another run", "no run", "into a run"])
+@pytest.mark.parametrize("tamper", ["another run", "no run", "into a run", "another digest"])
 def test_a_tampered_run_id_breaks_audit_verify(cli, tamper):
-    """Moving an event into or out of a run (to say another file did it) is an edit the chain names."""
-    result = cli("import", "-", input=("\n".join([HEADER, *rows(1, 2)]) + "\n").encode())
-    run_id = run_id_said(result)
+    """Moving an event into or out of a run, or changing the digest of its input (to say another
+    file did it), is an edit the chain names."""
+    data = ("\n".join([HEADER, *rows(1, 2)]) + "\n").encode()
+    run_id = run_id_said(cli("import", "-", input=data))
     assert cli("unlock", "R00000001", "--reason", "not a batch").exit_code == 0
     trail = events(cli)
     issue = next(e for e in trail if e["action"] == "card.issue")
-    loose = trail[-1]
-    target, value = {"another run": (issue, "20260101T000000Z-00000000"), "no run": (issue, None),
-                     "into a run": (loose, run_id)}[tamper]
-    cli.db.run_sql("UPDATE events SET run_id = :v WHERE seq = :s", v=value, s=target["seq"])
+    end = next(e for e in trail if e["action"] == "batch.end")
+    if tamper == "another digest":
+        digest = hashlib.sha256(data).hexdigest()
+        cli.db.run_sql("UPDATE events SET detail = replace(detail, :d, :o) WHERE seq = :s",
+                       d=digest, o=hashlib.sha256(b"another file").hexdigest(), s=end["seq"])
+        target = end
+    else:
+        target, value = {"another run": (issue, "20260101T000000Z-00000000"), "no run": (issue, None),
+                         "into a run": (trail[-1], run_id)}[tamper]
+        cli.db.run_sql("UPDATE events SET run_id = :v WHERE seq = :s", v=value, s=target["seq"])
     verified = cli("audit", "verify")
     assert verified.exit_code == 6 and f"event {target['seq']} was edited" in verified.stderr
 

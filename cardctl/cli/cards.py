@@ -31,8 +31,8 @@ def register(app: typer.Typer) -> None:
     app.command("import", epilog=examples(
         "cardctl import examples/cards.csv -o jsonl > import-failures.jsonl",
         "cardctl import examples/cards.csv    # stderr: run 20261206T051500Z-3f9a2c1b ...",
-        "cardctl audit log --run 20261206T051500Z-3f9a2c1b -o jsonl    # the run's events",
-        "sha256sum examples/cards.csv    # equals the run's input_sha256 on batch.end"))(edge(import_cards))
+        "cardctl audit log --run 20261206T051500Z-3f9a2c1b -o jsonl | tail -1    "
+        "# batch.end: input_sha256 is what sha256sum examples/cards.csv prints"))(edge(import_cards))
     app.command("activate", epilog=examples(
         "printf '11010519491231002X\\n583920\\n' | cardctl activate A10000001 --id-stdin --pin-stdin",
         "cardctl activate A10000001    # asks for the ID number, then the PIN twice"))(edge(activate))

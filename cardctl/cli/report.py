@@ -76,8 +76,7 @@ def report(
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
     """Report for auditors: cards by status and lock, locks per day, how long locks lasted and
-    how PIN locks ended, cards locked again and again, arrears by unit, actions per operator,
-    and the batch runs started in the period (finished or not; --region does not narrow them).
+    how PIN locks ended, cards locked again and again, arrears by unit, actions per operator.
 
     Locks and events are counted in [--since, --until); cards and arrears are counted now,
     or as they stood at --as-of (rebuilt from the audit trail; --until then defaults to it).

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
     app.command("unlock", epilog=examples(
         'cardctl status --locked -o jsonl | cardctl unlock --from - --reason "terminal fault 2026-11-20"',
         "cardctl unlock --expired -o jsonl        # cron",
+        "cardctl unlock --from cleared.txt --reason \"terminal fault\"    # stderr: run 20261206T051500Z-3f9a2c1b ...",
         "cardctl unlock A10000001 --kind admin --reason \"case 2026-118 closed\"",
         'printf \'110105201605010126\\n11010519491231002X\\n\' | cardctl unlock M00000001 '
         '--reason "guardian at counter" --id-stdin --agent-name 王芳',
@@ -108,7 +109,7 @@ def unlock(
     if kind is LockKind.ADMIN and not dry_run and not yes and at_terminal():
         named = list(named)  # read once: shown in the question, then unlocked
         _confirm_admin_unlock(ctx_, named, request)
-    results = unlock_cards(ctx_, run.begun_by(named) if run else named, request)
+    results = unlock_cards(ctx_, named, request, run)
     results = run.count(results) if run else results
     show_bar, total = progress.wanted(output), None
     if show_bar:  # lines, not card numbers: a CSV header or blank lines make the total an estimate
@@ -201,8 +202,7 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
             from ..services.runs import Run
 
             run = Run(ctx_, "unlock --expired", rows=total)
-            run.begin()
-            items = run.count(expire_due(ctx_))
+            items = run.count(expire_due(ctx_, run=run))
 
     def records(items) -> Iterator[dict]:
         nonlocal lapsed

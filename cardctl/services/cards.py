@@ -114,13 +114,14 @@ def issue_card(ctx: Context, card: CardInput) -> str:
     return results[0].result
 
 
-def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Iterator[ItemResult]:
+def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]], run: Run | None = None) -> Iterator[ItemResult]:
     """Insert one chunk of validated cards in one transaction; one result per card.
 
     Conflicts (card number taken, holder already has a live card, duplicates
     within the chunk) are reported per card and the others still go in. A card
     already on record with the same holder and details is ``already issued``, so
-    importing a file again after a crash finishes the job instead of failing.
+    importing a file again after a crash finishes the job instead of failing. ``run``: the
+    import's run, begun in the first chunk that issues a card (services/runs.py).
     """
     numbered = list(numbered)
     keys, now = ctx.keys, ctx.now()
@@ -151,6 +152,8 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
             fresh.append((n, card))
         # one executemany each for the new holders, the cards and their events
         fresh_holders = [(n, c) for n, c in fresh if hashes[n] not in holders]
+        if fresh and run is not None:
+            run.begin_in(tx)
         seal = birth_sealer(keys.data_key) if fresh_holders else None
         new_holders = [_holder_row(c, hashes[n], keys, seal) for n, c in fresh_holders]
         if new_holders:
@@ -200,14 +203,14 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent: A
 
 def import_rows(ctx: Context, path: str, chunk: int = 2000, run: Run | None = None) -> Iterator[ItemResult]:
     """Stream a CSV / JSON-lines file into ``issue_many``, one transaction per chunk; with ``run``
-    the file is hashed as read and the run begins at its first row (services/runs.py)."""
+    the file is hashed as read and the run begins with the first card issued (services/runs.py)."""
     from ..sources import read_records
 
     today = ctx.now().date()
     batch: list[tuple[int, CardInput]] = []
     rows = read_records(path, required=("card_no", "name", "id_number", "region"),
                         digest=run.digest if run is not None else None)
-    for row in run.begun_by(rows) if run is not None else rows:
+    for row in rows:
         if row.problem is not None:
             yield ItemResult("", "invalid", _("line {line}: {problem}").format(line=row.line, problem=row.problem),
                              row.line)
@@ -220,10 +223,10 @@ def import_rows(ctx: Context, path: str, chunk: int = 2000, run: Run | None = No
                              row.line)
             continue
         if len(batch) >= chunk:
-            yield from _with_lines(issue_many(ctx, batch), batch)
+            yield from _with_lines(issue_many(ctx, batch, run), batch)
             batch = []
     if batch:
-        yield from _with_lines(issue_many(ctx, batch), batch)
+        yield from _with_lines(issue_many(ctx, batch, run), batch)
 
 
 def _with_lines(results: Iterator[ItemResult], batch) -> Iterator[ItemResult]:

@@ -2,12 +2,13 @@
 that ends something) is one run, opened by a ``batch.start`` event and closed by ``batch.end``,
 with the run id on every event in between (docs/domain.md, "Batch provenance").
 
-The run starts when its first row has been read, before the first chunk is written: an input
-refused before any row (missing, binary, no header) leaves no run. Each chunk commits on its
-own; ``batch.end`` follows the last one and carries what the whole input was: the SHA-256 and
-size of every byte read from it (hashed as read, ``sources.py``), the rows and the count per
-result. A run cut short (killed, a fatal error, the database gone) has a start and no end: it
-shows as unfinished, never as missing.
+``batch.start`` is written in the transaction of the first chunk that writes anything, ahead
+of that chunk's events: a batch that changes nothing (a file imported again, rows all invalid,
+an input refused before its first row) leaves no run, as it left no trace before runs existed.
+Each chunk commits on its own; ``batch.end`` follows the last one and carries what the whole
+input was: the SHA-256 and size of every byte read from it (hashed as read, ``sources.py``),
+the rows and the count per result. A run cut short (killed, a fatal error, the database gone)
+has a start and no end: it shows as unfinished, never as missing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import secrets
 from collections import Counter
 from datetime import timezone
 from hashlib import sha256
-from typing import Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Iterable, Iterator, TypeVar
 
 from ..domain.events import Action, Outcome
 from ..domain.identity import mask_id_shapes
@@ -25,6 +26,9 @@ from ..errors import InvalidInput
 from ..i18n import _
 from ..storage.audit import EventDraft
 from .context import Context
+
+if TYPE_CHECKING:
+    from ..storage.stores import Tx
 
 T = TypeVar("T")
 
@@ -63,16 +67,20 @@ class InputDigest:
 
 
 class Run:
-    """One batch run of ``ctx``: ``begin`` (once, before the first chunk), ``count`` each result,
-    ``end`` after the last chunk. ``source``: the input file (``-`` for stdin), or None when the
-    rows come from the command line or the database (a sweep); ``rows``: known up front, if so."""
+    """One batch run of ``ctx``. From its creation every event ``ctx`` writes carries the run id
+    (the actor of a write transaction is fixed as it opens); ``begin_in`` the first chunk's
+    transaction that writes, ``count`` each result, ``end`` after the last chunk.
+    ``source``: the input file (``-`` for stdin), or None when the rows come from the command line
+    or the database (a sweep); ``rows``: known up front, if so."""
 
     def __init__(self, ctx: Context, command: str, source: str | None = None, rows: int | None = None) -> None:
         self.ctx, self.command, self.rows_known = ctx, command, rows
         self.source = source
         self.digest = InputDigest() if source is not None else None
         self.results: Counter[str] = Counter()
-        self.id: str | None = None
+        self.id = new_run_id(ctx)  # the second the run began, not the second its first chunk wrote
+        self.begun = False
+        ctx.run_id = self.id
 
     def _detail(self) -> dict:
         detail: dict = {"command": self.command}
@@ -81,30 +89,16 @@ class Run:
             detail["input"] = "stdin" if self.source == STDIN else mask_id_shapes(self.source[:MAX_INPUT_NAME])
         return detail
 
-    def begin(self) -> str:
-        """Record ``batch.start`` in its own transaction; every later event of ``ctx`` carries the run id."""
-        if self.id is not None:
-            return self.id
-        run_id = new_run_id(self.ctx)
+    def begin_in(self, tx: Tx) -> None:
+        """Record ``batch.start`` in ``tx`` (a write transaction of ``ctx``), ahead of what the chunk
+        writes, once: it commits with the first chunk, or not at all."""
+        if self.begun:
+            return
         detail = self._detail()
         if self.rows_known is not None:
             detail["rows"] = self.rows_known
-        self.ctx.run_id = run_id
-        try:
-            with self.ctx.write() as tx:
-                tx.record([EventDraft(Action.BATCH_START, Outcome.OK, detail=detail)])
-        except BaseException:
-            self.ctx.run_id = None
-            raise
-        self.id = run_id
-        return run_id
-
-    def begun_by(self, rows: Iterable[T]) -> Iterator[T]:
-        """``rows`` as they come, the run begun once the first has been read (and before the
-        caller writes anything of it)."""
-        for row in rows:
-            self.begin()
-            yield row
+        tx.record([EventDraft(Action.BATCH_START, Outcome.OK, detail=detail)])
+        self.begun = True
 
     def count(self, items: Iterable[T]) -> Iterator[T]:
         """``items`` (with a ``result``) passed on, each counted under its result."""
@@ -115,12 +109,13 @@ class Run:
     def end(self) -> None:
         """Record ``batch.end`` after the last chunk: the rows, the count per result and, for an
         input, the SHA-256 and size of all of it. Nothing when the run never began."""
-        if self.id is None:
-            return
-        detail = {**self._detail(), "rows": sum(self.results.values()), "results": dict(sorted(self.results.items()))}
-        if self.digest is not None:
-            detail["input_sha256"], detail["input_bytes"] = self.digest.hexdigest(), self.digest.size
         try:
+            if not self.begun:
+                return
+            detail = {**self._detail(), "rows": sum(self.results.values()),
+                      "results": dict(sorted(self.results.items()))}
+            if self.digest is not None:
+                detail["input_sha256"], detail["input_bytes"] = self.digest.hexdigest(), self.digest.size
             with self.ctx.write() as tx:
                 tx.record([EventDraft(Action.BATCH_END, Outcome.OK, detail=detail)])
         finally:
