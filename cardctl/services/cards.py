@@ -114,7 +114,8 @@ def issue_card(ctx: Context, card: CardInput) -> str:
     return results[0].result
 
 
-def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]], run: Run | None = None) -> Iterator[ItemResult]:
+def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]],
+               run: Run | None = None) -> Iterator[ItemResult]:
     """Insert one chunk of validated cards in one transaction; one result per card.
 
     Conflicts (card number taken, holder already has a live card, duplicates
