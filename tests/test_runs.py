@@ -80,7 +80,8 @@ def pin_locked(cli, *numbers: int) -> list[str]:
     cards = []
     for n in numbers:
         card = f"R{n:08d}"
-        assert cli("issue", card, "--name", f"持卡人{n}", "--region", "110105", "--id-number", person(n)).exit_code == 0
+        issued = cli("issue", card, "--name", f"持卡人{n}", "--region", "110105", "--id-number", person(n))
+        assert issued.exit_code == 0
         assert cli("activate", card, "--id-number", person(n), "--pin-stdin", input=PIN + "\n").exit_code == 0
         for _ in range(3):
             cli("verify", card, "--pin-stdin", input=WRONG + "\n")
