@@ -119,8 +119,39 @@ def _whole_file_is_utf8(raw: BinaryIO) -> bool | None:
         raw.seek(start)
 
 
-def text_stream(raw: BinaryIO) -> io.TextIOWrapper:
+class _Hashed(io.RawIOBase):
+    """The input as the reader takes it, each byte fed to ``digest`` once, on its way in: the
+    batch's ``input_sha256`` (docs/domain.md, "Batch provenance") is of the bytes the rows were
+    read from, without reading the input a second time or holding it."""
+
+    def __init__(self, raw: BinaryIO, digest) -> None:
+        super().__init__()
+        self.raw, self.digest = raw, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        # read1: what one read of a pipe gives, so a slow producer's lines still stream
+        data = self.raw.read1(len(buffer)) if hasattr(self.raw, "read1") else self.raw.read(len(buffer))
+        if not data:
+            return 0
+        buffer[:len(data)] = data
+        self.digest.update(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed and self.raw is not sys.stdin.buffer:
+            self.raw.close()
+        super().close()
+
+
+def text_stream(raw: BinaryIO, digest=None) -> io.TextIOWrapper:
+    """``raw`` as text in its sniffed encoding; with ``digest`` (``update(bytes)``) every byte read
+    is hashed once (the encoding check of a regular file reads it before, unhashed, and rewinds)."""
     whole_utf8 = _whole_file_is_utf8(raw)
+    if digest is not None:
+        raw = _Hashed(raw, digest)
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
     encoding = sniff_encoding(buffered.peek(SNIFF_BYTES)[:SNIFF_BYTES])
     if encoding == "utf-8" and whole_utf8 is False:
@@ -130,19 +161,22 @@ def text_stream(raw: BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(buffered, encoding=encoding, newline="")
 
 
-def read_records(path: str, required: tuple[str, ...] = ()) -> Iterator[Row]:
-    """Rows of a CSV (with header) or JSON-lines file; bad rows carry a problem, not an exception."""
-    stream = text_stream(open_binary(path))
+def read_records(path: str, required: tuple[str, ...] = (), digest=None) -> Iterator[Row]:
+    """Rows of a CSV (with header) or JSON-lines file; bad rows carry a problem, not an exception.
+    ``digest``: hashes every byte of the input, to its end (``text_stream``)."""
+    stream = text_stream(open_binary(path), digest)
     try:
         yield from _decoded(stream, path, _records_from(stream, _peek_first_char(stream), required))
+        _to_the_end(stream, digest)
     finally:
         if path != "-":
             stream.close()
 
 
-def read_card_numbers(path: str) -> Iterator[Row]:
-    """Card numbers one per line, or CSV/JSON lines with a ``card_no`` field."""
-    stream = text_stream(open_binary(path))
+def read_card_numbers(path: str, digest=None) -> Iterator[Row]:
+    """Card numbers one per line, or CSV/JSON lines with a ``card_no`` field (``digest``: as
+    ``read_records``)."""
+    stream = text_stream(open_binary(path), digest)
     try:
         first = _peek_first_char(stream)
         head = stream.buffer.peek(SNIFF_BYTES)[:SNIFF_BYTES].decode(stream.encoding, errors="ignore")
@@ -153,9 +187,18 @@ def read_card_numbers(path: str) -> Iterator[Row]:
         else:
             rows = _plain_lines(BoundedLines(stream))
         yield from _decoded(stream, path, rows)
+        _to_the_end(stream, digest)
     finally:
         if path != "-":
             stream.close()
+
+
+def _to_the_end(stream: io.TextIOWrapper, digest) -> None:
+    """Every reader stops at the end of its input; should one stop short, the rest is still
+    hashed, so the digest is of the whole input as ``sha256sum`` sees it."""
+    if digest is not None:
+        for _block in iter(lambda: stream.buffer.read(1 << 20), b""):
+            pass
 
 
 def _lines_or_too_long(lines: BoundedLines) -> Iterator[tuple[int, str] | Row]:

@@ -69,6 +69,28 @@ def snapshot(ctx: Context) -> dict:
         }
 
 
+def batch_runs(env) -> list[tuple[str, bool]]:
+    """(command, finished) of every batch run, in start order (the report's runs section)."""
+    result = run(env, "report", "--section", "runs", "-o", "jsonl")
+    assert result.returncode == 0, result.stderr
+    return [(row["command"], row["finished"]) for row in map(json.loads, result.stdout.splitlines())]
+
+
+def unfinished_run_listed(env) -> None:
+    """The run killed mid-way: a start, its committed chunks under its id, no end; said so."""
+    [(killed_run,)] = {(json.loads(line)["run_id"],) for line in run(env, "audit", "log", "-o", "jsonl").stdout
+                       .splitlines() if json.loads(line)["run_id"]}
+    listed = run(env, "audit", "log", "--run", killed_run, "-o", "jsonl")
+    assert listed.returncode == 0 and f"run {killed_run} is unfinished" in listed.stderr
+    actions = [json.loads(line)["action"] for line in listed.stdout.splitlines()]
+    assert actions[0] == "batch.start" and "batch.end" not in actions and len(actions) > 1
+
+
+def without_runs(events: Counter) -> Counter:
+    """The events but the runs' own: the crashed database has one run more, left unfinished."""
+    return Counter({key: count for key, count in events.items() if not key[0].startswith("batch.")})
+
+
 def results_of(out: str) -> Counter:
     return Counter(json.loads(line)["result"] for line in out.splitlines())
 
@@ -96,18 +118,21 @@ def test_kill_9_during_import_then_the_same_import_again_ends_as_an_uninterrupte
     assert 0 < committed < ROWS and committed % IMPORT_CHUNK == 0
     assert database.count("cards") == database.count("holders") == committed
     assert database.count("events", "WHERE action = 'card.issue'") == committed
+    unfinished_run_listed(env)
 
     again = run(env, "import", str(big), "-o", "jsonl")
     assert again.returncode == 0, again.stderr[-500:]
     assert results_of(again.stdout) == {"already issued": committed, "issued": ROWS - committed}
     assert run(env, "audit", "verify").returncode == 0
+    assert batch_runs(env) == [("import", False), ("import", True)]
 
     reference = new_database("reference")
     reference_env = cli_env(reference.url, key_file)
     assert run(reference_env, "init").returncode == 0
     assert run(reference_env, "import", str(big), "-o", "jsonl").returncode == 0
     crashed = snapshot(Context.open(settings_for(database.url, key_file)))
-    assert crashed == snapshot(Context.open(settings_for(reference.url, key_file)))
+    whole = snapshot(Context.open(settings_for(reference.url, key_file)))
+    assert {**crashed, "events": without_runs(crashed["events"])} == {**whole, "events": without_runs(whole["events"])}
 
 
 def settings_for(db_url: str, key_file: Path):
@@ -145,6 +170,7 @@ def test_kill_9_during_a_batch_unlock_then_the_same_unlock_again_ends_as_an_unin
     assert 0 < done < LOCKED and done % UNLOCK_CHUNK == 0
     assert database.count("events", "WHERE action = 'lock.unlock'") == done
     assert database.count("cards", "WHERE failures = 0") == done
+    unfinished_run_listed(env)
 
     again = run(env, *command)
     assert again.returncode == 0, again.stderr[-500:]  # "not locked" is not a failure
@@ -155,6 +181,8 @@ def test_kill_9_during_a_batch_unlock_then_the_same_unlock_again_ends_as_an_unin
     crashed = snapshot(Context.open(settings_for(database.url, key_file)))
     whole = snapshot(Context.open(settings_for(reference.url, key_file)))
     # the rerun records its own "not locked" for the cards done before the kill; nothing else differs
+    assert batch_runs(env) == [("unlock --from", False), ("unlock --from", True)]
+    crashed["events"], whole["events"] = without_runs(crashed["events"]), without_runs(whole["events"])
     rerun_record = crashed["events"] - whole["events"]
     assert set(rerun_record) <= {("lock.unlock", "not_locked", card) for card in cards}
     assert sum(rerun_record.values()) == done and whole["events"] - crashed["events"] == Counter()

@@ -255,22 +255,39 @@ def _event_fields(event) -> dict:
 
 @audit_app.command("log", epilog=examples(
     "cardctl audit log --since 2026-11-01 --until 2026-12-01 -o jsonl > november.jsonl",
-    "cardctl audit log --card A10000001 --since 2026-11-01"))
+    "cardctl audit log --card A10000001 --since 2026-11-01",
+    "cardctl audit log --run 20261206T051500Z-3f9a2c1b -o csv > run.csv    # one batch run's events"))
 @edge
 def log(
     ctx: typer.Context,
     card: Annotated[str | None, typer.Option("--card", help=N_("Only this card's events."))] = None,
     since: Annotated[str | None, typer.Option("--since", help=N_("ISO-8601 time (local if no zone)."))] = None,
     until: Annotated[str | None, typer.Option("--until", help=N_("ISO-8601 time, exclusive."))] = None,
+    run: Annotated[str | None, typer.Option("--run", help=N_(
+        "Only this batch run's events (the run id import and unlock print), from batch.start to batch.end."),
+        show_default=False)] = None,
     output: OutputOpt = OutputFormat.TABLE,
 ) -> None:
-    """List audit events in order."""
-    from ..services.audit import event_log
+    """List audit events in order.
 
+    With --run, the events of one batch run (import, unlock --from, unlock of several cards, a
+    sweep that ended something): batch.start, each card's events, batch.end with the input's
+    SHA-256 (as sha256sum prints it), its rows and the count per result. A run with no
+    batch.end was cut short (or is still running) and is said to be unfinished. An unknown run
+    exits 5; a malformed run id exits 2.
+    """
+    from ..services.audit import event_log, run_state
+
+    run_id = None
+    if run is not None:
+        from ..services.runs import parse_run_id
+
+        run_id = parse_run_id(run)
     ctx_ = runtime(ctx).context(role=Role.AUDITOR)
+    finished = run_state(ctx_, run_id) if run_id is not None else True
     events = event_log(ctx_, parse_card_no(card) if card else None,
                        parse_time(since, "--since", ctx_.settings.timezone),
-                       parse_time(until, "--until", ctx_.settings.timezone))
+                       parse_time(until, "--until", ctx_.settings.timezone), run_id)
     damaged: list[int | None] = []
 
     def records():
@@ -281,6 +298,9 @@ def log(
             yield record
 
     emit(records(), output, table=lambda rows: result_table(_flag_column(rows), _("Audit events")))
+    if not finished:  # a start with no end: shown as such, never as a run that completed
+        warn(_("run {run} is unfinished: it has a batch.start and no batch.end (cut short, or still "
+               "running)").format(run=run_id))
     if damaged:  # the listing shows them as stored; judging them is audit verify's job
         warn(_("{count} event(s) damaged outside cardctl, listed as stored (first: seq {seq}); run 'cardctl "
                "audit verify'").format(count=len(damaged), seq=damaged[0]))

@@ -14,6 +14,7 @@ from ..i18n import N_, _, localize, term
 from ..render.formats import OutputFormat, emit
 from . import progress
 from .common import edge, examples, message, read_pins, runtime, warn
+from .runs import run_message
 from .idnumbers import id_numbers
 from .options import (AgentIdOpt, AgentNameOpt, CardArg, ChannelOpt, IdNumberOpt, IdStdinOpt, OutputOpt,
                       PinStdinOpt)
@@ -28,7 +29,10 @@ def register(app: typer.Typer) -> None:
         "--unit 91350100M000100Y43",
         "cardctl issue A10000001 --name 张伟 --region 110105    # asks for the ID number"))(edge(issue))
     app.command("import", epilog=examples(
-        "cardctl import examples/cards.csv -o jsonl > import-failures.jsonl"))(edge(import_cards))
+        "cardctl import examples/cards.csv -o jsonl > import-failures.jsonl",
+        "cardctl import examples/cards.csv    # stderr: run 20261206T051500Z-3f9a2c1b ...",
+        "cardctl audit log --run 20261206T051500Z-3f9a2c1b -o jsonl | tail -1    "
+        "# batch.end: input_sha256 is what sha256sum examples/cards.csv prints"))(edge(import_cards))
     app.command("activate", epilog=examples(
         "printf '11010519491231002X\\n583920\\n' | cardctl activate A10000001 --id-stdin --pin-stdin",
         "cardctl activate A10000001    # asks for the ID number, then the PIN twice"))(edge(activate))
@@ -105,22 +109,28 @@ def import_cards(
     Rows that fail are reported with their line number; the rest go in; exit 7 if any failed.
     A row already on record as it is (same card, holder and details) is "already issued", not
     a failure, so a file imported again after a crash finishes with exit 0.
+    The import is one run in the audit trail (batch.start, its cards' events, batch.end with
+    the file's SHA-256 and the count per result); stderr names it: see 'cardctl audit log --run'.
     If standard output closes early (| head), every row is still imported, the rest of the
     output is discarded and stderr says so; the exit code is that of the whole file.
     """
     from ..services.cards import import_rows
+    from ..services.runs import Run
 
     ctx_ = runtime(ctx).context(channel, Role.STAFF)
     summary = {"issued": 0, "already issued": 0, "failed": 0}
     show_bar = progress.wanted(output)
     lines = progress.count_lines(file) if show_bar else None
-    with progress.tracked(import_rows(ctx_, file, chunk=IMPORT_CHUNK), localize(_("importing")),
+    run = Run(ctx_, "import", file)
+    with progress.tracked(run.count(import_rows(ctx_, file, chunk=IMPORT_CHUNK, run=run)), localize(_("importing")),
                           lines - 1 if lines else None, show_bar) as results:
         failures = _failures_only(results, summary) if output is OutputFormat.TABLE else _counted(results, summary)
         progress.emit_all(failures, output, table=lambda rows: _print_failures(rows))
+    run.end()
     done = (_("imported {issued} card(s); {again} already issued; {failed} row(s) failed")
             if summary["already issued"] else _("imported {issued} card(s); {failed} row(s) failed"))
     message(done.format(issued=summary["issued"], again=summary["already issued"], failed=summary["failed"]))
+    run_message(run)
     if summary["failed"]:
         raise BatchFailed(_("{failed} row(s) of {file} were not imported").format(failed=summary["failed"], file=file))
 

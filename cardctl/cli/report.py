@@ -27,6 +27,7 @@ TITLES = {
     "arrears_totals": N_("Arrears outstanding, totals"),
     "actions": N_("Actions per acting login, operator and channel"),
     "sources": N_("Wrong PINs per terminal, operator and channel (flagged: {min_cards} or more cards)"),
+    "runs": N_("Batch runs (import, unlock --from, sweeps): input SHA-256, rows, results"),
 }
 
 
@@ -37,6 +38,7 @@ def register(app: typer.Typer) -> None:
         "cardctl report --html report.html",
         "cardctl report --since 2026-11-01 --region 4403",
         "cardctl report --section sources --since 2026-12-01 --min-cards 3    # PIN guessing from one place",
+        "cardctl report --section runs -o csv > runs.csv    # which file did what, and runs left unfinished",
     ))(edge(report))
 
 
@@ -65,7 +67,7 @@ def report(
     section: Annotated[list[str] | None, typer.Option(
         "--section", help=N_("Only this section (repeatable); -o csv needs exactly one. Sections: cards, "
                           "locks_per_day, lock_durations, duration_buckets, pin_lock_endings, repeat_locked, "
-                          "arrears_units, arrears_totals, actions, sources."), show_default=False)] = None,
+                          "arrears_units, arrears_totals, actions, sources, runs."), show_default=False)] = None,
     min_locks: Annotated[int, typer.Option(
         "--min-locks", min=2, max=1000, help=N_("Locks in the period that make a card 'locked again and again'."))] = 3,
     min_cards: Annotated[int, typer.Option("--min-cards", min=1, max=1_000_000, help=N_(

@@ -21,6 +21,7 @@ from ..config import SYSTEM_CHANNEL
 from .common import check_channel, edge, examples, message, runtime
 from .confirm import at_terminal, confirm
 from .idnumbers import id_numbers, refuse_stdin_twice
+from .runs import run_message
 from .options import AgentIdOpt, AgentNameOpt, ChannelOpt, IdStdinOpt, OutputOpt, YesOpt
 
 
@@ -28,6 +29,7 @@ def register(app: typer.Typer) -> None:
     app.command("unlock", epilog=examples(
         'cardctl status --locked -o jsonl | cardctl unlock --from - --reason "terminal fault 2026-11-20"',
         "cardctl unlock --expired -o jsonl        # cron",
+        "cardctl unlock --from cleared.txt --reason \"terminal fault\"    # stderr: run 20261206T051500Z-3f9a2c1b ...",
         "cardctl unlock A10000001 --kind admin --reason \"case 2026-118 closed\"",
         'printf \'110105201605010126\\n11010519491231002X\\n\' | cardctl unlock M00000001 '
         '--reason "guardian at counter" --id-stdin --agent-name 王芳',
@@ -103,11 +105,13 @@ def unlock(
     request = UnlockRequest(kind, reason.strip(), parse_id_number(id_number, today) if id_number else None,
                             dry_run, agent)
     counts = {"failed": 0, "total": 0, "last": None}
-    named: Iterable[str] = _card_numbers(card_nos or [], from_file, counts)
+    run = _batch_run(ctx_, card_nos or [], from_file, dry_run)
+    named: Iterable[str] = _card_numbers(card_nos or [], from_file, counts, run.digest if run else None)
     if kind is LockKind.ADMIN and not dry_run and not yes and at_terminal():
         named = list(named)  # read once: shown in the question, then unlocked
         _confirm_admin_unlock(ctx_, named, request)
-    results = unlock_cards(ctx_, named, request)
+    results = unlock_cards(ctx_, named, request, run)
+    results = run.count(results) if run else results
     show_bar, total = progress.wanted(output), None
     if show_bar:  # lines, not card numbers: a CSV header or blank lines make the total an estimate
         lines = progress.count_lines(from_file) if from_file else 0
@@ -122,6 +126,9 @@ def unlock(
 
     with progress.tracked(results, localize(_("unlocking")), total, show_bar) as tracked:
         progress.emit_all(records(tracked), output, table=lambda rows: result_table(rows))
+    if run is not None:
+        run.end()
+        run_message(run)
     if counts["failed"] and not from_file and len(card_nos or []) == 1:
         # one card named is no batch: it exits as any single-card command does for the same
         # condition (a holder mismatch 6, as activate; an unknown card 5, as status)
@@ -145,12 +152,24 @@ def _confirm_admin_unlock(ctx_, named: list[str], request) -> None:
                  _("reason: {reason}").format(reason=request.reason)], yes=False)
 
 
-def _card_numbers(args: list[str], from_file: str | None, counts: dict) -> Iterable[str]:
+def _batch_run(ctx_, card_nos: list[str], from_file: str | None, dry_run: bool):
+    """A batch (--from, or several cards named) is a run in the trail; one card named is no
+    batch, and a dry run writes nothing, not even that (docs/domain.md, "Batch provenance")."""
+    if dry_run or (from_file is None and len(card_nos) < 2):
+        return None
+    from ..services.runs import Run
+
+    if from_file is None:
+        return Run(ctx_, "unlock", rows=len(card_nos))
+    return Run(ctx_, "unlock --from", from_file)
+
+
+def _card_numbers(args: list[str], from_file: str | None, counts: dict, digest=None) -> Iterable[str]:
     yield from args
     if from_file:
         from ..sources import read_card_numbers
 
-        for row in read_card_numbers(from_file):
+        for row in read_card_numbers(from_file, digest):
             if row.fields is None or not row.fields.get("card_no"):
                 yield f"(line {row.line})"  # reported as invalid, like any other bad entry
             else:
@@ -173,12 +192,18 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
     # A dry run lists what is due from a database opened read-only: it never reaches the sweep.
     counting = rt.quick_context(Role.STAFF, read_only=dry_run) or rt.context(role=Role.STAFF, read_only=dry_run)
     total = count_due(counting)
-    items = iter(())
+    items, run = iter(()), None
     if total:
         from ..services.unlock import due_now, expire_due
 
         ctx_ = rt.context(role=Role.STAFF, read_only=dry_run)
-        items = due_now(ctx_) if dry_run else expire_due(ctx_)
+        if dry_run:
+            items = due_now(ctx_)
+        else:  # a sweep that ends something is a run; an idle one writes nothing at all
+            from ..services.runs import Run
+
+            run = Run(ctx_, "unlock --expired", rows=total)
+            items = run.count(expire_due(ctx_, run=run))
 
     def records(items) -> Iterator[dict]:
         nonlocal lapsed
@@ -197,6 +222,10 @@ def _expire(rt, output: OutputFormat, dry_run: bool = False) -> None:
             ended = (_("{ended} expired lock(s) recorded as ended; {lapsed} temporary loss report(s) recorded as "
                        "lapsed") if lapsed else _("{ended} expired lock(s) recorded as ended"))
         message(ended.format(ended=count - lapsed, lapsed=lapsed))
+    if run is not None:
+        run.end()
+        if output is OutputFormat.TABLE or not sys.stdout.isatty():
+            run_message(run)
     if os.environ.get("CARDCTL_SIGNING_KEY") and not dry_run:  # the signing host: sign the head at every sweep
         _sign_head(rt)
 

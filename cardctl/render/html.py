@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 
 from ..i18n import CHINESE, ENGLISH, N_, _, language, localize, tr
 from .formats import literal
-from .labels import duration, header, value, worded_durations
+from .labels import duration, header, readable, value, worded_durations
 
 KIND_COLOURS = (("pin", "#c0392b"), ("arrears", "#e67e22"), ("admin", "#2c6fbb"))
 CAUSE_COLOURS = {"expired": "#7f8c8d", "unlocked": "#27ae60", "reset": "#8e44ad", "replaced": "#34495e"}
 MAX_DAYS_DRAWN = 400  # beyond this a day axis shows only the days that have data
 MAX_TABLE_ROWS = 500
-TIME_COLUMNS = frozenset({"first", "last", "since", "until", "as_of", "generated_at"})
+TIME_COLUMNS = frozenset({"first", "last", "since", "until", "as_of", "generated_at", "started_at", "ended_at"})
 HTML_LANG = {ENGLISH: "en", CHINESE: "zh-CN"}
 PER_DAY = {"opened": N_("Locks opened per day, by kind"), "ended": N_("Locks ended per day, by kind")}
 
@@ -182,6 +182,8 @@ def _table(rows: list[dict], zone: ZoneInfo) -> str:
                 cells.append(f'<td class="none">{_e(tr(N_("(none)")))}</td>')
             elif isinstance(shown, (int, float)) and not isinstance(shown, bool):
                 cells.append(f'<td class="num">{_e(shown)}</td>')
+            elif isinstance(shown, dict):  # a run's count per result
+                cells.append(f"<td>{_e(readable(shown))}</td>")
             else:
                 cells.append(f"<td>{_e('-' if shown is None else localize(value(name, shown)))}</td>")
         body.append(('<tr class="flagged">' if row.get("flagged") is True else "<tr>") + "".join(cells) + "</tr>")

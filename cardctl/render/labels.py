@@ -75,10 +75,13 @@ COLUMNS = {
     # escalation to a counter visit: policy settings, and repeat_locked's count of escalated locks
     "escalate_after": N_("Escalate after"), "escalate_window_days": N_("Window days"),
     "escalated": N_("Escalated"),
+    # batch runs: the report's runs section, audit log --run
+    "run_id": N_("Run id"), "command": N_("Command"), "started_at": N_("Started at"), "finished": N_("Finished"),
+    "input": N_("Input"), "input_sha256": N_("Input SHA-256"), "rows": N_("Rows"), "results": N_("Results"),
 }
 # record keys whose values are moments (ISO-8601 UTC): a table shows them in the configured zone
 TIME_COLUMNS = frozenset({"at", "created_at", "disabled_at", "ended_at", "first", "last", "since", "until",
-                          "lost_at", "loss_lapses_at", "as_of", "generated_at"})
+                          "lost_at", "loss_lapses_at", "as_of", "generated_at", "started_at"})
 # free text a table wraps; every other column is an identifier, never broken (render/grid.py)
 TEXT_COLUMNS = frozenset({"reason", "detail", "holder_name", "name", "problem", "changed", "file", "operator",
                           "note", "period", "receipt", "terminal"})

@@ -44,10 +44,23 @@ def verify_chain(ctx: Context, anchors: Sequence[tuple[int, str]] = (),
 
 
 def event_log(ctx: Context, card_no: str | None, since: datetime | None,
-              until: datetime | None) -> Iterator[EventRecord]:
+              until: datetime | None, run_id: str | None = None) -> Iterator[EventRecord]:
     """Events in seq order, streamed from one read transaction; a damaged one is listed as stored."""
     with ctx.read() as tx:
-        yield from tx.trail.events(card_no, since, until)
+        yield from tx.trail.events(card_no, since, until, run_id=run_id)
+
+
+def run_state(ctx: Context, run_id: str) -> bool:
+    """Whether batch run ``run_id`` finished (it has its ``batch.end``); NotFound when the trail
+    holds no such run (docs/domain.md, "Batch provenance")."""
+    from ..domain.events import Action
+    from ..errors import NotFound
+
+    with ctx.read() as tx:
+        found = tx.trail.run_actions(run_id)
+    if not found:
+        raise NotFound(_("no batch run {run} in the audit trail").format(run=run_id))
+    return Action.BATCH_END.value in found
 
 
 # --- export for long-term retention ----------------------------------------------------------

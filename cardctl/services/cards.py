@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 from ..domain import pins
 from ..domain.identity import (IdNumber, parse_card_no, parse_id_number, parse_region, parse_uscc,
@@ -20,6 +20,9 @@ from ..keys import Keys
 from ..storage.audit import EventDraft
 from .context import Context
 from .guards import Agent, audited_refusal, check_identity, check_representation, load_card, refuse_weak
+
+if TYPE_CHECKING:
+    from .runs import Run
 
 INSURANCE_TYPES = ("employee", "resident")
 ISSUERS_DEFAULT = "social-security"
@@ -111,13 +114,15 @@ def issue_card(ctx: Context, card: CardInput) -> str:
     return results[0].result
 
 
-def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Iterator[ItemResult]:
+def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]],
+               run: Run | None = None) -> Iterator[ItemResult]:
     """Insert one chunk of validated cards in one transaction; one result per card.
 
     Conflicts (card number taken, holder already has a live card, duplicates
     within the chunk) are reported per card and the others still go in. A card
     already on record with the same holder and details is ``already issued``, so
-    importing a file again after a crash finishes the job instead of failing.
+    importing a file again after a crash finishes the job instead of failing. ``run``: the
+    import's run, begun in the first chunk that issues a card (services/runs.py).
     """
     numbered = list(numbered)
     keys, now = ctx.keys, ctx.now()
@@ -148,6 +153,8 @@ def issue_many(ctx: Context, numbered: Iterable[tuple[int, CardInput]]) -> Itera
             fresh.append((n, card))
         # one executemany each for the new holders, the cards and their events
         fresh_holders = [(n, c) for n, c in fresh if hashes[n] not in holders]
+        if fresh and run is not None:
+            run.begin_in(tx)
         seal = birth_sealer(keys.data_key) if fresh_holders else None
         new_holders = [_holder_row(c, hashes[n], keys, seal) for n, c in fresh_holders]
         if new_holders:
@@ -195,13 +202,16 @@ def activate(ctx: Context, card_no: str, id_number: IdNumber, pin: str, agent: A
         raise NotAllowed(_("card {card} changed state while being activated; try again").format(card=card_no))
 
 
-def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResult]:
-    """Stream a CSV / JSON-lines file into ``issue_many``, one transaction per chunk."""
+def import_rows(ctx: Context, path: str, chunk: int = 2000, run: Run | None = None) -> Iterator[ItemResult]:
+    """Stream a CSV / JSON-lines file into ``issue_many``, one transaction per chunk; with ``run``
+    the file is hashed as read and the run begins with the first card issued (services/runs.py)."""
     from ..sources import read_records
 
     today = ctx.now().date()
     batch: list[tuple[int, CardInput]] = []
-    for row in read_records(path, required=("card_no", "name", "id_number", "region")):
+    rows = read_records(path, required=("card_no", "name", "id_number", "region"),
+                        digest=run.digest if run is not None else None)
+    for row in rows:
         if row.problem is not None:
             yield ItemResult("", "invalid", _("line {line}: {problem}").format(line=row.line, problem=row.problem),
                              row.line)
@@ -214,10 +224,10 @@ def import_rows(ctx: Context, path: str, chunk: int = 2000) -> Iterator[ItemResu
                              row.line)
             continue
         if len(batch) >= chunk:
-            yield from _with_lines(issue_many(ctx, batch), batch)
+            yield from _with_lines(issue_many(ctx, batch, run), batch)
             batch = []
     if batch:
-        yield from _with_lines(issue_many(ctx, batch), batch)
+        yield from _with_lines(issue_many(ctx, batch, run), batch)
 
 
 def _with_lines(results: Iterator[ItemResult], batch) -> Iterator[ItemResult]:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..storage.stores import Tx
 
 SECTIONS = ("cards", "locks_per_day", "lock_durations", "duration_buckets", "pin_lock_endings",
-            "repeat_locked", "arrears_units", "arrears_totals", "actions", "sources")
+            "repeat_locked", "arrears_units", "arrears_totals", "actions", "sources", "runs")
 KINDS = tuple(kind.value for kind in LockKind)
 PIN_ENDINGS = (EndCause.EXPIRED.value, EndCause.UNLOCKED.value, EndCause.RESET.value, EndCause.REPLACED.value)
 DEFAULT_DAYS = 30
@@ -115,6 +115,7 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS,
             "arrears_totals": lambda: population.arrears_totals,
             "actions": query.actions,
             "sources": lambda: sources(tx, period.since, period.until, period.region, period.min_cards),
+            "runs": lambda: _runs(tx, period),
         }
         for name in SECTIONS:
             if name in wanted:
@@ -124,6 +125,12 @@ def build_report(ctx: Context, period: Period, wanted: Sequence[str] = SECTIONS,
 
         report.headline = figures(report.sections, population.by_status, population.locked_cards)
     return report
+
+
+def _runs(tx: Tx, period: Period) -> list[dict]:
+    from .report_runs import runs
+
+    return runs(tx, period.since, period.until)
 
 
 class _Queries:
@@ -297,7 +304,14 @@ def columns(section: str) -> list[str]:
         "arrears_totals": ["debtor", "count", "owed"],
         "actions": ["actor", "operator", "channel", "action", "events", "refused"],
         "sources": SOURCE_COLUMNS,
+        "runs": _run_columns(),
     }[section]
+
+
+def _run_columns() -> list[str]:
+    from .report_runs import COLUMNS
+
+    return COLUMNS
 
 
 def _ranks(total: int, q: Fraction) -> tuple[int, int]:

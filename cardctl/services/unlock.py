@@ -25,6 +25,7 @@ from .locks import end_due_pin_locks
 if TYPE_CHECKING:  # at run time only a counter unlock loads it: it brings the ORM
     from ..storage.stores import Tx
     from .guards import Agent
+    from .runs import Run
 
 CHUNK = 5000
 
@@ -49,9 +50,11 @@ class UnlockRequest:
     agent: Agent | None = None
 
 
-def unlock_cards(ctx: Context, raw_card_nos: Iterable[str], request: UnlockRequest) -> Iterator[ItemResult]:
+def unlock_cards(ctx: Context, raw_card_nos: Iterable[str], request: UnlockRequest,
+                 run: Run | None = None) -> Iterator[ItemResult]:
     """One result per card, in input order: a card named again, however far apart, is
-    reported (and audited) once, at its first mention."""
+    reported (and audited) once, at its first mention. ``run``: a batch's run, begun in the
+    first chunk that records anything (services/runs.py)."""
     if request.kind is LockKind.ARREARS:
         raise InvalidInput(_("arrears locks are lifted only by pay-arrears, never by unlock"))
     if request.agent is not None and request.id_number is None:
@@ -59,7 +62,7 @@ def unlock_cards(ctx: Context, raw_card_nos: Iterable[str], request: UnlockReque
     items = iter(raw_card_nos)
     seen: set[str] = set()  # card numbers already decided in this run (about 70 bytes each)
     while chunk := list(islice(items, CHUNK)):
-        yield from _unlock_chunk(ctx, chunk, request, seen)
+        yield from _unlock_chunk(ctx, chunk, request, seen, run)
 
 
 def _parse(raw: str) -> tuple[str | None, str]:
@@ -69,7 +72,8 @@ def _parse(raw: str) -> tuple[str | None, str]:
         return None, exc.message
 
 
-def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: set[str]) -> list[ItemResult]:
+def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: set[str],
+                  run: Run | None = None) -> list[ItemResult]:
     parsed = [(raw, *_parse(raw)) for raw in chunk]
     wanted = list(dict.fromkeys(card_no for _, card_no, _ in parsed if card_no and card_no not in seen))
     holder_hash = ctx.keys.id_hash(request.id_number.value) if request.id_number is not None else None
@@ -78,6 +82,8 @@ def _unlock_chunk(ctx: Context, chunk: list[str], request: UnlockRequest, seen: 
         # the chunk's cards, under their row locks unless a dry run; holders (and the region,
         # for its minor age) only when compared
         found = tx.cards.states(wanted, with_holder=request.id_number is not None, for_update=not request.dry_run)
+        if run is not None and wanted and not request.dry_run:
+            run.begin_in(tx)  # every card wanted gets its event below: the run starts ahead of them
         if not request.dry_run:
             # a lock already past its end is recorded as expired, not as unlocked by this operator
             end_due_pin_locks(tx, list(found))
@@ -171,12 +177,15 @@ class Expired:
         return {"card_no": self.card_no, "result": self.result, "ended_at": iso(self.ended_at)}
 
 
-def expire_due(ctx: Context, chunk: int = 10_000) -> Iterator[Expired]:
+def expire_due(ctx: Context, chunk: int = 10_000, run: Run | None = None) -> Iterator[Expired]:
     """The cron sweep: record the end of every PIN lock past its end time, then the lapse
-    of every temporary loss report past its lapse time, chunk by chunk."""
+    of every temporary loss report past its lapse time, chunk by chunk. ``run``: begun in the
+    first chunk (the caller found something due; an idle sweep makes no run)."""
     for sweep, result in ((end_due_pin_locks, "expired"), (end_lapsed_losses, "lapsed")):
         while True:
             with ctx.write() as tx:
+                if run is not None:
+                    run.begin_in(tx)
                 ended = sweep(tx, limit=chunk)
             for card_no, ended_at in ended:
                 yield Expired(card_no, ended_at, result)

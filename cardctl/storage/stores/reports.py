@@ -187,3 +187,19 @@ class ReportStore(Store):
                 .order_by(cards_hit.desc(), wrong_pins.desc(), case((event.terminal.is_(None), 1), else_=0),
                           *keys))
         return [tuple(row) for row in self.conn.execute(stmt)]
+
+    # -- batch runs (services/report_runs.py) ---------------------------------------------
+
+    def batch_events(self, since: datetime, until: datetime) -> list[tuple]:
+        """(run_id, action, at, operator, actor, channel, detail text) of the ``batch.start`` and
+        ``batch.end`` events in the period, in seq order, read through the partial index
+        ``ix_events_batches``, which holds just these: the read grows with the runs, not with the
+        trail (SQLite without statistics would pick ``ix_events_at`` and walk the period's events)."""
+        event = events.c
+        # SQLite's documented way to keep an index off a term: a unary + (PostgreSQL plans by statistics)
+        at = literal_column("+events.at", type_=event.at.type) if self._is_sqlite else event.at
+        stmt = (select(event.run_id, event.action, event.at, event.operator, event.actor, event.channel,
+                       event.detail)
+                .where(event.action.in_(("batch.start", "batch.end")), at >= since, at < until)
+                .order_by(event.seq))
+        return [tuple(row) for row in self.conn.execute(stmt)]

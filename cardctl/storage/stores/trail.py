@@ -74,18 +74,26 @@ def _signed(row) -> SignedHeadRecord | None:
 
 class TrailStore(Store):
     def events(self, card_no: str | None = None, since: datetime | None = None, until: datetime | None = None,
-               batch: int = 5000) -> Iterator[EventRecord]:
-        """Events in seq order (``since`` inclusive, ``until`` exclusive), ``batch`` rows at a time."""
+               batch: int = 5000, run_id: str | None = None) -> Iterator[EventRecord]:
+        """Events in seq order (``since`` inclusive, ``until`` exclusive), ``batch`` rows at a time;
+        ``run_id``: only that batch run's (through ``ix_events_run_id``)."""
         is_sqlite = self.conn.dialect.name == "sqlite"
         stmt = select(*raw_columns(LOG_FIELDS, is_sqlite)).order_by(events.c.seq)
         if card_no is not None:
             stmt = stmt.where(events.c.card_no == card_no)
+        if run_id is not None:
+            stmt = stmt.where(events.c.run_id == run_id)
         if since is not None:
             stmt = stmt.where(events.c.at >= since)
         if until is not None:
             stmt = stmt.where(events.c.at < until)
         for row in self.conn.execute(stmt.execution_options(yield_per=batch)):
             yield event_record(dict(zip(LOG_FIELDS, row)))
+
+    def run_actions(self, run_id: str) -> set[str]:
+        """Which of ``batch.start`` and ``batch.end`` run ``run_id`` has (empty: no such run)."""
+        return set(self.conn.execute(select(events.c.action).where(
+            events.c.run_id == run_id, events.c.action.in_(("batch.start", "batch.end")))).scalars())
 
     # -- the chain as the walker reads it: every column as stored (storage/audit_walk.py) ------
 
