@@ -456,3 +456,25 @@ def run(ctx: Context, settings: Settings, clock: FakeClock, monkeypatch):
                              catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database: TestDatabase):
+    """``cardctl`` in-process against a database it initialised itself, with the real clock;
+    ``cli.db`` is the database, ``cli.tmp`` a folder for input files. Modules that need
+    another clock or user define their own ``cli``."""
+    from typer.testing import CliRunner
+
+    from cardctl.cli import app
+
+    env = {"CARDCTL_DB": database.url, "CARDCTL_KEY_FILE": str(tmp_path / "cardctl.key"),
+           "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
+    runner = CliRunner()
+
+    def run(*args: str, input: str | bytes | None = None):
+        return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+
+    run.db, run.tmp = database, tmp_path
+    result = run("init")
+    assert result.exit_code == 0, result.stderr
+    return run

@@ -141,6 +141,20 @@ class Office:
     def dump(self) -> dict[str, list]:
         return self.database.dump()
 
+    def insider_sql(self, sql: str) -> None:
+        """The insider's own tool: the sqlite3 shell on the file, psql as the admin login on the server."""
+        import shutil
+        import subprocess
+
+        if self.postgresql:
+            from pg_cluster import conninfo
+
+            tool = [shutil.which("psql") or "psql", "-X", "-v", "ON_ERROR_STOP=1", conninfo(self.database.url)]
+        else:
+            tool = [shutil.which("sqlite3") or "sqlite3", str(self.database.path)]
+        done = subprocess.run(tool, input=sql + ";\n", capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "rror" not in done.stderr, done.stderr
+
 
 def changed_tables(before: dict, after: dict) -> set[str]:
     return {name for name in set(before) | set(after) if before.get(name) != after.get(name)}

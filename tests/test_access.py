@@ -45,6 +45,7 @@ def office(database, tmp_path, monkeypatch) -> Iterator[Office]:
 MATRIX = [
     ("status", [CARD], None, "auditor"),
     ("report", ["-o", "json"], None, "auditor"),
+    ("metrics", [], None, "auditor"),
     ("audit verify", [], None, "auditor"),
     ("audit log", [], None, "auditor"),
     ("audit export", ["-"], None, "auditor"),

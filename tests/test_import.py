@@ -6,12 +6,9 @@ from __future__ import annotations
 import json
 import random
 from datetime import date
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cardctl.cli import app
 from cardctl.domain.identity import make_id_number
 
 HEADER = "card_no,name,id_number,region,type,unit"
@@ -25,22 +22,6 @@ GOOD = [  # names chosen to need more than ASCII: a 4-byte GB18030 character (�
     f"A00000002,王𠮷,{ID2},440305,resident,",
     f"A00000003,阿卜杜·热合曼,{ID3},330106,resident,",
 ]
-
-
-@pytest.fixture
-def cli(tmp_path: Path, database):
-    env = {"CARDCTL_DB": database.url, "CARDCTL_KEY_FILE": str(tmp_path / "cardctl.key"),
-           "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
-    runner = CliRunner()
-
-    def run(*args: str, input: str | bytes | None = None):
-        return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
-
-    run.db = database
-    run.tmp = tmp_path
-    result = run("init")
-    assert result.exit_code == 0, result.stderr
-    return run
 
 
 def write(cli, text: str, encoding: str = "utf-8", name: str = "cards.csv") -> str:

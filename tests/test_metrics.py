@@ -211,6 +211,14 @@ def test_the_textfile_is_replaced_whole_and_readable_by_the_exporter(population,
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
 
+def test_a_textfile_of_dash_is_standard_output_as_for_every_output_option(population, run):
+    # found by the fuzzer: '-' reached the temporary-file code, which asked stdout for a file descriptor
+    done = run("metrics", "--textfile", "-")
+
+    assert done.exit_code == 0, done.output
+    assert "cardctl_cards_locked" in parsed(done.stdout)
+
+
 def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -29,7 +29,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 # Commands that print no records: `audit export` writes its own file format (header, events, end line)
 # to FILE or standard output, which `audit verify --file` reads back.
 # they write a file of their own format (an export, a key file) and act on no record
-NO_OUTPUT_OPTION = {("audit", "export"), ("key", "export"), ("key", "new-signing")}
+# the export's own format, key files, and the Prometheus text format (tests/test_metrics.py)
+NO_OUTPUT_OPTION = {("audit", "export"), ("key", "export"), ("key", "new-signing"), ("metrics",)}
 FORMATS = ("json", "jsonl", "csv")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 TIME_KEYS = {"at", "since", "until", "first", "last", "as_of"}

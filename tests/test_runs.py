@@ -14,9 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from cardctl.cli import app
 from cardctl.domain.identity import make_id_number
 
 HEADER = "card_no,name,id_number,region,type,unit"
@@ -30,20 +28,6 @@ def person(n: int) -> str:
 
 def rows(first: int, count: int, prefix: str = "R") -> list[str]:
     return [f"{prefix}{n:08d},持卡人{n},{person(n)},110105,employee," for n in range(first, first + count)]
-
-
-@pytest.fixture
-def cli(tmp_path: Path, database):
-    env = {"CARDCTL_DB": database.url, "CARDCTL_KEY_FILE": str(tmp_path / "cardctl.key"),
-           "CARDCTL_BCRYPT_COST": "4", "CARDCTL_OPERATOR": "tester"}
-    runner = CliRunner()
-
-    def run(*args: str, input: str | bytes | None = None):
-        return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
-
-    run.db, run.tmp = database, tmp_path
-    assert run("init").exit_code == 0
-    return run
 
 
 def events(cli, *args: str) -> list[dict]:

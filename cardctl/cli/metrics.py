@@ -40,6 +40,8 @@ def metrics(
     yet, and how long ago the oldest ended.
     """
     rt = runtime(ctx)
+    if textfile == "-":  # standard output, as '-' is for every output option
+        textfile = None
     if textfile is not None:  # refused before any work: the database, a key file, a device
         from ..output_file import check_target
 
