@@ -43,7 +43,8 @@ def op_import(b: Bench) -> dict:
         [("ratio", 3), ("peak_rss_mb", 250)], run_dict(run), as_dict(raw),
         csv_mb=round(b.csv.stat().st_size / 2**20, 1), db_mb=round(size_mb, 1),
         rows_per_s_cardctl=round(b.cards / run.wall_s), rows_per_s_raw=round(b.cards / raw.wall_s),
-        baseline="csv.reader + holders/cards/events executemany, HMAC id hashes and event chain,"
+        baseline="csv.reader + holders/cards/events executemany, HMAC id hashes and event chain (the run id on"
+                 " each event, batch.start/batch.end, the file's SHA-256),"
                  " one BEGIN IMMEDIATE per 2000 rows, a JSON line per row; no validation, no duplicate look-ups")
 
 
@@ -59,13 +60,16 @@ def op_unlock_expired(b: Bench) -> dict:
     events = "SELECT count(*) FROM events WHERE action = 'lock.expire'"
     _same("locks ended as expired", count(mine, ended), count(theirs, ended))
     _same("lock.expire events", count(mine, events), count(theirs, events))
+    runs = "SELECT count(*) FROM events WHERE action IN ('batch.start', 'batch.end') AND run_id IS NOT NULL"
+    _same("batch.start/batch.end events", count(mine, runs), count(theirs, runs))
     _same("locks ended vs due", count(mine, ended), due)
     b.drop(mine, theirs)
     return b.record(
         "unlock_expired", f"unlock --expired, {due:,} due among {b.cards:,} (audit events included)",
         "cardctl --db X unlock --expired -o jsonl >/dev/null", [("ratio", 2)], run_dict(run), as_dict(raw),
-        items=due, baseline="per 10,000: UPDATE locks ... RETURNING, UPDATE cards SET failures = 0,"
-                            " chained lock.expire events, audit head; a JSON line per lock")
+        items=due, baseline="a count of the due locks, then per 10,000: UPDATE locks ... RETURNING,"
+                            " UPDATE cards SET failures = 0, chained lock.expire events, audit head; a JSON line"
+                            " per lock; the run id on each event, batch.start/batch.end")
 
 
 def op_unlock_expired_none(b: Bench) -> dict:
@@ -112,7 +116,8 @@ def op_unlock_batch(b: Bench) -> dict:
         "cardctl --db X unlock --from list.txt --reason R -o jsonl >/dev/null", [("ratio", 3)],
         run_dict(run), as_dict(raw), items=len(chosen),
         baseline="per 5000: read cards, end due PIN locks as expired (events), read effective locks,"
-                 " end PIN locks as unlocked, reset failures, one chained lock.unlock event per card")
+                 " end PIN locks as unlocked, reset failures, one chained lock.unlock event per card; the run id on"
+                 " each event, batch.start/batch.end, the file's SHA-256")
 
 
 def op_verify(b: Bench) -> dict:

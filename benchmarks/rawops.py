@@ -10,6 +10,7 @@ field of its result.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TextIO
 
 from cardctl.keys import Keys
 
-from .rawsql import Actor, Chain, connect, detail_json, hashed_iso, id_hash, stored
+from .rawsql import Actor, Chain, connect, detail_json, hashed_iso, id_hash, new_run, stored
 
 IMPORT_CHUNK = 2000  # cardctl.cli.cards.IMPORT_CHUNK
 EXPIRE_CHUNK = 10_000  # cardctl.services.unlock.expire_due
@@ -27,6 +28,17 @@ EFFECTIVE = "l.ended_at IS NULL AND (l.ends_at IS NULL OR l.ends_at > ?)"
 
 def _marks(values) -> str:
     return ",".join("?" * len(values))
+
+
+def _batch(conn, chain: Chain, now: datetime, action: str, detail: dict) -> None:
+    """A run's ``batch.start`` (in its first chunk's transaction) or ``batch.end`` event."""
+    chain.append(conn, now, [(action, "ok", None, None, detail_json(detail), None)])
+
+
+def _end_run(conn, chain: Chain, now: datetime, detail: dict) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    _batch(conn, chain, now, "batch.end", detail)
+    conn.execute("COMMIT")
 
 
 def import_csv(db: Path, csv_path: Path, keys: Keys, actor: Actor, now: datetime, out: TextIO) -> int:
@@ -39,8 +51,9 @@ def import_csv(db: Path, csv_path: Path, keys: Keys, actor: Actor, now: datetime
     per-chunk duplicate look-ups (the unique indexes still refuse duplicates).
     """
     conn = connect(db)
-    chain = Chain(keys.audit_key, actor)
+    chain = new_run(keys.audit_key, actor, now)
     now_text, count = stored(now), 0
+    run = {"command": "import", "input": str(csv_path)}
     with csv_path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
@@ -49,15 +62,20 @@ def import_csv(db: Path, csv_path: Path, keys: Keys, actor: Actor, now: datetime
         for values in reader:
             chunk.append((reader.line_num, values))
             if len(chunk) == IMPORT_CHUNK:
-                count += _import_chunk(conn, chain, chunk, at, keys, now, now_text, out)
+                count += _import_chunk(conn, chain, chunk, at, keys, now, now_text, out, None if count else run)
                 chunk = []
         if chunk:
-            count += _import_chunk(conn, chain, chunk, at, keys, now, now_text, out)
+            count += _import_chunk(conn, chain, chunk, at, keys, now, now_text, out, None if count else run)
+    with csv_path.open("rb") as raw:  # cardctl hashes as it reads; a second pass costs the same hashing
+        digest = hashlib.file_digest(raw, "sha256")
+    _end_run(conn, chain, now, {**run, "rows": count, "results": {"issued": count},
+                                "input_sha256": digest.hexdigest(), "input_bytes": csv_path.stat().st_size})
     conn.close()
     return count
 
 
-def _import_chunk(conn, chain: Chain, chunk, at: dict, keys: Keys, now, now_text: str, out) -> int:
+def _import_chunk(conn, chain: Chain, chunk, at: dict, keys: Keys, now, now_text: str, out,
+                  start: dict | None) -> int:
     from datetime import date
 
     from cardctl.domain.sealed import birth_sealer
@@ -79,6 +97,8 @@ def _import_chunk(conn, chain: Chain, chunk, at: dict, keys: Keys, now, now_text
                      " VALUES (?,?,?,?,?,?)", holders)
     conn.executemany("INSERT INTO cards (card_no, holder_id, region, insurance_type, issuer, unit, status,"
                      " failures, issued_at) VALUES (?,?,?,?,?,?,'pending',0,?)", cards)
+    if start is not None:  # the run begins with its first chunk
+        _batch(conn, chain, now, "batch.start", start)
     chain.append(conn, now, events)
     conn.execute("COMMIT")
     for line, values in chunk:
@@ -115,9 +135,14 @@ def expire_due(db: Path, keys: Keys, actor: Actor, now: datetime, out: TextIO) -
     """``cardctl unlock --expired -o jsonl``: per chunk of 10,000 due PIN locks, one transaction of
     ``UPDATE locks ... RETURNING``, ``UPDATE cards SET failures = 0`` and one chained
     ``lock.expire`` event each; a JSON line per lock ended."""
-    conn, chain, count = connect(db), Chain(keys.audit_key, actor), 0
+    conn, chain, count = connect(db), new_run(keys.audit_key, actor, now), 0
+    due = conn.execute("SELECT count(*) FROM locks WHERE kind = 'pin' AND ended_at IS NULL AND ends_at <= ?",
+                       (stored(now),)).fetchone()[0]
+    run = {"command": "unlock --expired", "rows": due}
     while True:
         conn.execute("BEGIN IMMEDIATE")
+        if due and not count:  # a sweep that ends something is a run, begun with its first chunk
+            _batch(conn, chain, now, "batch.start", run)
         rows = _end_due(conn, chain, now, None, EXPIRE_CHUNK)
         conn.execute("COMMIT")
         for _, card_no, ends_at in rows:
@@ -125,6 +150,8 @@ def expire_due(db: Path, keys: Keys, actor: Actor, now: datetime, out: TextIO) -
                                   "ended_at": hashed_iso(ends_at).replace("+00:00", "Z")}) + "\n")
         count += len(rows)
         if len(rows) < EXPIRE_CHUNK:
+            if due:
+                _end_run(conn, chain, now, {**run, "rows": count, "results": {"expired": count}})
             conn.close()
             return count
 
@@ -134,24 +161,32 @@ def unlock_file(db: Path, path: Path, reason: str, keys: Keys, actor: Actor, now
     one transaction that reads the cards, ends their due PIN locks as expired (with events),
     reads their effective locks, ends the PIN ones as unlocked, resets failures, and appends one
     ``lock.unlock`` event per card; a JSON line per card. Card numbers are stripped, not validated."""
-    conn, chain, count = connect(db), Chain(keys.audit_key, actor), 0
+    conn, chain, count = connect(db), new_run(keys.audit_key, actor, now), 0
+    run, results = {"command": "unlock --from", "input": str(path)}, {}
     with path.open(encoding="utf-8") as handle:
         chunk: list[str] = []
         for line in handle:
             if line.strip():
                 chunk.append(line.strip())
             if len(chunk) == UNLOCK_CHUNK:
-                count += _unlock_chunk(conn, chain, chunk, reason, now, out)
+                count += _unlock_chunk(conn, chain, chunk, reason, now, out, None if count else run, results)
                 chunk = []
         if chunk:
-            count += _unlock_chunk(conn, chain, chunk, reason, now, out)
+            count += _unlock_chunk(conn, chain, chunk, reason, now, out, None if count else run, results)
+    with path.open("rb") as raw:  # cardctl hashes as it reads; a second pass costs the same hashing
+        digest = hashlib.file_digest(raw, "sha256")
+    _end_run(conn, chain, now, {**run, "rows": count, "results": dict(sorted(results.items())),
+                                "input_sha256": digest.hexdigest(), "input_bytes": path.stat().st_size})
     conn.close()
     return count
 
 
-def _unlock_chunk(conn, chain: Chain, chunk: list[str], reason: str, now: datetime, out) -> int:
+def _unlock_chunk(conn, chain: Chain, chunk: list[str], reason: str, now: datetime, out, start: dict | None,
+                  results: dict) -> int:
     wanted = list(dict.fromkeys(chunk))
     conn.execute("BEGIN IMMEDIATE")
+    if start is not None:  # the run begins with its first chunk
+        _batch(conn, chain, now, "batch.start", start)
     status = dict(conn.execute(f"SELECT card_no, status FROM cards WHERE card_no IN ({_marks(wanted)})", wanted))
     _end_due(conn, chain, now, list(status), None)
     locks: dict[str, list[tuple[int, str]]] = {}
@@ -174,6 +209,7 @@ def _unlock_chunk(conn, chain: Chain, chunk: list[str], reason: str, now: dateti
         for card_no, (result, detail, _) in decided.items()])
     conn.execute("COMMIT")
     for card_no, (result, detail, _) in decided.items():
+        results[result] = results.get(result, 0) + 1
         out.write(json.dumps({"card_no": card_no, "result": result, "detail": detail}, ensure_ascii=False) + "\n")
     return len(decided)
 

@@ -70,11 +70,13 @@ class Chain:
     """Appends events to the hash chain inside the caller's transaction, as cardctl's AuditTrail."""
 
     INSERT = ("INSERT INTO events (seq, at, recorded_at, operator, os_user, channel, action, card_no,"
-              " outcome, reason, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+              " outcome, reason, detail, prev_hash, hash, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
-    def __init__(self, key: bytes, actor: Actor) -> None:
+    def __init__(self, key: bytes, actor: Actor, run_id: str | None = None) -> None:
         self.key = key
         self.actor = actor
+        # a batch run (cardctl's services/runs.py): on every event, hashed after the (absent) actor
+        self.run_id = run_id
 
     def append(self, conn: sqlite3.Connection, now: datetime,
                drafts: list[tuple[str, str, str | None, str | None, str | None, str | None]]) -> int:
@@ -84,15 +86,16 @@ class Chain:
         seq, prev = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         now_text, now_iso = stored(now), now.isoformat()
         op, user, channel = self.actor.operator, self.actor.os_user, self.actor.channel
-        key, rows = self.key, []
+        key, rows, run_id = self.key, [], self.run_id
+        tail = [None, {"run_id": run_id}] if run_id else []
         for action, outcome, card_no, reason, detail, at in drafts:
             seq += 1
             at_text, at_iso = (at, hashed_iso(at)) if at else (now_text, now_iso)
-            content = json.dumps([at_iso, now_iso, op, user, channel, action, card_no, outcome, reason, detail],
-                                 ensure_ascii=False, separators=(",", ":"))
+            content = json.dumps([at_iso, now_iso, op, user, channel, action, card_no, outcome, reason, detail,
+                                  *tail], ensure_ascii=False, separators=(",", ":"))
             digest = hmac.new(key, (prev + content).encode(), hashlib.sha256).hexdigest()
             rows.append((seq, at_text, now_text, op, user, channel, action, card_no, outcome, reason, detail,
-                         prev, digest))
+                         prev, digest, run_id))
             prev = digest
         conn.executemany(self.INSERT, rows)
         conn.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
@@ -108,17 +111,29 @@ def self_check(keys: Keys, actor: Actor) -> None:
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE audit_head (id, seq, hash)")
     conn.execute("CREATE TABLE events (seq, at, recorded_at, operator, os_user, channel, action, card_no,"
-                 " outcome, reason, detail, prev_hash, hash)")
+                 " outcome, reason, detail, prev_hash, hash, run_id)")
     conn.execute("INSERT INTO audit_head VALUES (1, 0, ?)", ("0" * 64,))
     detail = detail_json({"kind": "pin", "lock": 7})
-    Chain(keys.audit_key, actor).append(conn, now, [("lock.expire", "ended", "A00000001", "r", detail, ended)])
-    ours = conn.execute("SELECT hash FROM events").fetchone()[0]
-    theirs = chain_hash(keys.audit_key, "0" * 64, {
-        "at": datetime.fromisoformat(ended).replace(tzinfo=timezone.utc), "recorded_at": now,
-        "operator": actor.operator, "os_user": actor.os_user, "channel": actor.channel,
-        "action": "lock.expire", "card_no": "A00000001", "outcome": "ended", "reason": "r", "detail": detail})
-    if ours != theirs:
-        raise AssertionError("the baseline's audit hash differs from cardctl's; fix benchmarks/rawsql.py")
+    for run_id in (None, "20260102T030405Z-0badcafe"):
+        conn.execute("DELETE FROM events")
+        conn.execute("UPDATE audit_head SET seq = 0, hash = ?", ("0" * 64,))
+        Chain(keys.audit_key, actor, run_id).append(conn, now, [("lock.expire", "ended", "A00000001", "r", detail,
+                                                                  ended)])
+        ours = conn.execute("SELECT hash FROM events").fetchone()[0]
+        theirs = chain_hash(keys.audit_key, "0" * 64, {
+            "at": datetime.fromisoformat(ended).replace(tzinfo=timezone.utc), "recorded_at": now,
+            "operator": actor.operator, "os_user": actor.os_user, "channel": actor.channel,
+            "action": "lock.expire", "card_no": "A00000001", "outcome": "ended", "reason": "r", "detail": detail,
+            "run_id": run_id})
+        if ours != theirs:
+            raise AssertionError("the baseline's audit hash differs from cardctl's; fix benchmarks/rawsql.py")
+
+
+def new_run(key: bytes, actor: Actor, now: datetime) -> Chain:
+    """A chain whose events carry a fresh run id, as cardctl's batch runs (services/runs.py)."""
+    import secrets
+
+    return Chain(key, actor, now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4))
 
 
 def copy_db(source: Path, target: Path) -> Path:

@@ -53,4 +53,5 @@ def test_a_tiny_benchmark_run_writes_every_figure_and_keeps_the_audit_chain_inta
                              "audit", "verify", "-o", "json"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0, verify.stderr
-    assert json.loads(verify.stdout)[0]["checked"] == 2001  # init + one card.issue per card
+    # init, then the import's run: batch.start, one card.issue per card (each with the run id), batch.end
+    assert json.loads(verify.stdout)[0]["checked"] == 2003
