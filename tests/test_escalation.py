@@ -44,8 +44,7 @@ FAKETIME = shutil.which("faketime")
 # --- the office: two active cards, a region policy that escalates the third PIN lock in 30 days ---
 
 
-@pytest.fixture
-def office(settings, clock):
+def open_office(settings, clock) -> Context:
     """A database made by this OS user (so real processes may act on it), both cards active,
     escalate_after 3 within 30 days set on the default policy."""
     settings = dataclasses.replace(settings, os_user=os_user())
@@ -56,6 +55,11 @@ def office(settings, clock):
         activate(ctx, card_no, parse_id_number(id_number, ctx.now().date()), GOOD_PIN)
     set_policy(ctx, "", {"escalate_after": 3, "escalate_window_days": 30})
     return ctx
+
+
+@pytest.fixture
+def office(settings, clock):
+    return open_office(settings, clock)
 
 
 def lock(ctx, card_no: str = CARD) -> None:
@@ -209,13 +213,7 @@ def test_cron_a_day_later_ends_the_ordinary_lock_and_never_the_escalated_one(set
     postgresql = database.engine == "postgresql"
     start = datetime.now(timezone.utc) - (timedelta(hours=26) if postgresql else timedelta(0))
     clock = FakeClock(start - timedelta(days=3))
-    settings = dataclasses.replace(settings, os_user=os_user())
-    init_database(settings, clock)
-    ctx = Context.open(settings, clock)
-    for card_no, name, id_number, region in HOLDERS[:2]:
-        issue(ctx, card_no, name, id_number, region)
-        activate(ctx, card_no, parse_id_number(id_number, ctx.now().date()), GOOD_PIN)
-    set_policy(ctx, "", {"escalate_after": 3})
+    ctx = open_office(settings, clock)
     lock_and_expire(ctx, clock)
     lock_and_expire(ctx, clock)
     clock.now = start
